@@ -1,0 +1,143 @@
+//! Admin API (contract section 8): node status, health, status push. Basic auth with the
+//! `gms.admin` credentials; with none configured the admin paths do not exist (404), except
+//! health, which load balancers call without credentials.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::json;
+
+use super::no_such;
+use crate::config::ServiceKind;
+use crate::error::ApiError;
+use crate::gateway::{ApiRequest, Gateway};
+use crate::ids::parse_id;
+use crate::reply::Reply;
+use crate::store::StatusEntry;
+
+/// How long a pushed status stays fresh when the service has no `_status_push_ttl_ms`.
+const DEFAULT_PUSH_TTL_MS: u64 = 30_000;
+
+/// Checks the request's basic-auth credentials against `gms.admin`.
+pub fn authorize(gw: &Gateway, req: &ApiRequest) -> Result<(), ApiError> {
+    let Some(admin) = &gw.config.admin else {
+        return Err(ApiError::NotFound("the admin API is not configured".into()));
+    };
+    let given = req
+        .authorization
+        .as_deref()
+        .and_then(|h| {
+            h.strip_prefix("Basic ")
+                .or_else(|| h.strip_prefix("basic "))
+        })
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .unwrap_or_default();
+    let expected = format!("{}:{}", admin.user, admin.password);
+    if constant_time_eq(&given, expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// Compares secrets without an early exit, so timing does not tell how much matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
+fn status_word(gw: &Gateway) -> &'static str {
+    if gw.is_online() {
+        "ONLINE"
+    } else {
+        "OFFLINE"
+    }
+}
+
+/// `GET {root}/admin/node/status`: `ONLINE` or `OFFLINE`.
+pub fn node_status(gw: &Gateway, req: &ApiRequest) -> Result<Reply, ApiError> {
+    authorize(gw, req)?;
+    Ok(Reply::text(status_word(gw)))
+}
+
+/// `POST {root}/admin/node/changestatus/{ONLINE|OFFLINE}`.
+pub fn change_status(gw: &Gateway, status: &str, req: &ApiRequest) -> Result<Reply, ApiError> {
+    authorize(gw, req)?;
+    match status {
+        "ONLINE" => gw.set_online(true),
+        "OFFLINE" => gw.set_online(false),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "'{other}' is not a node status: ONLINE or OFFLINE"
+            )))
+        }
+    }
+    Ok(Reply::text(status_word(gw)))
+}
+
+/// `GET {root}/admin/node/health`: 200 when ONLINE and the store answers, else 503.
+pub async fn health(gw: &Gateway) -> Result<Reply, ApiError> {
+    if !gw.is_online() {
+        return Err(ApiError::Unavailable("node is OFFLINE".into()));
+    }
+    gw.store.ping().await?;
+    Ok(Reply::json(&json!({ "status": "ONLINE", "storage": "ok" })))
+}
+
+/// Milliseconds since the Unix epoch: status ages must agree across nodes.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `POST {root}/admin/service/{id}/status`: ORS pushes a status; it replaces the cached one.
+pub async fn status_push(gw: &Gateway, id: &str, req: ApiRequest) -> Result<Reply, ApiError> {
+    authorize(gw, &req)?;
+    let uuid = parse_id(id).ok_or_else(|| no_such("service", id))?;
+    let record = gw
+        .store
+        .get_service(uuid)
+        .await?
+        .ok_or_else(|| no_such("service", id))?;
+    if serde_json::from_slice::<serde_json::Value>(&req.body).is_err() {
+        return Err(ApiError::BadRequest(
+            "a pushed status must be a JSON body".into(),
+        ));
+    }
+    let fresh_ms = match gw.config.services.get(&record.service).map(|s| &s.kind) {
+        Some(ServiceKind::Ors(o)) => o.status_push_ttl_ms,
+        _ => DEFAULT_PUSH_TTL_MS,
+    };
+    let entry = StatusEntry {
+        body: req.body,
+        stored_at_ms: unix_ms(),
+        fresh_ms,
+    };
+    gw.store.put_status(uuid, entry, record.service_ttl).await?;
+    Ok(Reply::json(&json!({})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"admin:pw", b"admin:pw"));
+        assert!(!constant_time_eq(b"admin:pw", b"admin:pX"));
+        assert!(!constant_time_eq(b"admin:p", b"admin:pw"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

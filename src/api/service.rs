@@ -1,0 +1,111 @@
+//! Service API (contract section 4): create, service-specific requests, delete.
+
+use serde_json::json;
+
+use super::{no_such, visible};
+use crate::builtin;
+use crate::config::ServiceKind;
+use crate::error::ApiError;
+use crate::gateway::{ApiRequest, Gateway};
+use crate::ids::parse_id;
+use crate::reply::Reply;
+use crate::store::{DataRecord, PutMode, ServiceRecord};
+
+/// `POST {root}/service/{service}`: creates a service of a configured name.
+pub async fn create(gw: &Gateway, name: &str, req: ApiRequest) -> Result<Reply, ApiError> {
+    let svc = gw
+        .config
+        .services
+        .get(name)
+        .ok_or_else(|| ApiError::NotFound(format!("service '{name}' is not configured")))?
+        .clone();
+    req.params.check_service_params()?;
+    match &svc.kind {
+        ServiceKind::Builtin(kind) => builtin::create(gw, &svc, *kind, req).await,
+        ServiceKind::Ors(_) => Err(ApiError::Unavailable(format!(
+            "service '{name}' runs on ORS, which this build does not drive yet"
+        ))),
+    }
+}
+
+/// A live service the requester may use, or the 404 that hides it.
+pub async fn find(gw: &Gateway, id: &str, req: &ApiRequest) -> Result<ServiceRecord, ApiError> {
+    let uuid = parse_id(id).ok_or_else(|| no_such("service", id))?;
+    gw.store
+        .get_service(uuid)
+        .await?
+        .filter(|r| visible(r, req.gms_user.as_deref()))
+        .ok_or_else(|| no_such("service", id))
+}
+
+/// `POST {root}/service/{id}/{request}`: a service-specific request (contract 4.2).
+pub async fn request(
+    gw: &Gateway,
+    id: &str,
+    request: &str,
+    req: ApiRequest,
+) -> Result<Reply, ApiError> {
+    let record = find(gw, id, &req).await?;
+    let Some(svc) = gw.config.services.get(&record.service) else {
+        // Configured once, since removed (a shared store outlives a configuration).
+        return Err(no_such("service", id));
+    };
+    if !svc.accepts_requests() {
+        return Err(ApiError::BadRequest(format!(
+            "service '{}' does not accept requests: only request-inbound-* and request-outbound-* services do",
+            svc.name
+        )));
+    }
+    req.params.check_service_params()?;
+    match (request, &svc.kind) {
+        ("update", _) => update(gw, &record, req).await,
+        (_, ServiceKind::Builtin(_)) => Err(ApiError::BadRequest(format!(
+            "request '{request}' needs an ORS session; service '{}' is built in",
+            svc.name
+        ))),
+        (_, ServiceKind::Ors(_)) => Err(ApiError::Unavailable(format!(
+            "service '{}' runs on ORS, which this build does not drive yet",
+            svc.name
+        ))),
+    }
+}
+
+/// `update`: merges the request's user data into the service's data; never goes to ORS.
+async fn update(gw: &Gateway, record: &ServiceRecord, req: ApiRequest) -> Result<Reply, ApiError> {
+    let fields = req.params.user_data();
+    let data_id = record.data_id.hyphenated().to_string();
+    let merged = gw
+        .store
+        .merge_data(
+            &data_id,
+            record.owner.as_deref(),
+            fields.clone(),
+            record.data_ttl,
+        )
+        .await?;
+    if !merged {
+        // The data (short TTL) expired while the service (long TTL) lives on: start it afresh.
+        let data = DataRecord {
+            owner: record.owner.clone(),
+            fields,
+        };
+        gw.store
+            .put_data(&data_id, data, record.data_ttl, PutMode::New)
+            .await?;
+    }
+    gw.store.touch_service(record).await?;
+    Ok(Reply::json(&json!({})))
+}
+
+/// `DELETE {root}/service/{id}`: releases, deletes and forgets a service (contract 4.3).
+pub async fn delete(gw: &Gateway, id: &str, req: ApiRequest) -> Result<Reply, ApiError> {
+    let uuid = parse_id(id).ok_or_else(|| no_such("service", id))?;
+    let removed = gw
+        .store
+        .delete_service(uuid, req.gms_user.as_deref())
+        .await?;
+    if removed.is_none() {
+        return Err(no_such("service", id));
+    }
+    Ok(Reply::json(&json!({ "_id": id })))
+}

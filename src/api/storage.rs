@@ -1,0 +1,224 @@
+//! Storage API (contract section 7): key/value records and files under a data id.
+
+use std::time::Duration;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::{json, Map};
+
+use super::no_such;
+use crate::error::ApiError;
+use crate::gateway::{ApiRequest, Gateway};
+use crate::ids::new_id;
+use crate::reply::{Reply, TEXT};
+use crate::store::{may_access, DataRecord, PutMode};
+use crate::value::{Fields, Value};
+
+/// GMS's default storage TTL in seconds.
+pub const DEFAULT_TTL_S: u64 = 30;
+/// Longest id or key accepted in a path.
+const MAX_ID_LEN: usize = 256;
+
+/// Characters kept as they are in a URL path segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A storage TTL from the path: non-positive or non-numeric means 30 s; over the limit is cut.
+pub fn storage_ttl(raw: &str, max_ttl: u64) -> Duration {
+    let secs = match raw.trim().parse::<i64>() {
+        Ok(n) if n > 0 => (n as u64).min(max_ttl),
+        _ => DEFAULT_TTL_S.min(max_ttl),
+    };
+    Duration::from_secs(secs)
+}
+
+/// The absolute URL of a stored file's bytes.
+pub fn binary_url(gw: &Gateway, req: &ApiRequest, id: &str, key: &str) -> String {
+    let base = gw
+        .config
+        .external_url_base
+        .as_deref()
+        .unwrap_or(&req.url_base);
+    let root = gw.config.prefixes.first().map(String::as_str).unwrap_or("");
+    format!(
+        "{base}{root}/storage/binary/{}/{}",
+        utf8_percent_encode(id, SEGMENT),
+        utf8_percent_encode(key, SEGMENT)
+    )
+}
+
+/// A record's fields as a JSON object: strings inline, files as their binary URL.
+pub fn fields_json(
+    gw: &Gateway,
+    req: &ApiRequest,
+    id: &str,
+    fields: &Fields,
+    into: &mut Map<String, serde_json::Value>,
+) {
+    for (k, v) in fields {
+        let value = match v {
+            Value::Text(s) => s.clone(),
+            Value::File(_) => binary_url(gw, req, id, k),
+        };
+        into.insert(k.clone(), serde_json::Value::String(value));
+    }
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if id.len() > MAX_ID_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "an id is at most {MAX_ID_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST {root}/storage/{ttl}`: stores the body under a new data id.
+pub async fn create(gw: &Gateway, ttl: &str, req: ApiRequest) -> Result<Reply, ApiError> {
+    let ttl = storage_ttl(ttl, gw.config.limits.max_ttl);
+    let id = new_id().hyphenated().to_string();
+    let record = DataRecord {
+        owner: req.gms_user,
+        fields: req.params.into_fields(),
+    };
+    gw.store.put_data(&id, record, ttl, PutMode::New).await?;
+    Ok(Reply::json(&json!({ "id": id })))
+}
+
+/// `POST {root}/storage/{id}/{ttl}`: merges the body into a record and restarts its TTL.
+pub async fn update(gw: &Gateway, id: &str, ttl: &str, req: ApiRequest) -> Result<Reply, ApiError> {
+    let ttl = storage_ttl(ttl, gw.config.limits.max_ttl);
+    let fields = req.params.into_fields();
+    if !gw
+        .store
+        .merge_data(id, req.gms_user.as_deref(), fields, ttl)
+        .await?
+    {
+        return Err(no_such("data", id));
+    }
+    Ok(Reply::json(&json!({ "id": id })))
+}
+
+/// `POST {root}/storage/custom/{id}/{ttl}`: stores under the caller's own name.
+pub async fn custom(gw: &Gateway, id: &str, ttl: &str, req: ApiRequest) -> Result<Reply, ApiError> {
+    check_id(id)?;
+    let Some(owner) = req.gms_user else {
+        return Err(ApiError::BadRequest(
+            "a custom id needs the gms_user header".into(),
+        ));
+    };
+    let ttl = storage_ttl(ttl, gw.config.limits.max_ttl);
+    let record = DataRecord {
+        owner: Some(owner),
+        fields: req.params.into_fields(),
+    };
+    if !gw
+        .store
+        .put_data(id, record, ttl, PutMode::CreateOrReplaceOwn)
+        .await?
+    {
+        return Err(no_such("data", id));
+    }
+    Ok(Reply::json(&json!({ "id": id })))
+}
+
+async fn find(gw: &Gateway, id: &str, req: &ApiRequest) -> Result<DataRecord, ApiError> {
+    check_id(id)?;
+    gw.store
+        .get_data(id)
+        .await?
+        .filter(|d| may_access(d.owner.as_deref(), req.gms_user.as_deref()))
+        .ok_or_else(|| no_such("data", id))
+}
+
+/// `GET {root}/storage/{id}`: every value, files as binary URLs.
+pub async fn get_all(gw: &Gateway, id: &str, req: ApiRequest) -> Result<Reply, ApiError> {
+    let record = find(gw, id, &req).await?;
+    let mut out = Map::new();
+    fields_json(gw, &req, id, &record.fields, &mut out);
+    Ok(Reply::json(&out))
+}
+
+/// `GET {root}/storage/{id}/{key}` and `GET {root}/storage/binary/{id}/{key}`: one value.
+pub async fn get_key(
+    gw: &Gateway,
+    id: &str,
+    key: &str,
+    req: ApiRequest,
+    binary: bool,
+) -> Result<Reply, ApiError> {
+    let record = find(gw, id, &req).await?;
+    let value = record
+        .fields
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .ok_or_else(|| ApiError::NotFound(format!("key '{key}' not found in data '{id}'")))?;
+    Ok(match value {
+        Value::Text(s) => Reply::new(200, TEXT, s),
+        Value::File(f) => {
+            let reply = Reply::new(200, f.content_type, f.bytes);
+            if binary {
+                reply.with_header("Content-Disposition", content_disposition(&f.filename))
+            } else {
+                reply
+            }
+        }
+    })
+}
+
+/// `attachment` with the filename twice: a plain ASCII fallback and RFC 5987 UTF-8.
+fn content_disposition(filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(filename, SEGMENT)
+    )
+}
+
+/// `DELETE {root}/storage/{id}`.
+pub async fn delete(gw: &Gateway, id: &str, req: ApiRequest) -> Result<Reply, ApiError> {
+    check_id(id)?;
+    if !gw.store.delete_data(id, req.gms_user.as_deref()).await? {
+        return Err(no_such("data", id));
+    }
+    Ok(Reply::json(&json!({ "id": id })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_ttl_follows_gms() {
+        let s = |raw| storage_ttl(raw, 86400).as_secs();
+        assert_eq!(s("0"), 30);
+        assert_eq!(s("-5"), 30);
+        assert_eq!(s("abc"), 30);
+        assert_eq!(s("1"), 1);
+        assert_eq!(s("999999"), 86400);
+        assert_eq!(storage_ttl("x", 10).as_secs(), 10);
+    }
+
+    #[test]
+    fn disposition_is_safe_for_any_filename() {
+        assert_eq!(
+            content_disposition("face.jpg"),
+            "attachment; filename=\"face.jpg\"; filename*=UTF-8''face.jpg"
+        );
+        let d = content_disposition("a\"b\r\né.png");
+        assert!(!d.contains('\r') && !d.contains('\n'));
+        assert!(d.contains("filename=\"a_b___.png\""), "{d}");
+    }
+}

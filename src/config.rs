@@ -1,0 +1,1094 @@
+//! The gateway's configuration: the `gms:` section of the YAML file (contract section 9).
+//!
+//! Two layers, as in River: serde structs that mirror the file (`*File`, unknown keys rejected),
+//! then [`Config`], the validated, typed configuration the program uses. Validation collects
+//! every problem it finds, each with its key path, so `-t` reports them all at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+/// The default API roots (contract section 1).
+pub const DEFAULT_PREFIXES: [&str; 2] = ["/genesys/1", "/GMS-web/gms/1"];
+
+/// Options that steer the gateway itself; they are never sent to ORS (contract 6.1).
+pub const GATEWAY_OPTIONS: &[&str] = &[
+    "_type",
+    "_service",
+    "_ors",
+    "_ors_lb_strategy",
+    "_ors_forward",
+    "_ors_start",
+    "_ors_start_timeout_s",
+    "_start_request",
+    "_status_ttl_ms",
+    "_status_push_ttl_ms",
+    "_overwritable_options",
+    "_service_ttl",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Layer 1: the file as written.
+
+#[derive(Deserialize)]
+struct RootFile {
+    // Pingora's own keys sit beside `gms:` and are read by Pingora; serde ignores them here.
+    gms: Option<GmsFile>,
+}
+
+#[derive(Deserialize, Default)]
+struct GmsFile {
+    #[serde(default)]
+    listen: Vec<String>,
+    prefixes: Option<Vec<String>>,
+    external_url_base: Option<String>,
+    #[serde(default)]
+    limits: LimitsFile,
+    metrics_listen: Option<String>,
+    #[serde(default)]
+    storage: StorageFile,
+    admin: Option<AdminFile>,
+    backend: Option<BackendFile>,
+    #[serde(default)]
+    fallback_to_backend: bool,
+    #[serde(default)]
+    ors: OrsFile,
+    #[serde(default)]
+    server: BTreeMap<String, OptionValue>,
+    #[serde(default)]
+    resources: BTreeMap<String, Vec<OptionValue>>,
+    #[serde(default)]
+    services: BTreeMap<String, BTreeMap<String, OptionValue>>,
+}
+
+#[derive(Deserialize, Default)]
+struct LimitsFile {
+    max_body_bytes: Option<u64>,
+    max_fields: Option<u64>,
+    max_field_bytes: Option<u64>,
+    max_file_bytes: Option<u64>,
+    max_ttl: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct StorageFile {
+    backend: String,
+    url: Option<String>,
+    cluster: Option<Vec<String>>,
+    prefix: Option<String>,
+}
+
+impl Default for StorageFile {
+    fn default() -> Self {
+        StorageFile {
+            backend: "memory".into(),
+            url: None,
+            cluster: None,
+            prefix: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AdminFile {
+    user: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct BackendFile {
+    upstreams: Vec<String>,
+    health_check_interval_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct OrsFile {
+    max_ors_request_attempts: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+    socket_timeout_ms: Option<u64>,
+}
+
+/// A GMS option value: YAML may write it as a string, a number or a boolean.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum OptionValue {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for OptionValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionValue::Text(s) => f.write_str(s),
+            OptionValue::Int(i) => write!(f, "{i}"),
+            OptionValue::Float(x) => write!(f, "{x}"),
+            OptionValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layer 2: the validated configuration.
+
+/// The validated `gms:` configuration the whole program reads.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses the API listens on.
+    pub listen: Vec<String>,
+    /// API roots, e.g. `/genesys/1`; the first one builds binary URLs.
+    pub prefixes: Vec<String>,
+    /// Scheme + host that binary URLs start with; `None`: the request's own.
+    pub external_url_base: Option<String>,
+    /// Body, field and TTL limits.
+    pub limits: Limits,
+    /// Optional Prometheus listener.
+    pub metrics_listen: Option<String>,
+    /// Which store holds the state.
+    pub storage: StorageKind,
+    /// Admin API credentials; `None` hides the admin API (404), except health.
+    pub admin: Option<AdminCredentials>,
+    /// The existing web tier that every non-API request goes to.
+    pub backend: Option<BackendConfig>,
+    /// Pass creates of unknown services to the backend instead of answering 404.
+    pub fallback_to_backend: bool,
+    /// How the gateway talks to ORS.
+    pub ors: OrsSettings,
+    /// Access-number pools by resource group, numbers in configured order.
+    pub resources: HashMap<String, Arc<[String]>>,
+    /// Configured services by name.
+    pub services: HashMap<String, Arc<ServiceConfig>>,
+}
+
+/// Request limits (contract section 2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Whole request body.
+    pub max_body_bytes: u64,
+    /// Number of parameters (body and query together).
+    pub max_fields: usize,
+    /// One non-file value.
+    pub max_field_bytes: u64,
+    /// One file.
+    pub max_file_bytes: u64,
+    /// Longest `_ttl` / storage TTL in seconds.
+    pub max_ttl: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 10 * 1024 * 1024,
+            max_fields: 256,
+            max_field_bytes: 64 * 1024,
+            max_file_bytes: 10 * 1024 * 1024,
+            max_ttl: 86_400,
+        }
+    }
+}
+
+/// Which [`crate::store::Store`] implementation to build.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageKind {
+    /// The embedded store: one process.
+    Memory,
+    /// One Redis server.
+    Redis {
+        /// `redis://host:port/db`
+        url: String,
+        /// Prefix of every key, so several gateways can share a Redis.
+        prefix: String,
+    },
+    /// A Redis Cluster.
+    RedisCluster {
+        /// Seed node URLs.
+        nodes: Vec<String>,
+        /// Prefix of every key.
+        prefix: String,
+    },
+}
+
+/// Basic-auth credentials of the admin API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminCredentials {
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+/// The pass-through backend (the existing web tier).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendConfig {
+    /// `host:port` of each upstream.
+    pub upstreams: Vec<String>,
+    /// How often the TCP health check runs.
+    pub health_check_interval_ms: u64,
+}
+
+/// Global ORS client settings (GMS `http.*` defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrsSettings {
+    /// Tries across nodes before giving up.
+    pub max_ors_request_attempts: u32,
+    /// TCP connect timeout.
+    pub connect_timeout_ms: u64,
+    /// Read/write timeout of one ORS request.
+    pub socket_timeout_ms: u64,
+}
+
+impl Default for OrsSettings {
+    fn default() -> Self {
+        OrsSettings {
+            max_ors_request_attempts: 3,
+            connect_timeout_ms: 2000,
+            socket_timeout_ms: 2000,
+        }
+    }
+}
+
+/// One configured service (a GMS `service.<name>` section).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    /// The configured name, as in `/service/{name}`.
+    pub name: String,
+    /// What answers it.
+    pub kind: ServiceKind,
+    /// Every option of the section (server defaults merged in), underscore names, string values.
+    pub options: Vec<(String, String)>,
+    /// Option names a request may override (`_overwritable_options`).
+    pub overwritable: Vec<String>,
+}
+
+impl ServiceConfig {
+    /// The configured value of an option, if any.
+    pub fn option(&self, name: &str) -> Option<&str> {
+        find_option(&self.options, name)
+    }
+
+    /// Whether a request's value for `name` beats the configured one.
+    pub fn is_overwritable(&self, name: &str) -> bool {
+        self.overwritable.iter().any(|o| o == name)
+    }
+
+    /// Whether service-specific requests are allowed (contract 4.2).
+    pub fn accepts_requests(&self) -> bool {
+        self.name.starts_with("request-inbound-") || self.name.starts_with("request-outbound-")
+    }
+}
+
+/// What kind of service answers a configured name (`_type`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceKind {
+    /// One of the gateway's built-in services.
+    Builtin(BuiltinKind),
+    /// A service run by an SCXML session on ORS.
+    Ors(OrsServiceConfig),
+}
+
+/// The built-in services (contract section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinKind {
+    /// `request-interaction`: reserve an access number (and code).
+    RequestInteraction,
+    /// `request-access`: attach a reservation to an existing service.
+    RequestAccess,
+    /// `match-interaction`: match a call to its reservation.
+    MatchInteraction,
+}
+
+/// ORS-specific options of a service (contract 6.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrsServiceConfig {
+    /// SCXML application URL, sent as `src`.
+    pub src: String,
+    /// ORS node base URLs, in configured order.
+    pub nodes: Vec<String>,
+    /// `circular` or `linear`.
+    pub lb: LbStrategy,
+    /// Where underscore parameters travel.
+    pub forward: ForwardMode,
+    /// Start the session before or after answering the client.
+    pub start: StartMode,
+    /// How long an async start keeps trying.
+    pub start_timeout_s: u64,
+    /// The request sent after start; empty skips it.
+    pub start_request: String,
+    /// How long a polled status stays fresh.
+    pub status_ttl_ms: u64,
+    /// How long a pushed status stays fresh.
+    pub status_push_ttl_ms: u64,
+}
+
+/// ORS node selection (`_ors_lb_strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbStrategy {
+    /// Round robin.
+    Circular,
+    /// Always the first healthy node.
+    Linear,
+}
+
+/// How underscore parameters reach ORS (`_ors_forward`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardMode {
+    /// In the form-urlencoded body.
+    Params,
+    /// As `X-GMS-<name>` headers.
+    Headers,
+}
+
+/// When the ORS session starts (`_ors_start`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartMode {
+    /// Before the create reply.
+    Sync,
+    /// In the background, after the create reply.
+    Async,
+}
+
+/// One problem in the configuration: where and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// Key path, e.g. `gms.services.poll._ors`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in one file, ready to print.
+#[derive(Debug)]
+pub struct ConfigErrors {
+    /// The file's path.
+    pub file: String,
+    /// The problems, in the file's order.
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {}", self.file, e)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Reads and validates the `gms:` section of a YAML file.
+    pub fn load(path: &str) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            file: path.to_string(),
+            errors: vec![ConfigError {
+                path: "(file)".into(),
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        Config::from_yaml(&text).map_err(|errors| ConfigErrors {
+            file: path.to_string(),
+            errors,
+        })
+    }
+
+    /// Parses and validates YAML text (the whole file, Pingora keys included).
+    pub fn from_yaml(text: &str) -> Result<Config, Vec<ConfigError>> {
+        let mut unknown: Vec<String> = Vec::new();
+        let de = serde_yaml::Deserializer::from_str(text);
+        // Unknown keys are collected rather than fatal, so one run reports them with every
+        // other error; only keys under `gms:` count (the rest belong to Pingora).
+        let mut note_unknown = |path: serde_ignored::Path<'_>| {
+            // `?` marks an Option level in serde_ignored's paths; it means nothing to a user.
+            let p = path.to_string().replace(".?", "");
+            if p == "gms" || p.starts_with("gms.") {
+                unknown.push(p);
+            }
+        };
+        let de = serde_ignored::Deserializer::new(de, &mut note_unknown);
+        let root: RootFile = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            vec![ConfigError {
+                path: if path == "." {
+                    "(top level)".into()
+                } else {
+                    path
+                },
+                message: e.into_inner().to_string(),
+            }]
+        })?;
+        let Some(gms) = root.gms else {
+            return Err(vec![ConfigError {
+                path: "gms".into(),
+                message: "missing: the gateway's section is required".into(),
+            }]);
+        };
+        let mut v = Validator::default();
+        for path in unknown {
+            v.err(path, "unknown key (check its spelling against the configuration reference)");
+        }
+        let config = v.config(gms);
+        if v.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(v.errors)
+        }
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<ConfigError>,
+}
+
+impl Validator {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn config(&mut self, f: GmsFile) -> Config {
+        if f.listen.is_empty() {
+            self.err("gms.listen", "at least one address is required");
+        }
+        for (i, a) in f.listen.iter().enumerate() {
+            if a.parse::<SocketAddr>().is_err() {
+                self.err(
+                    format!("gms.listen[{i}]"),
+                    format!("'{a}' is not an ip:port address"),
+                );
+            }
+        }
+        let prefixes = match f.prefixes {
+            None => DEFAULT_PREFIXES.iter().map(|s| s.to_string()).collect(),
+            Some(p) => {
+                if p.is_empty() {
+                    self.err("gms.prefixes", "at least one API root is required");
+                }
+                for (i, s) in p.iter().enumerate() {
+                    if !s.starts_with('/') || s.ends_with('/') || s.contains("//") {
+                        self.err(
+                            format!("gms.prefixes[{i}]"),
+                            format!("'{s}' must start with '/' and not end with '/'"),
+                        );
+                    }
+                }
+                p
+            }
+        };
+        let external_url_base = f.external_url_base.map(|u| {
+            if !is_http_url(&u) {
+                self.err(
+                    "gms.external_url_base",
+                    format!("'{u}' is not an http(s) URL"),
+                );
+            }
+            u.trim_end_matches('/').to_string()
+        });
+        let limits = self.limits(f.limits);
+        if let Some(m) = &f.metrics_listen {
+            if m.parse::<SocketAddr>().is_err() {
+                self.err(
+                    "gms.metrics_listen",
+                    format!("'{m}' is not an ip:port address"),
+                );
+            }
+        }
+        let storage = self.storage(f.storage);
+        let admin = f.admin.map(|a| {
+            if a.user.is_empty() || a.password.is_empty() {
+                self.err("gms.admin", "user and password must not be empty");
+            }
+            AdminCredentials {
+                user: a.user,
+                password: a.password,
+            }
+        });
+        let backend = f.backend.map(|b| {
+            if b.upstreams.is_empty() {
+                self.err("gms.backend.upstreams", "at least one upstream is required");
+            }
+            for (i, u) in b.upstreams.iter().enumerate() {
+                if u.to_socket_addrs()
+                    .map(|mut a| a.next().is_none())
+                    .unwrap_or(true)
+                {
+                    self.err(
+                        format!("gms.backend.upstreams[{i}]"),
+                        format!("'{u}' is not a host:port address"),
+                    );
+                }
+            }
+            BackendConfig {
+                upstreams: b.upstreams,
+                health_check_interval_ms: b.health_check_interval_ms.unwrap_or(1000).max(50),
+            }
+        });
+        if f.fallback_to_backend && backend.is_none() {
+            self.err(
+                "gms.fallback_to_backend",
+                "needs gms.backend.upstreams to fall back to",
+            );
+        }
+        let ors = self.ors(f.ors);
+        let server: Vec<(String, String)> = f
+            .server
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        for (k, _) in &server {
+            if !k.starts_with('_') {
+                self.err(
+                    format!("gms.server.{k}"),
+                    "option names begin with '_' (GMS option names)",
+                );
+            }
+        }
+        let resources = self.resources(f.resources);
+        let mut services = HashMap::new();
+        for (name, opts) in f.services {
+            if let Some(s) = self.service(&name, opts, &server, &resources, &limits) {
+                services.insert(name, Arc::new(s));
+            }
+        }
+        Config {
+            listen: f.listen,
+            prefixes,
+            external_url_base,
+            limits,
+            metrics_listen: f.metrics_listen,
+            storage,
+            admin,
+            backend,
+            fallback_to_backend: f.fallback_to_backend,
+            ors,
+            resources,
+            services,
+        }
+    }
+
+    fn limits(&mut self, f: LimitsFile) -> Limits {
+        let d = Limits::default();
+        let mut positive = |name: &str, v: Option<u64>, default: u64| -> u64 {
+            match v {
+                Some(0) => {
+                    self.err(format!("gms.limits.{name}"), "must be greater than 0");
+                    default
+                }
+                Some(v) => v,
+                None => default,
+            }
+        };
+        let max_body_bytes = positive("max_body_bytes", f.max_body_bytes, d.max_body_bytes);
+        let max_fields = positive("max_fields", f.max_fields, d.max_fields as u64) as usize;
+        let max_field_bytes = positive("max_field_bytes", f.max_field_bytes, d.max_field_bytes);
+        let max_file_bytes = positive("max_file_bytes", f.max_file_bytes, max_body_bytes);
+        let max_ttl = positive("max_ttl", f.max_ttl, d.max_ttl);
+        Limits {
+            max_body_bytes,
+            max_fields,
+            max_field_bytes,
+            max_file_bytes,
+            max_ttl,
+        }
+    }
+
+    fn storage(&mut self, f: StorageFile) -> StorageKind {
+        let prefix = f.prefix.unwrap_or_else(|| "gms:".into());
+        match f.backend.as_str() {
+            "memory" => {
+                if f.url.is_some() || f.cluster.is_some() {
+                    self.err(
+                        "gms.storage",
+                        "url and cluster belong to backend: redis, not memory",
+                    );
+                }
+                StorageKind::Memory
+            }
+            "redis" => match (f.url, f.cluster) {
+                (Some(url), None) => {
+                    if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                        self.err(
+                            "gms.storage.url",
+                            format!("'{url}' is not a redis:// or rediss:// URL"),
+                        );
+                    }
+                    StorageKind::Redis { url, prefix }
+                }
+                (None, Some(nodes)) if !nodes.is_empty() => {
+                    StorageKind::RedisCluster { nodes, prefix }
+                }
+                _ => {
+                    self.err(
+                        "gms.storage",
+                        "backend: redis needs exactly one of url or cluster",
+                    );
+                    StorageKind::Memory
+                }
+            },
+            other => {
+                self.err(
+                    "gms.storage.backend",
+                    format!("'{other}' is not a storage backend (memory or redis)"),
+                );
+                StorageKind::Memory
+            }
+        }
+    }
+
+    fn ors(&mut self, f: OrsFile) -> OrsSettings {
+        let d = OrsSettings::default();
+        let attempts = f.max_ors_request_attempts.unwrap_or(3);
+        if attempts == 0 || attempts > 100 {
+            self.err(
+                "gms.ors.max_ors_request_attempts",
+                "must be between 1 and 100",
+            );
+        }
+        let mut timeout = |name: &str, v: Option<u64>, default: u64| match v {
+            Some(0) => {
+                self.err(format!("gms.ors.{name}"), "must be greater than 0");
+                default
+            }
+            Some(v) => v,
+            None => default,
+        };
+        OrsSettings {
+            max_ors_request_attempts: attempts.clamp(1, 100) as u32,
+            connect_timeout_ms: timeout(
+                "connect_timeout_ms",
+                f.connect_timeout_ms,
+                d.connect_timeout_ms,
+            ),
+            socket_timeout_ms: timeout(
+                "socket_timeout_ms",
+                f.socket_timeout_ms,
+                d.socket_timeout_ms,
+            ),
+        }
+    }
+
+    fn resources(
+        &mut self,
+        f: BTreeMap<String, Vec<OptionValue>>,
+    ) -> HashMap<String, Arc<[String]>> {
+        let mut owner: HashMap<String, String> = HashMap::new();
+        let mut out = HashMap::new();
+        for (group, numbers) in f {
+            let path = format!("gms.resources.{group}");
+            if numbers.is_empty() {
+                self.err(&path, "a resource group needs at least one access number");
+            }
+            let mut list = Vec::with_capacity(numbers.len());
+            for (i, n) in numbers.iter().enumerate() {
+                let n = n.to_string();
+                if n.is_empty()
+                    || n.len() > 64
+                    || n.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    self.err(
+                        format!("{path}[{i}]"),
+                        format!("'{n}' is not an access number"),
+                    );
+                } else if let Some(g) = owner.insert(n.clone(), group.clone()) {
+                    self.err(
+                        format!("{path}[{i}]"),
+                        format!("'{n}' is already in group '{g}': a number belongs to one group"),
+                    );
+                }
+                list.push(n);
+            }
+            out.insert(group, Arc::from(list));
+        }
+        out
+    }
+
+    fn service(
+        &mut self,
+        name: &str,
+        opts: BTreeMap<String, OptionValue>,
+        server: &[(String, String)],
+        resources: &HashMap<String, Arc<[String]>>,
+        limits: &Limits,
+    ) -> Option<ServiceConfig> {
+        let path = format!("gms.services.{name}");
+        if name.is_empty()
+            || name.contains('/')
+            || name.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            self.err(
+                &path,
+                "a service name must not be empty or contain '/' or spaces",
+            );
+        }
+        let errors_before = self.errors.len();
+        let mut options: Vec<(String, String)> = Vec::new();
+        for (k, v) in &opts {
+            if !k.starts_with('_') {
+                self.err(
+                    format!("{path}.{k}"),
+                    "option names begin with '_' (GMS option names)",
+                );
+            }
+            options.push((k.clone(), v.to_string()));
+        }
+        // Server-section options are defaults: a service's own option wins.
+        for (k, v) in server {
+            if !opts.contains_key(k) {
+                options.push((k.clone(), v.clone()));
+            }
+        }
+        let get = |k: &str| find_option(&options, k);
+        let overwritable: Vec<String> = get("_overwritable_options")
+            .map(|s| {
+                s.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for o in &overwritable {
+            if !o.starts_with('_') {
+                self.err(
+                    format!("{path}._overwritable_options"),
+                    format!("'{o}' must be an option name with its leading '_'"),
+                );
+            }
+        }
+        let kind = match get("_type") {
+            None => {
+                self.err(format!("{path}._type"), "missing: builtin or ors");
+                None
+            }
+            Some("builtin") => match get("_service") {
+                Some("request-interaction") => {
+                    Some(ServiceKind::Builtin(BuiltinKind::RequestInteraction))
+                }
+                Some("request-access") => Some(ServiceKind::Builtin(BuiltinKind::RequestAccess)),
+                Some("match-interaction") => {
+                    Some(ServiceKind::Builtin(BuiltinKind::MatchInteraction))
+                }
+                other => {
+                    self.err(
+                        format!("{path}._service"),
+                        format!(
+                            "'{}' is not a built-in service (request-interaction, request-access, match-interaction)",
+                            other.unwrap_or("")
+                        ),
+                    );
+                    None
+                }
+            },
+            Some("ors") => self.ors_service(&path, &options).map(ServiceKind::Ors),
+            Some(other) => {
+                self.err(
+                    format!("{path}._type"),
+                    format!("'{other}' is not a service type (builtin or ors)"),
+                );
+                None
+            }
+        };
+        // Options every service type reads: checked once here so a bad value fails at start-up.
+        if let Some(g) = get("_resource_group") {
+            if !resources.contains_key(g) {
+                self.err(
+                    format!("{path}._resource_group"),
+                    format!("'{g}' is not a group in gms.resources"),
+                );
+            }
+        }
+        for key in ["_ttl", "_service_ttl"] {
+            if let Some(v) = get(key) {
+                if !matches!(v.parse::<u64>(), Ok(n) if n >= 1 && n <= limits.max_ttl) {
+                    self.err(
+                        format!("{path}.{key}"),
+                        format!("'{v}' must be whole seconds from 1 to {}", limits.max_ttl),
+                    );
+                }
+            }
+        }
+        if let Some(v) = get("_provide_code") {
+            if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+                self.err(
+                    format!("{path}._provide_code"),
+                    format!("'{v}' must be true or false"),
+                );
+            }
+        }
+        if let Some(v) = get("_allocation") {
+            if v != "random" && v != "round-robin" {
+                self.err(
+                    format!("{path}._allocation"),
+                    format!("'{v}' must be random or round-robin"),
+                );
+            }
+        }
+        if let Some(v) = get("_access_code_length") {
+            if !matches!(v.parse::<u8>(), Ok(1..=12)) {
+                self.err(
+                    format!("{path}._access_code_length"),
+                    format!("'{v}' must be from 1 to 12"),
+                );
+            }
+        }
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(ServiceConfig {
+            name: name.to_string(),
+            kind: kind?,
+            options,
+            overwritable,
+        })
+    }
+
+    fn ors_service(
+        &mut self,
+        path: &str,
+        options: &[(String, String)],
+    ) -> Option<OrsServiceConfig> {
+        let get = |k: &str| find_option(options, k);
+        let src = match get("_service") {
+            Some(s) if is_http_url(s) => s.to_string(),
+            other => {
+                self.err(
+                    format!("{path}._service"),
+                    format!(
+                        "'{}' is not an http(s) URL of the SCXML application",
+                        other.unwrap_or("")
+                    ),
+                );
+                String::new()
+            }
+        };
+        let nodes: Vec<String> = get("_ors")
+            .unwrap_or("")
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if nodes.is_empty() {
+            self.err(
+                format!("{path}._ors"),
+                "missing: set _ors here or in gms.server",
+            );
+        }
+        for n in &nodes {
+            if !is_http_url(n) {
+                self.err(
+                    format!("{path}._ors"),
+                    format!("'{n}' is not an http(s) URL"),
+                );
+            }
+        }
+        let lb = match get("_ors_lb_strategy").unwrap_or("circular") {
+            "circular" => LbStrategy::Circular,
+            "linear" => LbStrategy::Linear,
+            o => {
+                self.err(
+                    format!("{path}._ors_lb_strategy"),
+                    format!("'{o}' must be circular or linear"),
+                );
+                LbStrategy::Circular
+            }
+        };
+        let forward = match get("_ors_forward").unwrap_or("params") {
+            "params" => ForwardMode::Params,
+            "headers" => ForwardMode::Headers,
+            o => {
+                self.err(
+                    format!("{path}._ors_forward"),
+                    format!("'{o}' must be params or headers"),
+                );
+                ForwardMode::Params
+            }
+        };
+        let start = match get("_ors_start").unwrap_or("sync") {
+            "sync" => StartMode::Sync,
+            "async" => StartMode::Async,
+            o => {
+                self.err(
+                    format!("{path}._ors_start"),
+                    format!("'{o}' must be sync or async"),
+                );
+                StartMode::Sync
+            }
+        };
+        let mut number = |key: &str, default: u64| -> u64 {
+            match get(key) {
+                None => default,
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        self.err(
+                            format!("{path}.{key}"),
+                            format!("'{v}' must be a positive whole number"),
+                        );
+                        default
+                    }
+                },
+            }
+        };
+        Some(OrsServiceConfig {
+            src,
+            nodes,
+            lb,
+            forward,
+            start,
+            start_timeout_s: number("_ors_start_timeout_s", 30),
+            status_ttl_ms: number("_status_ttl_ms", 1000),
+            status_push_ttl_ms: number("_status_push_ttl_ms", 30_000),
+            start_request: get("_start_request").unwrap_or("gms.start").to_string(),
+        })
+    }
+}
+
+fn find_option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    options
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Whether `s` is an absolute `http://` or `https://` URL with a host.
+pub fn is_http_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"));
+    match rest {
+        Some(r) => {
+            let host = r.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && s.parse::<http::Uri>().is_ok()
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+version: 1
+threads: 2
+gms:
+  listen: ["127.0.0.1:8080"]
+  resources:
+    DNIS: ["8003449999", "8003449998"]
+  server:
+    _ors: "http://127.0.0.1:7210, http://127.0.0.1:7211/"
+  services:
+    request-interaction: {_type: builtin, _service: request-interaction, _ttl: 30}
+    request-inbound-poll:
+      _type: ors
+      _service: "http://scxml.example.com/poll.scxml"
+      _status_ttl_ms: 500
+      _overwritable_options: "_ttl, _foo"
+"#;
+
+    #[test]
+    fn good_config_parses_with_defaults() {
+        let c = Config::from_yaml(GOOD).unwrap();
+        assert_eq!(c.prefixes, vec!["/genesys/1", "/GMS-web/gms/1"]);
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.storage, StorageKind::Memory);
+        assert_eq!(
+            &*c.resources["DNIS"],
+            &["8003449999".to_string(), "8003449998".into()]
+        );
+        let ri = &c.services["request-interaction"];
+        assert_eq!(
+            ri.kind,
+            ServiceKind::Builtin(BuiltinKind::RequestInteraction)
+        );
+        assert_eq!(ri.option("_ttl"), Some("30"));
+        let poll = &c.services["request-inbound-poll"];
+        let ServiceKind::Ors(o) = &poll.kind else {
+            panic!("not ors")
+        };
+        assert_eq!(
+            o.nodes,
+            vec!["http://127.0.0.1:7210", "http://127.0.0.1:7211"]
+        );
+        assert_eq!(o.status_ttl_ms, 500);
+        assert_eq!(o.start_request, "gms.start");
+        assert_eq!(poll.overwritable, vec!["_ttl", "_foo"]);
+        assert!(poll.accepts_requests());
+        assert!(!ri.accepts_requests());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_path() {
+        let y = "gms:\n  listen: ['127.0.0.1:1']\n  limits: {max_bodyy_bytes: 5}\n";
+        let e = Config::from_yaml(y).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].path, "gms.limits.max_bodyy_bytes", "{:?}", e);
+        assert!(e[0].message.contains("unknown key"), "{:?}", e);
+    }
+
+    #[test]
+    fn every_semantic_error_is_reported() {
+        let y = r#"
+gms:
+  listen: ["nope"]
+  resources: {DNIS: []}
+  services:
+    a: {_type: ors, _service: "http://x/a.scxml", _ors: "htp:/x"}
+    b: {_type: magic}
+    c: {_type: builtin, _service: request-interaction, _resource_group: NOPE, _ttl: 0}
+"#;
+        let e = Config::from_yaml(y).unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        for p in [
+            "gms.listen[0]",
+            "gms.resources.DNIS",
+            "gms.services.a._ors",
+            "gms.services.b._type",
+            "gms.services.c._resource_group",
+            "gms.services.c._ttl",
+        ] {
+            assert!(paths.contains(&p), "{p} not in {paths:?}");
+        }
+        let ors = e.iter().find(|e| e.path == "gms.services.a._ors").unwrap();
+        assert_eq!(ors.message, "'htp:/x' is not an http(s) URL");
+    }
+
+    #[test]
+    fn a_number_belongs_to_one_group() {
+        let y = "gms:\n  listen: ['127.0.0.1:1']\n  resources: {A: ['1'], B: ['1']}\n";
+        let e = Config::from_yaml(y).unwrap_err();
+        assert_eq!(e[0].path, "gms.resources.B[0]");
+    }
+
+    #[test]
+    fn shipped_default_config_is_valid() {
+        let text = include_str!("../conf/gateway.yaml");
+        let c = Config::from_yaml(text).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(c.services.contains_key("request-interaction"));
+        assert!(c.resources.contains_key("DNIS"));
+    }
+
+    #[test]
+    fn http_urls() {
+        assert!(is_http_url("http://127.0.0.1:7210"));
+        assert!(is_http_url("https://ors.example.com/x"));
+        assert!(!is_http_url("htp:/x"));
+        assert!(!is_http_url("http://"));
+        assert!(!is_http_url("ftp://x"));
+    }
+}

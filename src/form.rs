@@ -1,0 +1,527 @@
+//! Reads a request body under the configured limits into [`Params`] (contract section 2):
+//! multipart (streamed through multer, strings and files), urlencoded, a flat JSON object, or
+//! nothing; then the query string, whose values lose to the body's.
+//!
+//! The body arrives as a stream of chunks so that this module never sees Pingora: the proxy
+//! feeds it `session.read_request_body()`, unit tests feed it a vector.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+
+use crate::config::Limits;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::routes::valid_percent_escapes;
+use crate::value::{FileValue, Value};
+
+/// What the request's headers say about its parameters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BodyInfo<'a> {
+    /// The Content-Type header.
+    pub content_type: Option<&'a str>,
+    /// The Content-Length header, if any (chunked bodies have none).
+    pub content_length: Option<u64>,
+    /// The query string, without '?'.
+    pub query: Option<&'a str>,
+}
+
+enum Kind {
+    Multipart(String),
+    Urlencoded,
+    Json,
+    Other(String),
+    Missing,
+}
+
+fn kind_of(content_type: Option<&str>) -> Result<Kind, ApiError> {
+    let Some(ct) = content_type.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(Kind::Missing);
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    Ok(match essence.as_str() {
+        "multipart/form-data" => match multer::parse_boundary(ct) {
+            Ok(b) => Kind::Multipart(b),
+            Err(_) => {
+                return Err(ApiError::BadRequest(
+                    "multipart/form-data without a boundary".into(),
+                ))
+            }
+        },
+        "application/x-www-form-urlencoded" => Kind::Urlencoded,
+        "application/json" => Kind::Json,
+        _ => Kind::Other(essence),
+    })
+}
+
+/// Reads the body and the query string into parameters, enforcing every limit.
+pub async fn read_params<S>(
+    info: BodyInfo<'_>,
+    body: S,
+    limits: &Limits,
+) -> Result<Params, ApiError>
+where
+    S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+{
+    if let Some(len) = info.content_length {
+        if len > limits.max_body_bytes {
+            return Err(too_large_body(limits));
+        }
+    }
+    let mut params = Params::default();
+    match kind_of(info.content_type)? {
+        Kind::Multipart(boundary) => read_multipart(body, boundary, limits, &mut params).await?,
+        Kind::Urlencoded => {
+            let bytes = collect(body, limits).await?;
+            parse_urlencoded(&bytes, limits, &mut params)?;
+        }
+        Kind::Json => {
+            let bytes = collect(body, limits).await?;
+            parse_json(&bytes, limits, &mut params)?;
+        }
+        Kind::Other(ct) => {
+            if !collect(body, limits).await?.is_empty() {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "content type '{ct}' is not accepted: use multipart/form-data, \
+                     application/x-www-form-urlencoded or application/json"
+                )));
+            }
+        }
+        Kind::Missing => {
+            if !collect(body, limits).await?.is_empty() {
+                return Err(ApiError::UnsupportedMediaType(
+                    "a request body needs a Content-Type".into(),
+                ));
+            }
+        }
+    }
+    if let Some(q) = info.query.filter(|q| !q.is_empty()) {
+        parse_urlencoded(q.as_bytes(), limits, &mut params)?;
+    }
+    Ok(params)
+}
+
+fn too_large_body(limits: &Limits) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "request body is larger than {} bytes",
+        limits.max_body_bytes
+    ))
+}
+
+/// Reads a whole body, failing as soon as it passes `max_body_bytes`.
+pub async fn collect<S>(mut body: S, limits: &Limits) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = io::Result<Bytes>> + Unpin,
+{
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(read_error)?;
+        if (buf.len() + chunk.len()) as u64 > limits.max_body_bytes {
+            return Err(too_large_body(limits));
+        }
+        if buf.is_empty() {
+            // The common case is one chunk: keep it without copying.
+            buf = BytesMut::from(&chunk[..]);
+        } else {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+fn read_error(e: io::Error) -> ApiError {
+    ApiError::BadRequest(format!("cannot read the request body: {e}"))
+}
+
+fn check_count(params: &Params, limits: &Limits) -> Result<(), ApiError> {
+    if params.len() >= limits.max_fields {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "more than {} parameters",
+            limits.max_fields
+        )));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str, limits: &Limits) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::BadRequest("a parameter has an empty name".into()));
+    }
+    if name.len() as u64 > limits.max_field_bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "a parameter name is longer than {} bytes",
+            limits.max_field_bytes
+        )));
+    }
+    check_text("parameter name", name)
+}
+
+fn check_text(what: &str, s: &str) -> Result<(), ApiError> {
+    if s.contains('\0') {
+        return Err(ApiError::BadRequest(format!(
+            "{what} contains a NUL character"
+        )));
+    }
+    Ok(())
+}
+
+fn check_value_len(name: &str, len: usize, limits: &Limits) -> Result<(), ApiError> {
+    if len as u64 > limits.max_field_bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "value of '{name}' is longer than {} bytes",
+            limits.max_field_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes one urlencoded component strictly: `+` is a space, escapes must be well formed, the
+/// result must be UTF-8 (the `form_urlencoded` crate would replace bad bytes silently).
+fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
+    if !valid_percent_escapes(raw) {
+        return Err(ApiError::BadRequest(
+            "bad percent-encoding in a parameter".into(),
+        ));
+    }
+    let plus_free: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_free).collect();
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::BadRequest("a parameter is not valid UTF-8".into()))
+}
+
+/// Parses `a=1&b=2` into `params`.
+pub fn parse_urlencoded(
+    input: &[u8],
+    limits: &Limits,
+    params: &mut Params,
+) -> Result<(), ApiError> {
+    for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        check_count(params, limits)?;
+        let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        if raw_name.len() as u64 > limits.max_field_bytes.saturating_mul(3) {
+            return Err(ApiError::PayloadTooLarge(
+                "a parameter name is too long".into(),
+            ));
+        }
+        let name = decode_component(raw_name)?;
+        check_name(&name, limits)?;
+        if raw_value.len() as u64 > limits.max_field_bytes.saturating_mul(3) {
+            check_value_len(&name, raw_value.len(), limits)?;
+        }
+        let value = decode_component(raw_value)?;
+        check_value_len(&name, value.len(), limits)?;
+        check_text("a parameter value", &value)?;
+        params.push(name, Value::Text(value));
+    }
+    Ok(())
+}
+
+/// Parses a flat JSON object: string values, numbers and booleans (as text).
+pub fn parse_json(input: &[u8], limits: &Limits, params: &mut Params) -> Result<(), ApiError> {
+    if input.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let v: serde_json::Value = serde_json::from_slice(input)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
+    let serde_json::Value::Object(map) = v else {
+        return Err(ApiError::BadRequest(
+            "the JSON body must be an object".into(),
+        ));
+    };
+    for (name, value) in map {
+        check_count(params, limits)?;
+        check_name(&name, limits)?;
+        let text = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "JSON value of '{name}' must be a string, number or boolean"
+                )))
+            }
+        };
+        check_value_len(&name, text.len(), limits)?;
+        check_text("a parameter value", &text)?;
+        params.push(name, Value::Text(text));
+    }
+    Ok(())
+}
+
+async fn read_multipart<S>(
+    body: S,
+    boundary: String,
+    limits: &Limits,
+    params: &mut Params,
+) -> Result<(), ApiError>
+where
+    S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+{
+    // The whole-body limit is counted here, on the raw stream, so chunked uploads are cut off
+    // as soon as they pass it; the flag tells that cut-off apart from a malformed body.
+    let over_limit = AtomicBool::new(false);
+    let max = limits.max_body_bytes;
+    let mut seen: u64 = 0;
+    let counted = body.map(|chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > max {
+            over_limit.store(true, Ordering::Relaxed);
+            return Err(io::Error::other("request body over the limit"));
+        }
+        Ok(chunk)
+    });
+    let mut mp = multer::Multipart::new(counted, boundary);
+    let fail = |e: multer::Error| {
+        if over_limit.load(Ordering::Relaxed) {
+            too_large_body(limits)
+        } else {
+            ApiError::BadRequest(format!("malformed multipart body: {e}"))
+        }
+    };
+    while let Some(mut field) = mp.next_field().await.map_err(fail)? {
+        check_count(params, limits)?;
+        let name = match field.name() {
+            Some(n) => n.to_string(),
+            None => return Err(ApiError::BadRequest("a multipart part has no name".into())),
+        };
+        check_name(&name, limits)?;
+        let filename = field.file_name().map(str::to_string);
+        let content_type = field.content_type().map(|m| m.to_string());
+        let limit = if filename.is_some() {
+            limits.max_file_bytes
+        } else {
+            limits.max_field_bytes
+        };
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(fail)? {
+            if (buf.len() + chunk.len()) as u64 > limit {
+                return Err(ApiError::PayloadTooLarge(match filename {
+                    Some(_) => format!("file '{name}' is larger than {limit} bytes"),
+                    None => format!("value of '{name}' is longer than {limit} bytes"),
+                }));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        let value = match filename {
+            // A browser sends an empty, nameless file for a file input left empty.
+            Some(f) if f.is_empty() && buf.is_empty() => continue,
+            Some(filename) => {
+                check_text("a filename", &filename)?;
+                Value::File(FileValue {
+                    filename,
+                    content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                    bytes: buf.freeze(),
+                })
+            }
+            None => {
+                let text = String::from_utf8(buf.to_vec()).map_err(|_| {
+                    ApiError::BadRequest(format!("value of '{name}' is not valid UTF-8"))
+                })?;
+                check_text("a parameter value", &text)?;
+                Value::Text(text)
+            }
+        };
+        params.push(name, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_body_bytes: 1000,
+            max_fields: 5,
+            max_field_bytes: 20,
+            max_file_bytes: 100,
+            max_ttl: 86400,
+        }
+    }
+
+    fn stream(chunks: Vec<&'static [u8]>) -> impl Stream<Item = io::Result<Bytes>> + Send + Unpin {
+        futures::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c))))
+    }
+
+    async fn read(
+        ct: Option<&str>,
+        chunks: Vec<&'static [u8]>,
+        query: Option<&str>,
+    ) -> Result<Params, ApiError> {
+        let info = BodyInfo {
+            content_type: ct,
+            content_length: None,
+            query,
+        };
+        read_params(info, stream(chunks), &limits()).await
+    }
+
+    const MP: &str = "multipart/form-data; boundary=XyZ";
+
+    #[tokio::test]
+    async fn urlencoded_strict_and_query_loses() {
+        let p = read(
+            Some("application/x-www-form-urlencoded"),
+            vec![b"a=1+2&b=%C3%A9", b"&a=9"],
+            Some("a=q&c=3"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.text("a"), Some("1 2"));
+        assert_eq!(p.text("b"), Some("é"));
+        assert_eq!(p.text("c"), Some("3"));
+        for bad in [&b"a=%zz"[..], b"a=%ff", b"a=%00", b"=x"] {
+            let r = read(Some("application/x-www-form-urlencoded"), vec![bad], None).await;
+            assert_eq!(
+                r.unwrap_err().status(),
+                400,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn limits_give_413() {
+        let ct = Some("application/x-www-form-urlencoded");
+        assert_eq!(
+            read(ct, vec![b"a=123456789012345678901"], None)
+                .await
+                .unwrap_err()
+                .status(),
+            413
+        );
+        assert_eq!(
+            read(ct, vec![b"a&b&c&d&e&f"], None)
+                .await
+                .unwrap_err()
+                .status(),
+            413
+        );
+        let big: &'static [u8] = Box::leak(vec![b'x'; 1001].into_boxed_slice());
+        assert_eq!(read(ct, vec![big], None).await.unwrap_err().status(), 413);
+        let info = BodyInfo {
+            content_type: ct,
+            content_length: Some(5000),
+            query: None,
+        };
+        assert_eq!(
+            read_params(info, stream(vec![]), &limits())
+                .await
+                .unwrap_err()
+                .status(),
+            413
+        );
+    }
+
+    #[tokio::test]
+    async fn json_flat_object_only() {
+        let p = read(
+            Some("application/json; charset=utf-8"),
+            vec![br#"{"a":"x","n":5,"b":true}"#],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.text("n"), Some("5"));
+        assert_eq!(p.text("b"), Some("true"));
+        for bad in [
+            &br#"[1]"#[..],
+            br#"{"a":{"b":1}}"#,
+            br#"{"a":null}"#,
+            b"{",
+            br#"{"a":"\u0000"}"#,
+        ] {
+            let r = read(Some("application/json"), vec![bad], None).await;
+            assert_eq!(r.unwrap_err().status(), 400);
+        }
+    }
+
+    #[tokio::test]
+    async fn multipart_strings_and_files_across_chunks() {
+        let body: &'static [u8] = b"--XyZ\r\nContent-Disposition: form-data; name=\"_phone_number\"\r\n\r\n555\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"pic\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n\x00\x01\xff\r\n--XyZ--\r\n";
+        let (a, b) = body.split_at(50);
+        let p = read(Some(MP), vec![a, b], None).await.unwrap();
+        assert_eq!(p.text("_phone_number"), Some("555"));
+        let ud = p.user_data();
+        let Value::File(f) = &ud[0].1 else {
+            panic!("not a file")
+        };
+        assert_eq!(f.filename, "a.jpg");
+        assert_eq!(f.content_type, "image/jpeg");
+        assert_eq!(&f.bytes[..], b"\x00\x01\xff");
+    }
+
+    #[tokio::test]
+    async fn multipart_errors() {
+        let r = read(Some("multipart/form-data"), vec![b"x"], None).await;
+        assert_eq!(r.unwrap_err().status(), 400);
+        let r = read(Some(MP), vec![b"--other\r\n\r\nzzz"], None).await;
+        assert_eq!(r.unwrap_err().status(), 400);
+        let noname: &'static [u8] =
+            b"--XyZ\r\nContent-Disposition: form-data\r\n\r\nv\r\n--XyZ--\r\n";
+        assert_eq!(
+            read(Some(MP), vec![noname], None)
+                .await
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let file: &'static [u8] = Box::leak(
+            format!(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"f\"\r\n\r\n{}\r\n--XyZ--\r\n",
+                "x".repeat(101)
+            )
+            .into_bytes()
+            .into_boxed_slice(),
+        );
+        assert_eq!(
+            read(Some(MP), vec![file], None).await.unwrap_err().status(),
+            413
+        );
+        let huge: &'static [u8] = Box::leak(vec![b'-'; 1200].into_boxed_slice());
+        assert_eq!(
+            read(Some(MP), vec![huge], None).await.unwrap_err().status(),
+            413
+        );
+    }
+
+    #[tokio::test]
+    async fn other_content_types() {
+        assert_eq!(
+            read(Some("text/plain"), vec![b"hi"], None)
+                .await
+                .unwrap_err()
+                .status(),
+            415
+        );
+        assert!(read(Some("text/plain"), vec![], None)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            read(None, vec![b"hi"], None).await.unwrap_err().status(),
+            415
+        );
+        assert_eq!(
+            read(None, vec![], Some("a=1")).await.unwrap().text("a"),
+            Some("1")
+        );
+    }
+}

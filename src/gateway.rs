@@ -1,0 +1,102 @@
+//! The gateway's shared state and the one place that maps a [`Route`] to its handler.
+//! Handlers are plain async functions over these types: no Pingora here, so tests can call
+//! [`Gateway::handle`] without a socket.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::api;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::reply::Reply;
+use crate::routes::Route;
+use crate::store::{Store, StoreError};
+
+/// Everything a handler may use: configuration, store, node state.
+pub struct Gateway {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Where all state lives.
+    pub store: Arc<dyn Store>,
+    /// ONLINE (true) or OFFLINE (false), as set through the admin API.
+    online: AtomicBool,
+}
+
+/// One API request, parsed: the route, its parameters and the headers handlers read.
+#[derive(Debug, Default)]
+pub struct ApiRequest {
+    /// Body and query parameters (empty for routes that read none).
+    pub params: Params,
+    /// The `gms_user` header.
+    pub gms_user: Option<String>,
+    /// The `Authorization` header (admin API).
+    pub authorization: Option<String>,
+    /// Scheme and host binary URLs start with, e.g. `http://gms.example.com:8080`.
+    pub url_base: String,
+    /// The raw body, for routes that take one as it is (status push).
+    pub body: bytes::Bytes,
+}
+
+impl Gateway {
+    /// A gateway over a store, ONLINE.
+    pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Self {
+        Gateway {
+            config,
+            store,
+            online: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether the node is ONLINE.
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    /// Sets ONLINE (true) or OFFLINE (false).
+    pub fn set_online(&self, online: bool) {
+        self.online.store(online, Ordering::Relaxed);
+    }
+
+    /// Answers an API route. Pass-through routes never reach here.
+    pub async fn handle(&self, route: Route, req: ApiRequest) -> Result<Reply, ApiError> {
+        match route {
+            Route::CreateService { service } => api::service::create(self, &service, req).await,
+            Route::ServiceRequest { id, request } => {
+                api::service::request(self, &id, &request, req).await
+            }
+            Route::DeleteService { id } => api::service::delete(self, &id, req).await,
+            Route::StorageCreate { ttl } => api::storage::create(self, &ttl, req).await,
+            Route::StorageUpdate { id, ttl } => api::storage::update(self, &id, &ttl, req).await,
+            Route::StorageCustom { id, ttl } => api::storage::custom(self, &id, &ttl, req).await,
+            Route::StorageGetAll { id } => api::storage::get_all(self, &id, req).await,
+            Route::StorageGetKey { id, key } => {
+                api::storage::get_key(self, &id, &key, req, false).await
+            }
+            Route::StorageBinary { id, key } => {
+                api::storage::get_key(self, &id, &key, req, true).await
+            }
+            Route::StorageDelete { id } => api::storage::delete(self, &id, req).await,
+            Route::NodeStatus => api::admin::node_status(self, &req),
+            Route::NodeChangeStatus { status } => api::admin::change_status(self, &status, &req),
+            Route::NodeHealth => api::admin::health(self).await,
+            Route::StatusPush { id } => api::admin::status_push(self, &id, req).await,
+            Route::NotFound | Route::PassThrough => {
+                Err(ApiError::NotFound("no such API path".into()))
+            }
+            Route::MethodNotAllowed => Err(ApiError::MethodNotAllowed),
+            Route::BadPath(m) => Err(ApiError::BadRequest(m)),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => {
+                ApiError::Unavailable(format!("storage unavailable: {m}"))
+            }
+            StoreError::Exhausted(m) => ApiError::Unavailable(m),
+        }
+    }
+}

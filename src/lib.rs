@@ -1,0 +1,30 @@
+//! gms-gateway: the Genesys Mobile Services (GMS) Service API and Storage API at the edge,
+//! on Cloudflare's Pingora.
+//!
+//! Layout:
+//! - [`config`]: the YAML file (`gms:` section) parsed into a validated [`config::Config`].
+//! - [`routes`]: method + path -> [`routes::Route`]; everything not under an API root passes
+//!   through to the web tier.
+//! - [`form`] and [`params`]: request bodies (multipart, urlencoded, JSON) read under limits into
+//!   [`params::Params`]; underscore parameters vs user data.
+//! - [`gateway`]: the shared state ([`gateway::Gateway`]) and the one `match` that dispatches a
+//!   route to its handler in [`api`] or [`builtin`].
+//! - [`store`]: the [`store::Store`] trait that holds every piece of state, and its
+//!   implementations (embedded memory store).
+//! - [`reply`] and [`error`]: what handlers return; the one error enum and its mapping to HTTP.
+//! - [`proxy`]: the only module that knows Pingora's `Session`; [`server`] assembles the process.
+
+pub mod api;
+pub mod builtin;
+pub mod config;
+pub mod error;
+pub mod form;
+pub mod gateway;
+pub mod ids;
+pub mod params;
+pub mod proxy;
+pub mod reply;
+pub mod routes;
+pub mod server;
+pub mod store;
+pub mod value;

@@ -1,0 +1,357 @@
+//! Method + path -> [`Route`]: which API operation a request is, before any body is read
+//! (contract sections 1, 4, 7, 8). Paths outside the API roots pass through to the web tier.
+
+use http::Method;
+
+/// The API operation a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `POST {root}/service/{service}`
+    CreateService { service: String },
+    /// `POST {root}/service/{id}/{request}`
+    ServiceRequest { id: String, request: String },
+    /// `DELETE {root}/service/{id}`
+    DeleteService { id: String },
+    /// `POST {root}/storage/{ttl}`
+    StorageCreate { ttl: String },
+    /// `POST {root}/storage/{id}/{ttl}`
+    StorageUpdate { id: String, ttl: String },
+    /// `POST {root}/storage/custom/{id}/{ttl}`
+    StorageCustom { id: String, ttl: String },
+    /// `GET {root}/storage/{id}`
+    StorageGetAll { id: String },
+    /// `GET {root}/storage/{id}/{key}`
+    StorageGetKey { id: String, key: String },
+    /// `GET {root}/storage/binary/{id}/{key}`
+    StorageBinary { id: String, key: String },
+    /// `DELETE {root}/storage/{id}`
+    StorageDelete { id: String },
+    /// `GET {root}/admin/node/status`
+    NodeStatus,
+    /// `POST {root}/admin/node/changestatus/{status}`
+    NodeChangeStatus { status: String },
+    /// `GET {root}/admin/node/health`
+    NodeHealth,
+    /// `POST {root}/admin/service/{id}/status`
+    StatusPush { id: String },
+    /// Under an API root, but no such path.
+    NotFound,
+    /// A known path with the wrong method.
+    MethodNotAllowed,
+    /// A path segment that does not decode to clean UTF-8.
+    BadPath(String),
+    /// Not under an API root: the web tier's.
+    PassThrough,
+}
+
+/// What a route reads from the request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyUse {
+    /// Nothing: the body (if any) is drained unread.
+    Ignore,
+    /// Parameters from the body and the query string.
+    Params,
+    /// The raw bytes (a pushed status is stored as sent).
+    Raw,
+}
+
+impl Route {
+    /// What the handler reads from the body.
+    pub fn body_use(&self) -> BodyUse {
+        match self {
+            Route::CreateService { .. }
+            | Route::ServiceRequest { .. }
+            | Route::StorageCreate { .. }
+            | Route::StorageUpdate { .. }
+            | Route::StorageCustom { .. } => BodyUse::Params,
+            Route::StatusPush { .. } => BodyUse::Raw,
+            _ => BodyUse::Ignore,
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::CreateService { .. } => "service_create",
+            Route::ServiceRequest { .. } => "service_request",
+            Route::DeleteService { .. } => "service_delete",
+            Route::StorageCreate { .. } => "storage_create",
+            Route::StorageUpdate { .. } => "storage_update",
+            Route::StorageCustom { .. } => "storage_custom",
+            Route::StorageGetAll { .. } => "storage_get_all",
+            Route::StorageGetKey { .. } => "storage_get_key",
+            Route::StorageBinary { .. } => "storage_binary",
+            Route::StorageDelete { .. } => "storage_delete",
+            Route::NodeStatus => "node_status",
+            Route::NodeChangeStatus { .. } => "node_change_status",
+            Route::NodeHealth => "node_health",
+            Route::StatusPush { .. } => "status_push",
+            Route::NotFound => "not_found",
+            Route::MethodNotAllowed => "method_not_allowed",
+            Route::BadPath(_) => "bad_path",
+            Route::PassThrough => "pass_through",
+        }
+    }
+}
+
+/// Finds the route of a request. `path` excludes the query string.
+pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
+    let Some(rest) = prefixes.iter().find_map(|p| under_root(path, p)) else {
+        return Route::PassThrough;
+    };
+    let raw: Vec<&str> = if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.split('/').collect()
+    };
+    if raw.len() > 6 || raw.iter().any(|s| s.is_empty()) {
+        return Route::NotFound;
+    }
+    let mut seg = Vec::with_capacity(raw.len());
+    for s in &raw {
+        match decode_segment(s) {
+            Ok(d) => seg.push(d),
+            Err(m) => return Route::BadPath(m),
+        }
+    }
+    let s: Vec<&str> = seg.iter().map(String::as_str).collect();
+    let get = *method == Method::GET;
+    let post = *method == Method::POST;
+    let delete = *method == Method::DELETE;
+    let own = |x: &str| x.to_string();
+    match s.as_slice() {
+        ["service", a] if post => Route::CreateService { service: own(a) },
+        ["service", a] if delete => Route::DeleteService { id: own(a) },
+        ["service", _] => Route::MethodNotAllowed,
+        ["service", a, b] if post => Route::ServiceRequest {
+            id: own(a),
+            request: own(b),
+        },
+        ["service", _, _] => Route::MethodNotAllowed,
+        ["storage", "binary", a, b] if get => Route::StorageBinary {
+            id: own(a),
+            key: own(b),
+        },
+        ["storage", "custom", a, b] if post => Route::StorageCustom {
+            id: own(a),
+            ttl: own(b),
+        },
+        ["storage", "binary" | "custom", _, _] => Route::MethodNotAllowed,
+        ["storage", a] if post => Route::StorageCreate { ttl: own(a) },
+        ["storage", a] if get => Route::StorageGetAll { id: own(a) },
+        ["storage", a] if delete => Route::StorageDelete { id: own(a) },
+        ["storage", _] => Route::MethodNotAllowed,
+        ["storage", a, b] if post => Route::StorageUpdate {
+            id: own(a),
+            ttl: own(b),
+        },
+        ["storage", a, b] if get => Route::StorageGetKey {
+            id: own(a),
+            key: own(b),
+        },
+        ["storage", _, _] => Route::MethodNotAllowed,
+        ["admin", "node", "status"] if get => Route::NodeStatus,
+        ["admin", "node", "health"] if get => Route::NodeHealth,
+        ["admin", "node", "status" | "health"] => Route::MethodNotAllowed,
+        ["admin", "node", "changestatus", st] if post => {
+            Route::NodeChangeStatus { status: own(st) }
+        }
+        ["admin", "node", "changestatus", _] => Route::MethodNotAllowed,
+        ["admin", "service", a, "status"] if post => Route::StatusPush { id: own(a) },
+        ["admin", "service", _, "status"] => Route::MethodNotAllowed,
+        _ => Route::NotFound,
+    }
+}
+
+/// The part of `path` after `root` and its slash, if `path` is under `root`.
+fn under_root<'a>(path: &'a str, root: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix(root)?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('/')
+    }
+}
+
+/// Percent-decodes one path segment; it must be UTF-8 without control characters or '/'.
+fn decode_segment(s: &str) -> Result<String, String> {
+    if !s.contains('%') {
+        if s.chars().any(char::is_control) {
+            return Err("path segment holds a control character".into());
+        }
+        return Ok(s.to_string());
+    }
+    if !valid_percent_escapes(s.as_bytes()) {
+        return Err(format!("bad percent-encoding in path segment '{s}'"));
+    }
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(s).collect();
+    let d = String::from_utf8(bytes).map_err(|_| "path segment is not valid UTF-8".to_string())?;
+    if d.chars().any(char::is_control) || d.contains('/') {
+        return Err("path segment holds a control character or '/'".into());
+    }
+    Ok(d)
+}
+
+/// Whether every '%' starts a two-hex-digit escape (percent_decode silently keeps bad ones).
+pub fn valid_percent_escapes(b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if i + 2 >= b.len() {
+                return false;
+            }
+            if !(b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit()) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> Vec<String> {
+        vec!["/genesys/1".into(), "/GMS-web/gms/1".into()]
+    }
+
+    fn r(m: Method, path: &str) -> Route {
+        route(&m, path, &p())
+    }
+
+    #[test]
+    fn service_routes() {
+        assert_eq!(
+            r(Method::POST, "/genesys/1/service/request-interaction"),
+            Route::CreateService {
+                service: "request-interaction".into()
+            }
+        );
+        assert_eq!(
+            r(Method::POST, "/GMS-web/gms/1/service/abc/status"),
+            Route::ServiceRequest {
+                id: "abc".into(),
+                request: "status".into()
+            }
+        );
+        assert_eq!(
+            r(Method::DELETE, "/genesys/1/service/abc"),
+            Route::DeleteService { id: "abc".into() }
+        );
+        assert_eq!(
+            r(Method::GET, "/genesys/1/service/abc"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(
+            r(Method::PUT, "/genesys/1/service/abc/x"),
+            Route::MethodNotAllowed
+        );
+    }
+
+    #[test]
+    fn storage_routes() {
+        assert_eq!(
+            r(Method::POST, "/genesys/1/storage/30"),
+            Route::StorageCreate { ttl: "30".into() }
+        );
+        assert_eq!(
+            r(Method::GET, "/genesys/1/storage/x"),
+            Route::StorageGetAll { id: "x".into() }
+        );
+        assert_eq!(
+            r(Method::DELETE, "/genesys/1/storage/x"),
+            Route::StorageDelete { id: "x".into() }
+        );
+        assert_eq!(
+            r(Method::POST, "/genesys/1/storage/x/60"),
+            Route::StorageUpdate {
+                id: "x".into(),
+                ttl: "60".into()
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/genesys/1/storage/x/k%20y"),
+            Route::StorageGetKey {
+                id: "x".into(),
+                key: "k y".into()
+            }
+        );
+        assert_eq!(
+            r(Method::GET, "/genesys/1/storage/binary/x/pic"),
+            Route::StorageBinary {
+                id: "x".into(),
+                key: "pic".into()
+            }
+        );
+        assert_eq!(
+            r(Method::POST, "/genesys/1/storage/custom/mine/60"),
+            Route::StorageCustom {
+                id: "mine".into(),
+                ttl: "60".into()
+            }
+        );
+        assert_eq!(
+            r(Method::PUT, "/genesys/1/storage/30"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(
+            r(Method::POST, "/genesys/1/storage/binary/x/pic"),
+            Route::MethodNotAllowed
+        );
+    }
+
+    #[test]
+    fn admin_routes() {
+        assert_eq!(
+            r(Method::GET, "/genesys/1/admin/node/status"),
+            Route::NodeStatus
+        );
+        assert_eq!(
+            r(Method::GET, "/genesys/1/admin/node/health"),
+            Route::NodeHealth
+        );
+        assert_eq!(
+            r(Method::POST, "/genesys/1/admin/node/changestatus/OFFLINE"),
+            Route::NodeChangeStatus {
+                status: "OFFLINE".into()
+            }
+        );
+        assert_eq!(
+            r(Method::POST, "/genesys/1/admin/service/x/status"),
+            Route::StatusPush { id: "x".into() }
+        );
+    }
+
+    #[test]
+    fn other_paths() {
+        assert_eq!(r(Method::GET, "/index.html"), Route::PassThrough);
+        assert_eq!(r(Method::GET, "/genesys/10/service/x"), Route::PassThrough);
+        assert_eq!(r(Method::GET, "/genesys/1"), Route::NotFound);
+        assert_eq!(r(Method::GET, "/genesys/1/nothing"), Route::NotFound);
+        assert_eq!(r(Method::POST, "/genesys/1/service/x/"), Route::NotFound);
+        assert!(matches!(
+            r(Method::GET, "/genesys/1/storage/%zz"),
+            Route::BadPath(_)
+        ));
+        assert!(matches!(
+            r(Method::GET, "/genesys/1/storage/a%00b"),
+            Route::BadPath(_)
+        ));
+        assert!(matches!(
+            r(Method::GET, "/genesys/1/storage/a%2Fb"),
+            Route::BadPath(_)
+        ));
+        assert!(matches!(
+            r(Method::GET, "/genesys/1/storage/%ff"),
+            Route::BadPath(_)
+        ));
+        assert!(matches!(
+            r(Method::GET, "/genesys/1/storage/%f"),
+            Route::BadPath(_)
+        ));
+    }
+}

@@ -1,0 +1,47 @@
+//! Assembles the process: Pingora server, store, gateway, backend load balancer and its health
+//! check, listeners.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::lb::health_check::TcpHealthCheck;
+use pingora::lb::selection::RoundRobin;
+use pingora::lb::LoadBalancer;
+use pingora::prelude::{background_service, http_proxy_service, Opt};
+use pingora::server::Server;
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::proxy::GatewayProxy;
+use crate::store;
+
+/// Builds every service from a validated configuration and runs until told to stop.
+pub fn run(opt: Opt, config: Config) -> Result<(), String> {
+    let mut server = Server::new(Some(opt)).map_err(|e| format!("cannot start Pingora: {e}"))?;
+    server.bootstrap();
+    let config = Arc::new(config);
+    let store = store::build(&config)?;
+    let gw = Arc::new(Gateway::new(config.clone(), store));
+
+    let backends = match &config.backend {
+        Some(b) => {
+            let mut lb =
+                LoadBalancer::<RoundRobin>::try_from_iter(b.upstreams.iter().map(String::as_str))
+                    .map_err(|e| format!("gms.backend.upstreams: {e}"))?;
+            lb.set_health_check(TcpHealthCheck::new());
+            lb.health_check_frequency = Some(Duration::from_millis(b.health_check_interval_ms));
+            let bg = background_service("backend health check", lb);
+            let task = bg.task();
+            server.add_service(bg);
+            Some(task)
+        }
+        None => None,
+    };
+
+    let mut api = http_proxy_service(&server.configuration, GatewayProxy::new(gw, backends));
+    for addr in &config.listen {
+        api.add_tcp(addr);
+    }
+    server.add_service(api);
+    server.run_forever();
+}

@@ -1,0 +1,248 @@
+//! The [`Store`]: every piece of state the gateway keeps (service records, user data,
+//! access-number reservations, status entries), each with a TTL. Handlers hold an
+//! `Arc<dyn Store>` and never keep per-service state of their own, so a second node or a restart
+//! (with a shared store) sees the same truth.
+//!
+//! Operations that must not interleave (reserve, match-and-release, ownership-checked writes)
+//! are single trait calls, so every implementation can make them atomic (a mutex here, a Lua
+//! script on Redis).
+
+pub mod memory;
+pub mod pool;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::config::{Config, StorageKind};
+use crate::value::Fields;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreError {
+    /// The backend cannot be reached or answered badly: 503.
+    Unavailable(String),
+    /// No access number (or code) is free in the group: 503.
+    Exhausted(String),
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What the gateway remembers about one service (contract 4.1, 6.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRecord {
+    /// The gateway's id for the service.
+    pub id: Uuid,
+    /// The configured service name.
+    pub service: String,
+    /// Where its user data lives.
+    pub data_id: Uuid,
+    /// `gms_user` that owns it, if any.
+    pub owner: Option<String>,
+    /// Lifetime of the record, renewed by use.
+    pub service_ttl: Duration,
+    /// Lifetime of the user data, renewed by use.
+    pub data_ttl: Duration,
+    /// The ORS session behind an ORS service.
+    pub ors: Option<OrsSession>,
+    /// Access reservations held for it, released on delete.
+    pub reservations: Vec<ReservationRef>,
+}
+
+/// Where an ORS service's session runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrsSession {
+    /// Started: the node that owns it and ORS's session id.
+    Started {
+        /// Base URL of the owning node.
+        node: String,
+        /// ORS's session id.
+        session_id: String,
+    },
+    /// Async start still in progress.
+    Pending,
+    /// Async start gave up; the reason.
+    Failed(String),
+}
+
+/// One reservation a service holds: enough to release it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationRef {
+    /// The access number.
+    pub number: String,
+    /// The access code, for a shared number.
+    pub code: Option<String>,
+}
+
+/// A stored user-data record (Storage API, or a service's data).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DataRecord {
+    /// `gms_user` that owns it, if any.
+    pub owner: Option<String>,
+    /// Its keys and values.
+    pub fields: Fields,
+}
+
+/// How an access number is to be chosen within its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// A random free number.
+    Random,
+    /// The next free number after the group's last pick.
+    RoundRobin,
+}
+
+/// A request to reserve an access number (contract 5.1).
+#[derive(Debug, Clone)]
+pub struct ReserveRequest {
+    /// Resource group name.
+    pub group: String,
+    /// The group's numbers, in configured order.
+    pub numbers: std::sync::Arc<[String]>,
+    /// `Some(len)`: a shared number with a code of `len` digits; `None`: an exclusive number.
+    pub code_len: Option<u8>,
+    /// How to choose the number.
+    pub allocation: Allocation,
+    /// The phone that will call.
+    pub phone: String,
+    /// How long the reservation holds.
+    pub ttl: Duration,
+}
+
+/// A reservation that was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// The access number to dial.
+    pub number: String,
+    /// The access code to enter, for a shared number.
+    pub code: Option<String>,
+}
+
+/// A call to match against reservations (contract 5.3).
+#[derive(Debug, Clone)]
+pub struct MatchRequest {
+    /// The dialled number.
+    pub number: String,
+    /// The entered code, if any.
+    pub code: Option<String>,
+    /// The calling phone, if the caller knows it.
+    pub phone: Option<String>,
+}
+
+/// A cached ORS status (contract 6.3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusEntry {
+    /// The JSON body clients get.
+    pub body: Bytes,
+    /// When it was fetched or pushed, Unix milliseconds (shared clocks across nodes).
+    pub stored_at_ms: u64,
+    /// How long after `stored_at_ms` it is fresh.
+    pub fresh_ms: u64,
+}
+
+/// How a data write treats an existing record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// A new id: write it.
+    New,
+    /// A custom id: create it, or replace it only when it has the same owner.
+    CreateOrReplaceOwn,
+}
+
+/// Whether `requester` may use something owned by `owner` (contract 4.1): an owned item only
+/// by the same `gms_user`; an unowned one by anybody.
+pub fn may_access(owner: Option<&str>, requester: Option<&str>) -> bool {
+    match owner {
+        None => true,
+        Some(o) => requester == Some(o),
+    }
+}
+
+/// Every piece of gateway state, with TTLs; shared by all Pingora threads (and, for shared
+/// backends, all nodes).
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Saves a new service and its user data, and reserves an access number for it when asked,
+    /// all or nothing. Returns the reservation made.
+    async fn create_service(
+        &self,
+        record: ServiceRecord,
+        data: DataRecord,
+        reserve: Option<ReserveRequest>,
+    ) -> StoreResult<Option<Reservation>>;
+
+    /// A live service record.
+    async fn get_service(&self, id: Uuid) -> StoreResult<Option<ServiceRecord>>;
+
+    /// Replaces a live service record (ORS session changes); false when it is gone.
+    async fn update_service(&self, record: &ServiceRecord) -> StoreResult<bool>;
+
+    /// Renews a service record and its user data by their TTLs; false when it is gone.
+    async fn touch_service(&self, record: &ServiceRecord) -> StoreResult<bool>;
+
+    /// Forgets a service owned by `owner` (see [`may_access`]): its record, reservations, user
+    /// data and status. Returns the record that was removed, or `None` (also when not yours).
+    async fn delete_service(
+        &self,
+        id: Uuid,
+        owner: Option<&str>,
+    ) -> StoreResult<Option<ServiceRecord>>;
+
+    /// Reserves another access number for a live service that `owner` may use
+    /// (`request-access`); `None` when the service is gone or not theirs.
+    async fn add_reservation(
+        &self,
+        id: Uuid,
+        owner: Option<&str>,
+        reserve: ReserveRequest,
+    ) -> StoreResult<Option<Reservation>>;
+
+    /// Finds the reservation a call matches and releases it, atomically; returns the service id.
+    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<Option<Uuid>>;
+
+    /// Writes a user-data record; false when `mode` refused (the id is someone else's).
+    async fn put_data(
+        &self,
+        id: &str,
+        record: DataRecord,
+        ttl: Duration,
+        mode: PutMode,
+    ) -> StoreResult<bool>;
+
+    /// Merges fields into a record `owner` may use and restarts its TTL; false when missing.
+    async fn merge_data(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        fields: Fields,
+        ttl: Duration,
+    ) -> StoreResult<bool>;
+
+    /// A live user-data record.
+    async fn get_data(&self, id: &str) -> StoreResult<Option<DataRecord>>;
+
+    /// Deletes a record `owner` may use; false when missing.
+    async fn delete_data(&self, id: &str, owner: Option<&str>) -> StoreResult<bool>;
+
+    /// The cached status of a service.
+    async fn get_status(&self, id: Uuid) -> StoreResult<Option<StatusEntry>>;
+
+    /// Caches a status; kept (stale) for `keep` after which it is dropped.
+    async fn put_status(&self, id: Uuid, entry: StatusEntry, keep: Duration) -> StoreResult<()>;
+
+    /// Checks that the store answers (health endpoint).
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Builds the store the configuration asks for.
+pub fn build(config: &Config) -> Result<std::sync::Arc<dyn Store>, String> {
+    match &config.storage {
+        StorageKind::Memory => Ok(std::sync::Arc::new(memory::MemoryStore::new())),
+        StorageKind::Redis { .. } | StorageKind::RedisCluster { .. } => {
+            Err("gms.storage.backend: redis is not available in this build yet".into())
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Access-number pools (contract 5.1): the reservation rules as plain data structures, used by
+//! the memory store under its lock. Exclusive numbers carry no code; shared numbers carry many
+//! reservations, each with a distinct code; a number is never both at once.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use rand::Rng;
+use uuid::Uuid;
+
+use super::{Allocation, MatchRequest, Reservation, ReservationRef, ReserveRequest, StoreError};
+
+/// One reservation held on a number.
+#[derive(Debug, Clone)]
+struct Hold {
+    service: Uuid,
+    phone: Box<str>,
+    expires: Instant,
+}
+
+impl Hold {
+    fn live(&self, now: Instant) -> bool {
+        self.expires > now
+    }
+}
+
+/// The reservations of one access number.
+#[derive(Debug, Default)]
+struct NumberState {
+    exclusive: Option<Hold>,
+    /// Keyed by [`pack_code`]: a code in 8 bytes instead of a heap string.
+    coded: HashMap<u64, Hold>,
+}
+
+impl NumberState {
+    fn exclusive_live(&self, now: Instant) -> bool {
+        self.exclusive.as_ref().is_some_and(|h| h.live(now))
+    }
+
+    fn purge(&mut self, now: Instant) {
+        if self.exclusive.as_ref().is_some_and(|h| !h.live(now)) {
+            self.exclusive = None;
+        }
+        if !self.coded.is_empty() {
+            self.coded.retain(|_, h| h.live(now));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.exclusive.is_none() && self.coded.is_empty()
+    }
+}
+
+/// Every reservation of every group, and each group's round-robin position.
+#[derive(Debug, Default)]
+pub struct Pools {
+    numbers: HashMap<Box<str>, NumberState>,
+    next: HashMap<Box<str>, usize>,
+    sweep_cursor: usize,
+}
+
+/// A code of `len` digits as one integer; the length is kept so "0042" and "42" differ.
+pub fn pack_code(code: &str) -> Option<u64> {
+    if code.is_empty() || code.len() > 12 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v: u64 = code.parse().ok()?;
+    Some(v * 16 + code.len() as u64)
+}
+
+fn unpack_code(packed: u64) -> String {
+    let len = (packed % 16) as usize;
+    format!("{:0len$}", packed / 16)
+}
+
+fn capacity(len: u8) -> u64 {
+    10u64.pow(u32::from(len))
+}
+
+impl Pools {
+    /// Reserves a number (and a code) for `service` under the rules of contract 5.1.
+    pub fn reserve(
+        &mut self,
+        req: &ReserveRequest,
+        service: Uuid,
+        now: Instant,
+    ) -> Result<Reservation, StoreError> {
+        let n = req.numbers.len();
+        if n == 0 {
+            return Err(StoreError::Exhausted(format!(
+                "resource group '{}' has no numbers",
+                req.group
+            )));
+        }
+        let start = match req.allocation {
+            Allocation::Random => rand::thread_rng().gen_range(0..n),
+            Allocation::RoundRobin => self.next.get(req.group.as_str()).copied().unwrap_or(0) % n,
+        };
+        // First pass trusts counts that may include expired holds; the second purges them.
+        for purge in [false, true] {
+            for k in 0..n {
+                let i = (start + k) % n;
+                let number = &req.numbers[i];
+                let st = self.numbers.entry(number.as_str().into()).or_default();
+                if purge {
+                    st.purge(now);
+                }
+                let hold = Hold {
+                    service,
+                    phone: req.phone.as_str().into(),
+                    expires: now + req.ttl,
+                };
+                let code = match req.code_len {
+                    None => {
+                        if st.exclusive_live(now) {
+                            continue;
+                        }
+                        if !st.coded.is_empty() {
+                            st.coded.retain(|_, h| h.live(now));
+                            if !st.coded.is_empty() {
+                                continue;
+                            }
+                        }
+                        st.exclusive = Some(hold);
+                        None
+                    }
+                    Some(len) => {
+                        if st.exclusive_live(now) || st.coded.len() as u64 >= capacity(len) {
+                            continue;
+                        }
+                        let packed = free_code(&st.coded, len, now);
+                        st.coded.insert(packed, hold);
+                        Some(unpack_code(packed))
+                    }
+                };
+                if req.allocation == Allocation::RoundRobin {
+                    self.next.insert(req.group.as_str().into(), i + 1);
+                }
+                return Ok(Reservation {
+                    number: number.clone(),
+                    code,
+                });
+            }
+        }
+        Err(StoreError::Exhausted(format!(
+            "no access number is free in resource group '{}'",
+            req.group
+        )))
+    }
+
+    /// Releases a reservation if `service` still holds it.
+    pub fn release(&mut self, service: Uuid, r: &ReservationRef) {
+        let Some(st) = self.numbers.get_mut(r.number.as_str()) else {
+            return;
+        };
+        match r.code.as_deref().and_then(pack_code) {
+            Some(p) => {
+                if st.coded.get(&p).is_some_and(|h| h.service == service) {
+                    st.coded.remove(&p);
+                }
+            }
+            None => {
+                if st.exclusive.as_ref().is_some_and(|h| h.service == service) {
+                    st.exclusive = None;
+                }
+            }
+        }
+    }
+
+    /// Finds the live reservation a call matches, releases it and returns its service.
+    pub fn take_match(&mut self, call: &MatchRequest, now: Instant) -> Option<Uuid> {
+        let st = self.numbers.get_mut(call.number.as_str())?;
+        let phone_ok = |h: &Hold| call.phone.as_deref().is_none_or(|p| *h.phone == *p);
+        if st.exclusive_live(now) {
+            let h = st.exclusive.as_ref()?;
+            if !phone_ok(h) {
+                return None;
+            }
+            return st.exclusive.take().map(|h| h.service);
+        }
+        let packed = pack_code(call.code.as_deref()?)?;
+        let h = st.coded.get(&packed)?;
+        if !h.live(now) || !phone_ok(h) {
+            return None;
+        }
+        st.coded.remove(&packed).map(|h| h.service)
+    }
+
+    /// Drops expired holds on up to `max_numbers` numbers, resuming where the last call ended,
+    /// so a sweep never holds the lock for long however large the pools are.
+    pub fn sweep(&mut self, now: Instant, max_numbers: usize) {
+        let len = self.numbers.len();
+        if len == 0 {
+            return;
+        }
+        let start = self.sweep_cursor % len;
+        let mut emptied: Vec<Box<str>> = Vec::new();
+        for (k, st) in self.numbers.iter_mut().skip(start).take(max_numbers) {
+            st.purge(now);
+            if st.is_empty() {
+                emptied.push(k.clone());
+            }
+        }
+        self.sweep_cursor = start + max_numbers;
+        for k in emptied {
+            self.numbers.remove(&k);
+        }
+    }
+
+    /// How many live-or-not-yet-swept holds exist (for tests and metrics).
+    pub fn hold_count(&self) -> usize {
+        self.numbers
+            .values()
+            .map(|s| s.coded.len() + usize::from(s.exclusive.is_some()))
+            .sum()
+    }
+}
+
+/// A code not held (live) on this number; assumes fewer holds than codes.
+fn free_code(coded: &HashMap<u64, Hold>, len: u8, now: Instant) -> u64 {
+    let cap = capacity(len);
+    let free = |v: u64| {
+        let p = v * 16 + u64::from(len);
+        coded.get(&p).is_none_or(|h| !h.live(now))
+    };
+    let mut rng = rand::thread_rng();
+    for _ in 0..32 {
+        let v = rng.gen_range(0..cap);
+        if free(v) {
+            return v * 16 + u64::from(len);
+        }
+    }
+    // A crowded code space: walk from a random point; among holds+1 consecutive codes one is free.
+    let v0 = rng.gen_range(0..cap);
+    let v = (0..=coded.len() as u64)
+        .map(|k| (v0 + k) % cap)
+        .find(|&v| free(v))
+        .unwrap_or(v0);
+    v * 16 + u64::from(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn req(numbers: &[&str], code_len: Option<u8>, allocation: Allocation) -> ReserveRequest {
+        ReserveRequest {
+            group: "G".into(),
+            numbers: Arc::from(numbers.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            code_len,
+            allocation,
+            phone: "555".into(),
+            ttl: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn codes_pack_with_their_length() {
+        assert_ne!(pack_code("0042"), pack_code("42"));
+        assert_eq!(unpack_code(pack_code("0042").unwrap()), "0042");
+        assert_eq!(pack_code("4a"), None);
+        assert_eq!(pack_code(""), None);
+        assert_eq!(pack_code("1234567890123"), None);
+    }
+
+    #[test]
+    fn exclusive_numbers_run_out_then_free_on_expiry() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        let r = req(&["1", "2"], None, Allocation::Random);
+        let a = p.reserve(&r, Uuid::new_v4(), now).unwrap();
+        let b = p.reserve(&r, Uuid::new_v4(), now).unwrap();
+        assert_ne!(a.number, b.number);
+        assert!(a.code.is_none());
+        assert!(matches!(
+            p.reserve(&r, Uuid::new_v4(), now),
+            Err(StoreError::Exhausted(_))
+        ));
+        let later = now + Duration::from_secs(31);
+        assert!(p.reserve(&r, Uuid::new_v4(), later).is_ok());
+    }
+
+    #[test]
+    fn exclusive_and_coded_never_share_a_number() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        p.reserve(
+            &req(&["1"], Some(4), Allocation::Random),
+            Uuid::new_v4(),
+            now,
+        )
+        .unwrap();
+        assert!(p
+            .reserve(&req(&["1"], None, Allocation::Random), Uuid::new_v4(), now)
+            .is_err());
+        let mut p = Pools::default();
+        p.reserve(&req(&["1"], None, Allocation::Random), Uuid::new_v4(), now)
+            .unwrap();
+        assert!(p
+            .reserve(
+                &req(&["1"], Some(4), Allocation::Random),
+                Uuid::new_v4(),
+                now
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn coded_reservations_fill_the_whole_code_space_distinctly() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        let r = req(&["1"], Some(2), Allocation::Random);
+        let mut seen = HashSet::new();
+        for _ in 0..100 {
+            let res = p.reserve(&r, Uuid::new_v4(), now).unwrap();
+            assert!(seen.insert(res.code.unwrap()));
+        }
+        assert!(p.reserve(&r, Uuid::new_v4(), now).is_err());
+    }
+
+    #[test]
+    fn round_robin_cycles_in_configured_order() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        let r = req(&["1", "2", "3"], Some(4), Allocation::RoundRobin);
+        let got: Vec<String> = (0..6)
+            .map(|_| p.reserve(&r, Uuid::new_v4(), now).unwrap().number)
+            .collect();
+        assert_eq!(got, ["1", "2", "3", "1", "2", "3"]);
+    }
+
+    #[test]
+    fn match_checks_code_and_phone_and_releases_once() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        let svc = Uuid::new_v4();
+        let res = p
+            .reserve(&req(&["1"], Some(4), Allocation::Random), svc, now)
+            .unwrap();
+        let call = |code: Option<&str>, phone: Option<&str>| MatchRequest {
+            number: "1".into(),
+            code: code.map(str::to_string),
+            phone: phone.map(str::to_string),
+        };
+        assert_eq!(p.take_match(&call(None, None), now), None);
+        assert_eq!(
+            p.take_match(&call(res.code.as_deref(), Some("666")), now),
+            None
+        );
+        assert_eq!(
+            p.take_match(&call(res.code.as_deref(), Some("555")), now),
+            Some(svc)
+        );
+        assert_eq!(p.take_match(&call(res.code.as_deref(), None), now), None);
+    }
+
+    #[test]
+    fn release_only_frees_the_services_own_hold() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        let a = Uuid::new_v4();
+        let res = p
+            .reserve(&req(&["1"], None, Allocation::Random), a, now)
+            .unwrap();
+        let r = ReservationRef {
+            number: res.number,
+            code: None,
+        };
+        p.release(Uuid::new_v4(), &r);
+        assert_eq!(p.hold_count(), 1);
+        p.release(a, &r);
+        assert_eq!(p.hold_count(), 0);
+    }
+
+    #[test]
+    fn sweep_reclaims_expired_holds() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        let r = req(&["1", "2", "3"], Some(4), Allocation::Random);
+        for _ in 0..50 {
+            p.reserve(&r, Uuid::new_v4(), now).unwrap();
+        }
+        let later = now + Duration::from_secs(60);
+        for _ in 0..3 {
+            p.sweep(later, 1);
+        }
+        assert_eq!(p.hold_count(), 0);
+    }
+}

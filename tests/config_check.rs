@@ -1,0 +1,233 @@
+//! `gms-gateway -t -c FILE`: config checking.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Checked {
+    code: Option<i32>,
+    stderr: String,
+    stdout: String,
+}
+
+/// Run `gms-gateway -t -c <path>` with a deadline; output goes to files in `dir`.
+fn run_check(path: &Path, dir: &TempDir) -> Checked {
+    let out = dir.file("check.stdout");
+    let err = dir.file("check.stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gms-gateway"))
+        .arg("-t")
+        .arg("-c")
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(fs::File::create(&out).expect("stdout file")))
+        .stderr(Stdio::from(fs::File::create(&err).expect("stderr file")))
+        .spawn()
+        .expect("spawn gms-gateway -t");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`gms-gateway -t -c {}` did not exit within 20 s",
+                path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Checked {
+        code: status.code(),
+        stderr: String::from_utf8_lossy(&fs::read(&err).unwrap_or_default()).into_owned(),
+        stdout: String::from_utf8_lossy(&fs::read(&out).unwrap_or_default()).into_owned(),
+    }
+}
+
+/// Write a config (with `{PORT}` / `{DIR}` filled in) and check it.
+fn check_yaml(template: &str) -> (Checked, String, TempDir) {
+    let dir = TempDir::new("check");
+    let path = dir.file("gateway.yaml");
+    fs::write(&path, fill(template, free_port(), dir.path())).expect("write config");
+    let c = run_check(&path, &dir);
+    (c, path.display().to_string(), dir)
+}
+
+fn assert_ok(c: &Checked, what: &str) {
+    assert_eq!(
+        c.code,
+        Some(0),
+        "{what} should pass -t\n--- stderr ---\n{}\n--- stdout ---\n{}",
+        c.stderr,
+        c.stdout
+    );
+}
+
+/// Non-zero exit; stderr names the file and every marker.
+fn assert_rejected(c: &Checked, path: &str, markers: &[&str]) {
+    assert!(
+        c.code.is_some_and(|code| code != 0),
+        "bad config passed -t (exit {:?})\n--- stderr ---\n{}",
+        c.code,
+        c.stderr
+    );
+    assert!(
+        c.stderr.contains(path),
+        "stderr does not name the file {path}:\n{}",
+        c.stderr
+    );
+    for m in markers {
+        assert!(
+            c.stderr.contains(m),
+            "stderr does not mention {m:?}:\n{}",
+            c.stderr
+        );
+    }
+}
+
+#[test]
+fn check_accepts_the_test_harness_config() {
+    let (c, _, _dir) = check_yaml(&gateway_yaml(STD_GMS));
+    assert_ok(&c, "the harness config");
+}
+
+#[test]
+fn check_accepts_the_contract_example_config() {
+    let gms = r#"prefixes: ["/genesys/1", "/GMS-web/gms/1"]
+external_url_base: "http://gms.example.com:8080"
+limits: {max_body_bytes: 10485760, max_fields: 256, max_field_bytes: 65536, max_ttl: 86400}
+metrics_listen: "127.0.0.1:9091"
+storage: {backend: memory}
+admin: {user: admin, password: "change-me"}
+backend: {upstreams: ["127.0.0.1:8090"]}
+fallback_to_backend: false
+ors: {max_ors_request_attempts: 3, connect_timeout_ms: 2000, socket_timeout_ms: 2000}
+server:
+  _ors: "http://127.0.0.1:7210,http://127.0.0.1:7211"
+  _ors_lb_strategy: circular
+resources:
+  DNIS: ["8003449999", "8003449998", "8003449997"]
+services:
+  request-interaction: {_type: builtin, _service: request-interaction, _ttl: 30}
+  request-access:      {_type: builtin, _service: request-access}
+  match-interaction:   {_type: builtin, _service: match-interaction}
+  request-inbound-poll:
+    _type: ors
+    _service: "http://scxml.example.com/poll.scxml"
+    _status_ttl_ms: 1000
+"#;
+    let (c, _, _dir) = check_yaml(&gateway_yaml(gms));
+    assert_ok(&c, "the contract's example config");
+}
+
+#[test]
+fn check_accepts_the_repository_conf_gateway_yaml() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/gateway.yaml"));
+    assert!(path.exists(), "{} is missing", path.display());
+    let dir = TempDir::new("check");
+    let c = run_check(path, &dir);
+    assert_ok(&c, "conf/gateway.yaml");
+}
+
+#[test]
+fn check_rejects_an_unknown_key_and_names_it() {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
+        "limits: {{max_bodyy_bytes: 100}}\n{STD_GMS}"
+    )));
+    assert_rejected(&c, &path, &["max_bodyy_bytes", "gms.limits"]);
+}
+
+#[test]
+fn check_rejects_an_unknown_top_level_gms_key() {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
+        "fallback_to_backendd: true\n{STD_GMS}"
+    )));
+    assert_rejected(&c, &path, &["fallback_to_backendd"]);
+}
+
+#[test]
+fn check_rejects_a_bad_ors_url_naming_the_key_path() {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
+        "{STD_GMS}  request-inbound-poll:\n    _type: ors\n    _service: \"http://scxml.example.com/poll.scxml\"\n    _ors: \"htp:/x\"\n"
+    )));
+    assert_rejected(&c, &path, &["gms.services.request-inbound-poll._ors"]);
+}
+
+#[test]
+fn check_rejects_an_unknown_service_type() {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
+        "{STD_GMS}  weird: {{_type: bogus, _service: request-interaction}}\n"
+    )));
+    assert_rejected(&c, &path, &["gms.services.weird"]);
+}
+
+#[test]
+fn check_rejects_an_unknown_builtin() {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
+        "{STD_GMS}  odd-builtin: {{_type: builtin, _service: no-such-builtin}}\n"
+    )));
+    assert_rejected(&c, &path, &["gms.services.odd-builtin"]);
+}
+
+#[test]
+fn check_rejects_an_empty_resource_pool() {
+    let gms = r#"resources:
+  DNIS: ["8003449999"]
+  EMPTY: []
+services:
+  request-interaction: {_type: builtin, _service: request-interaction}
+"#;
+    let (c, path, _dir) = check_yaml(&gateway_yaml(gms));
+    assert_rejected(&c, &path, &["gms.resources.EMPTY"]);
+}
+
+#[test]
+fn check_rejects_a_service_resource_group_without_numbers() {
+    let gms = r#"resources:
+  DNIS: ["8003449999"]
+services:
+  request-interaction: {_type: builtin, _service: request-interaction}
+  ri-nowhere: {_type: builtin, _service: request-interaction, _resource_group: NOWHERE}
+"#;
+    let (c, path, _dir) = check_yaml(&gateway_yaml(gms));
+    assert_rejected(&c, &path, &["gms.services.ri-nowhere"]);
+}
+
+#[test]
+fn check_reports_every_error_in_one_file() {
+    let gms = format!(
+        "limits: {{max_bodyy_bytes: 100}}\n{STD_GMS}  request-inbound-poll:\n    _type: ors\n    _service: \"http://scxml.example.com/poll.scxml\"\n    _ors: \"htp:/x\"\n  weird: {{_type: bogus}}\n"
+    );
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&gms));
+    assert_rejected(
+        &c,
+        &path,
+        &[
+            "max_bodyy_bytes",
+            "gms.services.request-inbound-poll._ors",
+            "gms.services.weird",
+        ],
+    );
+}
+
+#[test]
+fn check_rejects_yaml_syntax_errors_naming_the_file() {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
+        "{STD_GMS}  broken: {{_type: builtin, _service: [unclosed\n"
+    )));
+    assert_rejected(&c, &path, &[]);
+}
+
+#[test]
+fn check_rejects_a_missing_file() {
+    let dir = TempDir::new("check");
+    let path = dir.file("does-not-exist.yaml");
+    let c = run_check(&path, &dir);
+    assert_rejected(&c, &path.display().to_string(), &[]);
+}

@@ -1,0 +1,194 @@
+//! Pass-through of non-API paths to the backend upstreams (ors-sim as an echo server).
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn with_backend(upstreams: &[String], extra: &str) -> Gateway {
+    let list = upstreams
+        .iter()
+        .map(|u| format!("\"{u}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Gateway::start(&format!(
+        "backend: {{upstreams: [{list}]}}\n{extra}{STD_GMS}"
+    ))
+}
+
+/// The echo JSON of a passed-through request (asserts 200 and the instance header).
+fn echo(resp: &Resp) -> Value {
+    assert_eq!(
+        resp.status,
+        200,
+        "pass-through failed: {} {:?}",
+        resp.status,
+        resp.text()
+    );
+    assert!(
+        resp.header("x-sim-instance").is_some(),
+        "not answered by the backend: {:?}",
+        resp.headers
+    );
+    resp.json()
+}
+
+fn query_of(v: &Value) -> String {
+    v.get("query")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim_start_matches('?')
+        .to_string()
+}
+
+#[test]
+fn non_api_requests_pass_through_with_method_path_query_and_body_intact() {
+    let sim = OrsSim::start(1);
+    let gw = with_backend(&[sim.addr(0)], "");
+
+    let r = post_raw(
+        &gw.url("/webapp/submit/form?x=1&y=two"),
+        "text/plain",
+        b"hello backend",
+        &[("X-Custom-Header", "custom value")],
+    );
+    let v = echo(&r);
+    assert_eq!(r.header("x-sim-instance"), Some(sim.addr(0).as_str()));
+    assert_eq!(v["instance"], sim.addr(0).as_str());
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["path"], "/webapp/submit/form");
+    assert_eq!(query_of(&v), "x=1&y=two");
+    assert_eq!(v["body"], "hello backend");
+    assert_eq!(v["body_len"], 13);
+    assert_eq!(v["headers"]["x-custom-header"], "custom value");
+
+    let v = echo(&get(&gw.url("/"), &[]));
+    assert_eq!((&v["method"], &v["path"]), (&json!("GET"), &json!("/")));
+
+    let v = echo(&request(
+        "PUT",
+        &gw.url("/genesys/2/service/x"),
+        &[],
+        Some(("application/json", &br#"{"k":"v"}"#[..])),
+    ));
+    assert_eq!(v["method"], "PUT");
+    assert_eq!(v["path"], "/genesys/2/service/x");
+    assert_eq!(v["body"], r#"{"k":"v"}"#);
+
+    let v = echo(&delete(&gw.url("/genesys/12/thing?z=9"), &[]));
+    assert_eq!(v["method"], "DELETE");
+    assert_eq!(v["path"], "/genesys/12/thing");
+    assert_eq!(query_of(&v), "z=9");
+}
+
+#[test]
+fn large_bodies_pass_through_unchanged() {
+    let sim = OrsSim::start(1);
+    let gw = with_backend(&[sim.addr(0)], "");
+    let body: String = (0..200_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let v = echo(&post_raw(
+        &gw.url("/upload"),
+        "text/plain",
+        body.as_bytes(),
+        &[],
+    ));
+    assert_eq!(v["body_len"], 200_000);
+    assert_eq!(v["body"], body.as_str());
+}
+
+#[test]
+fn api_paths_are_not_passed_through() {
+    let sim = OrsSim::start(1);
+    let gw = with_backend(&[sim.addr(0)], "");
+    let r = gw.create(
+        "request-interaction",
+        &[("_phone_number", "1"), ("_provide_code", "true")],
+    );
+    assert!(r.header("x-sim-instance").is_none(), "{:?}", r.headers);
+    let v = ok_json(&r);
+    assert!(DNIS.contains(&str_field(&v, "_access_number")), "{v}");
+    let h = get(&gw.url("/genesys/1/admin/node/health"), &[]);
+    assert_eq!(h.status, 200);
+    assert!(h.header("x-sim-instance").is_none());
+    // an unknown service without fallback_to_backend is the gateway's 404
+    let r = gw.create("no-such-service", &[("a", "1")]);
+    assert!(r.header("x-sim-instance").is_none());
+    assert_error(&r, 404);
+}
+
+#[test]
+fn two_upstreams_both_receive_requests() {
+    let sim = OrsSim::start(2);
+    let gw = with_backend(&[sim.addr(0), sim.addr(1)], "");
+    let mut seen = Vec::new();
+    for i in 0..20 {
+        let v = echo(&get(&gw.url(&format!("/page/{i}")), &[]));
+        assert_eq!(v["path"], format!("/page/{i}").as_str());
+        seen.push(v["instance"].as_str().unwrap_or("").to_string());
+    }
+    let counts = tally(seen);
+    for i in 0..2 {
+        let n = counts.get(&sim.addr(i)).copied().unwrap_or(0);
+        assert!(
+            n >= 1,
+            "instance {} got no request: {counts:?}",
+            sim.addr(i)
+        );
+    }
+    assert_eq!(counts.values().sum::<usize>(), 20, "{counts:?}");
+}
+
+#[test]
+fn dead_upstream_is_skipped_and_every_request_succeeds() {
+    let sim = OrsSim::start(1);
+    let dead = format!("127.0.0.1:{}", free_port());
+    let gw = with_backend(&[dead, sim.addr(0)], "");
+    for i in 0..20 {
+        let path = format!("/retry/{i}");
+        let r = if i % 2 == 0 {
+            get(&gw.url(&path), &[])
+        } else {
+            post_raw(&gw.url(&path), "text/plain", b"payload", &[])
+        };
+        let v = echo(&r);
+        assert_eq!(v["instance"], sim.addr(0).as_str());
+        assert_eq!(v["path"], path.as_str());
+        if i % 2 == 1 {
+            assert_eq!(v["body"], "payload");
+        }
+    }
+}
+
+#[test]
+fn unknown_service_falls_back_to_backend_when_enabled() {
+    let sim = OrsSim::start(1);
+    let gw = with_backend(&[sim.addr(0)], "fallback_to_backend: true\n");
+    let r = post_form(
+        &gw.service_url("legacy-service"),
+        &[("a", "1"), ("_b", "two words")],
+        &[],
+    );
+    let v = echo(&r);
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["path"], "/genesys/1/service/legacy-service");
+    assert_eq!(v["body"], "a=1&_b=two+words");
+    // configured services are still the gateway's
+    let r = gw.create(
+        "request-interaction",
+        &[("_phone_number", "1"), ("_provide_code", "true")],
+    );
+    assert!(r.header("x-sim-instance").is_none());
+    ok_json(&r);
+}
+
+#[test]
+fn without_backend_non_api_paths_are_404_json() {
+    let gw = Gateway::start(STD_GMS);
+    assert_error(&get(&gw.url("/webapp/index.html"), &[]), 404);
+    assert_error(
+        &post_raw(&gw.url("/webapp/submit"), "text/plain", b"x", &[]),
+        404,
+    );
+}
