@@ -438,7 +438,10 @@ impl Config {
         };
         let mut v = Validator::default();
         for path in unknown {
-            v.err(path, "unknown key (check its spelling against the configuration reference)");
+            v.err(
+                path,
+                "unknown key (check its spelling against the configuration reference)",
+            );
         }
         let config = v.config(gms);
         if v.errors.is_empty() {
