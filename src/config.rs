@@ -109,6 +109,9 @@ struct OrsFile {
     max_ors_request_attempts: Option<u64>,
     connect_timeout_ms: Option<u64>,
     socket_timeout_ms: Option<u64>,
+    health_check_interval_ms: Option<u64>,
+    start_queue_size: Option<u64>,
+    start_concurrency: Option<u64>,
 }
 
 /// A GMS option value: YAML may write it as a string, a number or a boolean.
@@ -239,6 +242,12 @@ pub struct OrsSettings {
     pub connect_timeout_ms: u64,
     /// Read/write timeout of one ORS request.
     pub socket_timeout_ms: u64,
+    /// How often every ORS node gets a TCP health check.
+    pub health_check_interval_ms: u64,
+    /// Async starts waiting or running at once; one more gets 503.
+    pub start_queue_size: usize,
+    /// Async starts talking to ORS at once.
+    pub start_concurrency: usize,
 }
 
 impl Default for OrsSettings {
@@ -247,6 +256,9 @@ impl Default for OrsSettings {
             max_ors_request_attempts: 3,
             connect_timeout_ms: 2000,
             socket_timeout_ms: 2000,
+            health_check_interval_ms: 1000,
+            start_queue_size: 10_000,
+            start_concurrency: 64,
         }
     }
 }
@@ -663,7 +675,7 @@ impl Validator {
                 "must be between 1 and 100",
             );
         }
-        let mut timeout = |name: &str, v: Option<u64>, default: u64| match v {
+        let mut positive = |name: &str, v: Option<u64>, default: u64| match v {
             Some(0) => {
                 self.err(format!("gms.ors.{name}"), "must be greater than 0");
                 default
@@ -673,16 +685,31 @@ impl Validator {
         };
         OrsSettings {
             max_ors_request_attempts: attempts.clamp(1, 100) as u32,
-            connect_timeout_ms: timeout(
+            connect_timeout_ms: positive(
                 "connect_timeout_ms",
                 f.connect_timeout_ms,
                 d.connect_timeout_ms,
             ),
-            socket_timeout_ms: timeout(
+            socket_timeout_ms: positive(
                 "socket_timeout_ms",
                 f.socket_timeout_ms,
                 d.socket_timeout_ms,
             ),
+            health_check_interval_ms: positive(
+                "health_check_interval_ms",
+                f.health_check_interval_ms,
+                d.health_check_interval_ms,
+            ),
+            start_queue_size: positive(
+                "start_queue_size",
+                f.start_queue_size,
+                d.start_queue_size as u64,
+            ) as usize,
+            start_concurrency: positive(
+                "start_concurrency",
+                f.start_concurrency,
+                d.start_concurrency as u64,
+            ) as usize,
         }
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::api;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::ors::Ors;
 use crate::params::Params;
 use crate::reply::Reply;
 use crate::routes::Route;
@@ -19,6 +20,8 @@ pub struct Gateway {
     pub config: Arc<Config>,
     /// Where all state lives.
     pub store: Arc<dyn Store>,
+    /// The ORS client, nodes, status cache and background starts.
+    pub ors: Arc<Ors>,
     /// ONLINE (true) or OFFLINE (false), as set through the admin API.
     online: AtomicBool,
 }
@@ -39,13 +42,15 @@ pub struct ApiRequest {
 }
 
 impl Gateway {
-    /// A gateway over a store, ONLINE.
-    pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Self {
-        Gateway {
+    /// A gateway over a store, ONLINE; fails when an ORS node cannot be resolved.
+    pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self, String> {
+        let ors = Arc::new(Ors::new(&config, store.clone())?);
+        Ok(Gateway {
             config,
             store,
+            ors,
             online: AtomicBool::new(true),
-        }
+        })
     }
 
     /// Whether the node is ONLINE.

@@ -9,6 +9,7 @@
 //!   [`params::Params`]; underscore parameters vs user data.
 //! - [`gateway`]: the shared state ([`gateway::Gateway`]) and the one `match` that dispatches a
 //!   route to its handler in [`api`] or [`builtin`].
+//! - [`ors`]: ORS-based services: the ORS client, node selection, the status cache.
 //! - [`store`]: the [`store::Store`] trait that holds every piece of state, and its
 //!   implementations (embedded memory store).
 //! - [`reply`] and [`error`]: what handlers return; the one error enum and its mapping to HTTP.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod form;
 pub mod gateway;
 pub mod ids;
+pub mod ors;
 pub mod params;
 pub mod proxy;
 pub mod reply;

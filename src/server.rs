@@ -12,8 +12,24 @@ use pingora::server::Server;
 
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::ors::Ors;
 use crate::proxy::GatewayProxy;
 use crate::store;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+
+/// Runs the ORS background work (node health checks) until the server stops.
+struct OrsChecks(Arc<Ors>);
+
+#[async_trait::async_trait]
+impl BackgroundService for OrsChecks {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        tokio::select! {
+            _ = self.0.run_background() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
 
 /// Builds every service from a validated configuration and runs until told to stop.
 pub fn run(opt: Opt, config: Config) -> Result<(), String> {
@@ -21,7 +37,11 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
     server.bootstrap();
     let config = Arc::new(config);
     let store = store::build(&config)?;
-    let gw = Arc::new(Gateway::new(config.clone(), store));
+    let gw = Arc::new(Gateway::new(config.clone(), store)?);
+    server.add_service(background_service(
+        "ORS node health checks",
+        OrsChecks(gw.ors.clone()),
+    ));
 
     let backends = match &config.backend {
         Some(b) => {

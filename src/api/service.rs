@@ -8,8 +8,10 @@ use crate::config::ServiceKind;
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
 use crate::ids::parse_id;
+use crate::ors;
 use crate::reply::Reply;
 use crate::store::{DataRecord, PutMode, ServiceRecord};
+use crate::value::Fields;
 
 /// `POST {root}/service/{service}`: creates a service of a configured name.
 pub async fn create(gw: &Gateway, name: &str, req: ApiRequest) -> Result<Reply, ApiError> {
@@ -22,9 +24,7 @@ pub async fn create(gw: &Gateway, name: &str, req: ApiRequest) -> Result<Reply, 
     req.params.check_service_params()?;
     match &svc.kind {
         ServiceKind::Builtin(kind) => builtin::create(gw, &svc, *kind, req).await,
-        ServiceKind::Ors(_) => Err(ApiError::Unavailable(format!(
-            "service '{name}' runs on ORS, which this build does not drive yet"
-        ))),
+        ServiceKind::Ors(conf) => ors::service::create(gw, &svc, conf, req).await,
     }
 }
 
@@ -46,7 +46,7 @@ pub async fn request(
     req: ApiRequest,
 ) -> Result<Reply, ApiError> {
     let record = find(gw, id, &req).await?;
-    let Some(svc) = gw.config.services.get(&record.service) else {
+    let Some(svc) = gw.config.services.get(&record.service).cloned() else {
         // Configured once, since removed (a shared store outlives a configuration).
         return Err(no_such("service", id));
     };
@@ -63,16 +63,25 @@ pub async fn request(
             "request '{request}' needs an ORS session; service '{}' is built in",
             svc.name
         ))),
-        (_, ServiceKind::Ors(_)) => Err(ApiError::Unavailable(format!(
-            "service '{}' runs on ORS, which this build does not drive yet",
-            svc.name
-        ))),
+        (_, ServiceKind::Ors(conf)) => {
+            ors::service::request(gw, &svc, conf, record, request, req).await
+        }
     }
 }
 
 /// `update`: merges the request's user data into the service's data; never goes to ORS.
 async fn update(gw: &Gateway, record: &ServiceRecord, req: ApiRequest) -> Result<Reply, ApiError> {
-    let fields = req.params.user_data();
+    merge_user_data(gw, record, req.params.user_data()).await?;
+    gw.store.touch_service(record).await?;
+    Ok(Reply::json(&json!({})))
+}
+
+/// Merges fields into a service's user data, starting it afresh if it has expired.
+pub async fn merge_user_data(
+    gw: &Gateway,
+    record: &ServiceRecord,
+    fields: Fields,
+) -> Result<(), ApiError> {
     let data_id = record.data_id.hyphenated().to_string();
     let merged = gw
         .store
@@ -93,19 +102,23 @@ async fn update(gw: &Gateway, record: &ServiceRecord, req: ApiRequest) -> Result
             .put_data(&data_id, data, record.data_ttl, PutMode::New)
             .await?;
     }
-    gw.store.touch_service(record).await?;
-    Ok(Reply::json(&json!({})))
+    Ok(())
 }
 
 /// `DELETE {root}/service/{id}`: releases, deletes and forgets a service (contract 4.3).
 pub async fn delete(gw: &Gateway, id: &str, req: ApiRequest) -> Result<Reply, ApiError> {
     let uuid = parse_id(id).ok_or_else(|| no_such("service", id))?;
-    let removed = gw
+    let Some(record) = gw
         .store
         .delete_service(uuid, req.gms_user.as_deref())
-        .await?;
-    if removed.is_none() {
+        .await?
+    else {
         return Err(no_such("service", id));
+    };
+    if let Some(svc) = gw.config.services.get(&record.service) {
+        if let ServiceKind::Ors(conf) = &svc.kind {
+            ors::service::terminate(gw, svc, conf, &record).await;
+        }
     }
     Ok(Reply::json(&json!({ "_id": id })))
 }

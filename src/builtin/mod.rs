@@ -2,7 +2,7 @@
 //! matched to the app session that asked for it.
 
 mod matching;
-mod reserve;
+pub mod reserve;
 
 use crate::config::{BuiltinKind, ServiceConfig};
 use crate::error::ApiError;

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::pool::Pools;
 use super::{
-    may_access, DataRecord, MatchRequest, PutMode, Reservation, ReservationRef, ReserveRequest,
-    ServiceRecord, StatusEntry, Store, StoreResult,
+    may_access, DataRecord, MatchRequest, OrsSession, PutMode, Reservation, ReservationRef,
+    ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult,
 };
 use crate::value::merge_fields;
 
@@ -203,12 +203,12 @@ impl Store for MemoryStore {
         ))
     }
 
-    async fn update_service(&self, record: &ServiceRecord) -> StoreResult<bool> {
+    async fn set_ors_session(&self, id: Uuid, session: OrsSession) -> StoreResult<bool> {
         let now = Instant::now();
-        let mut shard = self.inner.services.shard(&record.id);
-        match shard.get_mut(&record.id) {
+        let mut shard = self.inner.services.shard(&id);
+        match shard.get_mut(&id) {
             Some(e) if e.expires > now => {
-                e.value = record.clone();
+                e.value.ors = Some(session);
                 Ok(true)
             }
             _ => Ok(false),

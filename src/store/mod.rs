@@ -177,8 +177,9 @@ pub trait Store: Send + Sync {
     /// A live service record.
     async fn get_service(&self, id: Uuid) -> StoreResult<Option<ServiceRecord>>;
 
-    /// Replaces a live service record (ORS session changes); false when it is gone.
-    async fn update_service(&self, record: &ServiceRecord) -> StoreResult<bool>;
+    /// Records where a live service's ORS session runs (or why it never started); false when
+    /// the service is gone.
+    async fn set_ors_session(&self, id: Uuid, session: OrsSession) -> StoreResult<bool>;
 
     /// Renews a service record and its user data by their TTLs; false when it is gone.
     async fn touch_service(&self, record: &ServiceRecord) -> StoreResult<bool>;

@@ -1,0 +1,275 @@
+//! HTTP/1.1 to ORS nodes over Pingora's own connector: one HTTP stack and one pool of
+//! keep-alive connections for the whole process (the pass-through proxy uses the same crate).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use pingora::prelude::HttpPeer;
+use pingora::{Error, ErrorType};
+
+use crate::config::OrsSettings;
+
+/// Largest ORS reply body read; ORS replies are small JSON documents.
+const MAX_REPLY_BYTES: usize = 1024 * 1024;
+/// How long an idle pooled connection to a node is kept.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One ORS node's address, parsed once from its configured URL.
+#[derive(Debug, Clone)]
+pub struct NodeAddr {
+    /// The URL as configured (no trailing slash): the node's identity in records.
+    pub url: String,
+    /// `http` (false) or `https` (true).
+    pub tls: bool,
+    /// `host[:port]` for the Host header and TLS SNI.
+    pub authority: String,
+    /// Path prefix before `/scxml/...` (usually empty).
+    pub base_path: String,
+    /// Resolved socket address.
+    pub addr: SocketAddr,
+}
+
+impl NodeAddr {
+    /// Parses and resolves an `http(s)://host[:port][/prefix]` URL.
+    pub fn parse(url: &str) -> Result<NodeAddr, String> {
+        let uri: http::Uri = url.parse().map_err(|e| format!("'{url}': {e}"))?;
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(format!("'{url}' is not an http(s) URL")),
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("'{url}' has no host"))?;
+        let host = authority.host();
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let host_for_resolve = host.trim_start_matches('[').trim_end_matches(']');
+        let addr = (host_for_resolve, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("'{url}': cannot resolve: {e}"))?
+            .next()
+            .ok_or_else(|| format!("'{url}': no address"))?;
+        Ok(NodeAddr {
+            url: url.trim_end_matches('/').to_string(),
+            tls,
+            authority: authority.as_str().to_string(),
+            base_path: uri.path().trim_end_matches('/').to_string(),
+            addr,
+        })
+    }
+
+    /// Whether an absolute URL (a 307 `Location`) points at this node; returns its path.
+    pub fn path_of<'a>(&self, location: &'a str) -> Option<&'a str> {
+        let rest = location.strip_prefix(&self.url)?;
+        (rest.starts_with('/')).then_some(rest)
+    }
+}
+
+/// What ORS answered.
+#[derive(Debug, Clone)]
+pub struct OrsReply {
+    /// HTTP status.
+    pub status: u16,
+    /// Content-Type, if any.
+    pub content_type: Option<String>,
+    /// Location, on redirects.
+    pub location: Option<String>,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Why an ORS request got no usable answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrsFailure {
+    /// No connection could be made (refused, unreachable, connect timeout).
+    Connect(String),
+    /// Connected, but no answer in time.
+    Timeout(String),
+    /// Connected, but the exchange broke (closed, malformed, too large).
+    Broken(String),
+}
+
+impl OrsFailure {
+    /// Whether this failure was a timeout (504 rather than 502 when it is the last one).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, OrsFailure::Timeout(_))
+    }
+
+    /// A short description for error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            OrsFailure::Connect(m) => format!("cannot connect to ORS ({m})"),
+            OrsFailure::Timeout(m) => format!("ORS did not answer in time ({m})"),
+            OrsFailure::Broken(m) => format!("bad answer from ORS ({m})"),
+        }
+    }
+}
+
+fn classify(e: &Error) -> OrsFailure {
+    let text = e.to_string();
+    match e.etype() {
+        ErrorType::ConnectTimedout
+        | ErrorType::ConnectRefused
+        | ErrorType::ConnectNoRoute
+        | ErrorType::ConnectError
+        | ErrorType::TLSHandshakeFailure => OrsFailure::Connect(text),
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => OrsFailure::Timeout(text),
+        _ => OrsFailure::Broken(text),
+    }
+}
+
+/// The ORS HTTP client: pooled connections, configured timeouts.
+pub struct OrsClient {
+    connector: Connector,
+    connect_timeout: Duration,
+    socket_timeout: Duration,
+}
+
+impl OrsClient {
+    /// A client with the timeouts of `gms.ors`.
+    pub fn new(settings: &OrsSettings) -> Self {
+        OrsClient {
+            connector: Connector::new(None),
+            connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
+            socket_timeout: Duration::from_millis(settings.socket_timeout_ms),
+        }
+    }
+
+    fn peer(&self, node: &NodeAddr) -> HttpPeer {
+        let sni = node.authority.split(':').next().unwrap_or("").to_string();
+        let mut peer = HttpPeer::new(node.addr, node.tls, sni);
+        peer.options.connection_timeout = Some(self.connect_timeout);
+        peer.options.read_timeout = Some(self.socket_timeout);
+        peer.options.write_timeout = Some(self.socket_timeout);
+        peer.options.idle_timeout = Some(IDLE_TIMEOUT);
+        peer
+    }
+
+    /// POSTs a form body to `path` on a node (path without the node's base path).
+    pub async fn post(
+        &self,
+        node: &NodeAddr,
+        path: &str,
+        body: Bytes,
+        headers: &[(String, String)],
+    ) -> Result<OrsReply, OrsFailure> {
+        let peer = self.peer(node);
+        let full_path = format!("{}{}", node.base_path, path);
+        // A pooled connection the node has closed meanwhile fails at once; one retry on a
+        // fresh connection is not a second attempt at the node.
+        for _ in 0..2 {
+            let (mut session, reused) = self
+                .connector
+                .get_http_session(&peer)
+                .await
+                .map_err(|e| classify(&e))?;
+            session.set_read_timeout(Some(self.socket_timeout));
+            session.set_write_timeout(Some(self.socket_timeout));
+            let result = exchange(&mut session, node, &full_path, body.clone(), headers).await;
+            match result {
+                Ok(reply) => {
+                    self.connector
+                        .release_http_session(session, &peer, Some(IDLE_TIMEOUT))
+                        .await;
+                    return Ok(reply);
+                }
+                Err(OrsFailure::Broken(_)) if reused => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(OrsFailure::Broken("connection closed by ORS".into()))
+    }
+}
+
+async fn exchange(
+    session: &mut pingora::protocols::http::client::HttpSession,
+    node: &NodeAddr,
+    path: &str,
+    body: Bytes,
+    headers: &[(String, String)],
+) -> Result<OrsReply, OrsFailure> {
+    let broken = |e: Box<Error>| classify(&e);
+    let mut req = RequestHeader::build("POST", path.as_bytes(), Some(4 + headers.len()))
+        .map_err(|e| OrsFailure::Broken(format!("bad request path: {e}")))?;
+    let set = |req: &mut RequestHeader, k: &str, v: &str| {
+        req.insert_header(k.to_string(), v)
+            .map_err(|e| OrsFailure::Broken(format!("bad header {k}: {e}")))
+    };
+    set(&mut req, "Host", &node.authority)?;
+    set(
+        &mut req,
+        "Content-Type",
+        "application/x-www-form-urlencoded",
+    )?;
+    set(&mut req, "Content-Length", &body.len().to_string())?;
+    for (k, v) in headers {
+        set(&mut req, k, v)?;
+    }
+    session
+        .write_request_header(Box::new(req))
+        .await
+        .map_err(broken)?;
+    if !body.is_empty() {
+        session
+            .write_request_body(body, true)
+            .await
+            .map_err(broken)?;
+    }
+    session.finish_request_body().await.map_err(broken)?;
+    session.read_response_header().await.map_err(broken)?;
+    let (status, content_type, location) = {
+        let h = session
+            .response_header()
+            .ok_or_else(|| OrsFailure::Broken("no response header".into()))?;
+        let get = |name: &str| {
+            h.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        (h.status.as_u16(), get("content-type"), get("location"))
+    };
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = session.read_response_body().await.map_err(broken)? {
+        if buf.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Err(OrsFailure::Broken("reply larger than 1 MiB".into()));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(OrsReply {
+        status,
+        content_type,
+        location,
+        body: buf.freeze(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_urls_parse() {
+        let n = NodeAddr::parse("http://127.0.0.1:7210").unwrap();
+        assert!(!n.tls);
+        assert_eq!(n.authority, "127.0.0.1:7210");
+        assert_eq!(n.base_path, "");
+        assert_eq!(n.addr.port(), 7210);
+        let n = NodeAddr::parse("https://127.0.0.1/ors/").unwrap();
+        assert!(n.tls);
+        assert_eq!(n.addr.port(), 443);
+        assert_eq!(n.base_path, "/ors");
+        assert!(NodeAddr::parse("ftp://x").is_err());
+    }
+
+    #[test]
+    fn locations_match_only_their_node() {
+        let n = NodeAddr::parse("http://127.0.0.1:7210").unwrap();
+        assert_eq!(n.path_of("http://127.0.0.1:7210/scxml/x"), Some("/scxml/x"));
+        assert_eq!(n.path_of("http://127.0.0.1:72100/scxml/x"), None);
+        assert_eq!(n.path_of("http://evil.example/scxml/x"), None);
+    }
+}

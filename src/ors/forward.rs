@@ -1,0 +1,206 @@
+//! What the gateway sends ORS and how (contract 6.1): the effective underscore parameters less
+//! the gateway's own options, plus `_service_id`, `_data_id`, `_service_name`; in a
+//! form-urlencoded body, or as `X-GMS-<name>` headers with `_ors_forward: headers`.
+
+use bytes::Bytes;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::config::{ForwardMode, ServiceConfig, GATEWAY_OPTIONS};
+use crate::error::ApiError;
+use crate::params::{Options, Params};
+use crate::store::ServiceRecord;
+
+/// Everything but RFC 3986 unreserved characters is escaped (so space is `%20`).
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a value the way ORS reads it, in bodies and headers alike.
+pub fn encode(s: &str) -> String {
+    utf8_percent_encode(s, UNRESERVED).to_string()
+}
+
+/// Which underscore parameters a message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Session start (and the start request): configured options and the request's.
+    Start,
+    /// A later request: the request's own parameters (configured values still win).
+    Request,
+}
+
+/// The parameters for ORS, in order, reserved ones last.
+pub fn parameters(
+    svc: &ServiceConfig,
+    params: &Params,
+    record: &ServiceRecord,
+    scope: Scope,
+) -> Vec<(String, String)> {
+    let opts = Options::new(svc, params);
+    let mut out: Vec<(String, String)> = match scope {
+        Scope::Start => opts
+            .all()
+            .into_iter()
+            .filter(|(k, _)| !GATEWAY_OPTIONS.contains(k))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        Scope::Request => params
+            .service_params()
+            .filter(|(k, _)| !GATEWAY_OPTIONS.contains(k))
+            .filter_map(|(k, _)| opts.get(k).map(|v| (k.to_string(), v.to_string())))
+            .collect(),
+    };
+    out.push(("_service_id".into(), record.id.hyphenated().to_string()));
+    out.push(("_data_id".into(), record.data_id.hyphenated().to_string()));
+    out.push(("_service_name".into(), svc.name.clone()));
+    out
+}
+
+/// A message body and headers for ORS.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Payload {
+    /// Form-urlencoded body.
+    pub body: Bytes,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Payload {
+    /// Builds a payload; `src` (session start only) always travels in the body.
+    pub fn new(
+        mode: ForwardMode,
+        src: Option<&str>,
+        params: &[(String, String)],
+    ) -> Result<Payload, ApiError> {
+        let mut body = String::new();
+        let mut push = |k: &str, v: &str| {
+            if !body.is_empty() {
+                body.push('&');
+            }
+            body.push_str(&encode(k));
+            body.push('=');
+            body.push_str(&encode(v));
+        };
+        if let Some(src) = src {
+            push("src", src);
+        }
+        let mut headers = Vec::new();
+        match mode {
+            ForwardMode::Params => params.iter().for_each(|(k, v)| push(k, v)),
+            ForwardMode::Headers => {
+                for (k, v) in params {
+                    let name = format!("X-GMS-{}", k.strip_prefix('_').unwrap_or(k));
+                    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        return Err(ApiError::BadRequest(format!(
+                            "parameter name '{k}' cannot travel as an HTTP header"
+                        )));
+                    }
+                    headers.push((name, encode(v)));
+                }
+            }
+        }
+        Ok(Payload {
+            body: Bytes::from(body),
+            headers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BuiltinKind, ServiceKind};
+    use crate::value::Value;
+    use std::time::Duration;
+    use uuid::Uuid;
+
+    fn svc() -> ServiceConfig {
+        ServiceConfig {
+            name: "request-inbound-poll".into(),
+            kind: ServiceKind::Builtin(BuiltinKind::RequestInteraction),
+            options: vec![
+                ("_type".into(), "ors".into()),
+                ("_service".into(), "http://x/p.scxml".into()),
+                ("_foo".into(), "configured".into()),
+                ("_bar".into(), "configured".into()),
+            ],
+            overwritable: vec!["_bar".into()],
+        }
+    }
+
+    fn record() -> ServiceRecord {
+        ServiceRecord {
+            id: Uuid::nil(),
+            service: "request-inbound-poll".into(),
+            data_id: Uuid::nil(),
+            owner: None,
+            service_ttl: Duration::from_secs(1),
+            data_ttl: Duration::from_secs(1),
+            ors: None,
+            reservations: vec![],
+        }
+    }
+
+    #[test]
+    fn start_sends_effective_options_but_not_the_gateways_own() {
+        let mut p = Params::default();
+        for (k, v) in [
+            ("_foo", "req"),
+            ("_bar", "req"),
+            ("_x", "1"),
+            ("_service_id", "evil"),
+            ("name", "user"),
+        ] {
+            p.push(k.into(), Value::Text(v.into()));
+        }
+        let got = parameters(&svc(), &p, &record(), Scope::Start);
+        let names: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "_foo",
+                "_bar",
+                "_x",
+                "_service_id",
+                "_data_id",
+                "_service_name"
+            ]
+        );
+        assert_eq!(got[0].1, "configured");
+        assert_eq!(got[1].1, "req");
+        assert_eq!(got[3].1, Uuid::nil().to_string());
+        let req = parameters(&svc(), &p, &record(), Scope::Request);
+        let names: Vec<&str> = req.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "_foo",
+                "_bar",
+                "_x",
+                "_service_id",
+                "_data_id",
+                "_service_name"
+            ]
+        );
+    }
+
+    #[test]
+    fn payloads_in_body_or_headers() {
+        let params = vec![("_a".to_string(), "x y/é".to_string())];
+        let p = Payload::new(ForwardMode::Params, Some("http://s/a.scxml"), &params).unwrap();
+        assert_eq!(
+            &p.body[..],
+            b"src=http%3A%2F%2Fs%2Fa.scxml&_a=x%20y%2F%C3%A9"
+        );
+        let h = Payload::new(ForwardMode::Headers, Some("u"), &params).unwrap();
+        assert_eq!(&h.body[..], b"src=u");
+        assert_eq!(
+            h.headers,
+            vec![("X-GMS-a".to_string(), "x%20y%2F%C3%A9".to_string())]
+        );
+        let bad = vec![("_a b".to_string(), "v".to_string())];
+        assert!(Payload::new(ForwardMode::Headers, None, &bad).is_err());
+    }
+}
