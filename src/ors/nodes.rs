@@ -54,16 +54,25 @@ impl NodeList {
             LbStrategy::Circular if n > 0 => self.next.fetch_add(1, Ordering::Relaxed) % n,
             _ => 0,
         };
-        let rotated = (0..n).map(|k| &self.nodes[(start + k) % n]);
-        let (mut up, down): (Vec<_>, Vec<_>) = rotated.cloned().partition(|node| node.is_healthy());
-        up.extend(down);
-        up
+        healthy_first((0..n).map(|k| &self.nodes[(start + k) % n]))
+    }
+
+    /// Nodes to fall back on when a session's owner fails: configured order, healthy first,
+    /// without moving the rotation.
+    pub fn fallbacks(&self) -> Vec<Arc<Node>> {
+        healthy_first(self.nodes.iter())
     }
 
     /// The nodes in configured order.
     pub fn nodes(&self) -> &[Arc<Node>] {
         &self.nodes
     }
+}
+
+fn healthy_first<'a>(nodes: impl Iterator<Item = &'a Arc<Node>>) -> Vec<Arc<Node>> {
+    let (mut up, down): (Vec<_>, Vec<_>) = nodes.cloned().partition(|node| node.is_healthy());
+    up.extend(down);
+    up
 }
 
 /// Every configured ORS node, once, and each ORS service's list.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use super::forward::{self, Payload, Scope};
-use super::session::{relay, StartError};
+use super::session::relay;
 use super::{start, status};
 use crate::api::service::merge_user_data;
 use crate::builtin::reserve::{DEFAULT_SERVICE_TTL_S, DEFAULT_TTL_S};
@@ -98,10 +98,7 @@ pub async fn create(
             gw.store
                 .delete_service(record.id, record.owner.as_deref())
                 .await?;
-            match e {
-                StartError::Refused(r) => Ok(relay(r)),
-                StartError::Failed(e) => Err(e),
-            }
+            Err(e.into_api_error())
         }
     }
 }

@@ -34,8 +34,9 @@ pub struct Started {
 pub enum StartError {
     /// No usable answer from any node.
     Failed(ApiError),
-    /// ORS answered the start with a non-2xx reply (relayed to the client).
-    Refused(OrsReply),
+    /// ORS answered the start with this non-2xx status: a configuration or ORS problem, not the
+    /// client's, so the client gets a 502 rather than ORS's own error body.
+    Refused(u16),
 }
 
 impl StartError {
@@ -43,9 +44,17 @@ impl StartError {
     pub fn describe(&self) -> String {
         match self {
             StartError::Failed(e) => e.message().to_string(),
-            StartError::Refused(r) => {
-                format!("ORS refused the session start with HTTP {}", r.status)
+            StartError::Refused(status) => {
+                format!("ORS request failed: ORS refused the session start with HTTP {status}.")
             }
+        }
+    }
+
+    /// The client's error.
+    pub fn into_api_error(self) -> ApiError {
+        match self {
+            StartError::Failed(e) => e,
+            StartError::Refused(_) => ApiError::OrsFailed(self.describe()),
         }
     }
 }
@@ -108,7 +117,9 @@ impl Ors {
                 other => other.map(|r| (node.clone(), r)),
             };
             match outcome {
-                Ok((_, r)) if r.status >= 500 => {
+                // A 5xx is a node in trouble; a redirect still standing after the one we follow
+                // is a loop. Neither is an answer for the client: try the next node.
+                Ok((_, r)) if r.status >= 500 || (300..400).contains(&r.status) => {
                     last = Some(OrsFailure::Broken(format!(
                         "HTTP {} from {}",
                         r.status, node.addr.url
@@ -169,7 +180,7 @@ impl Ors {
             .await
             .map_err(StartError::Failed)?;
         if !(200..300).contains(&reply.status) {
-            return Err(StartError::Refused(reply));
+            return Err(StartError::Refused(reply.status));
         }
         let session_id = session_id(&reply.body).ok_or_else(|| {
             StartError::Failed(ApiError::OrsFailed(format!(
@@ -226,7 +237,8 @@ impl Ors {
         let mut candidates: Vec<Arc<Node>> =
             self.nodes.by_url(owner).cloned().into_iter().collect();
         if let Some(list) = self.nodes.list(&svc.name) {
-            candidates.extend(list.order().into_iter().filter(|n| n.addr.url != owner));
+            // Fallbacks do not turn the rotation: only session starts spread the load.
+            candidates.extend(list.fallbacks().into_iter().filter(|n| n.addr.url != owner));
         }
         self.send(&candidates, path, payload, true)
             .await
