@@ -4,21 +4,26 @@
 //! `.await`: with few cores, short critical sections on many locks beat one async lock. Every
 //! entry carries its expiry: reads treat expired entries as absent at once, and a sweeper
 //! thread reclaims them a shard at a time, so memory does not grow with dead entries.
+//!
+//! Entries are kept packed, because a million live services must fit in about a kilobyte
+//! each: UUID keys as 16 bytes, expiries as milliseconds since the store's birth, user data as
+//! one buffer ([`super::packed`]), service names and access numbers shared (interned).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use uuid::Uuid;
 
-use super::pool::Pools;
+use super::pool::{pack_code, unpack_code, Pools};
 use super::{
-    may_access, DataRecord, MatchRequest, OrsSession, PutMode, Reservation, ReservationRef,
+    may_access, packed, DataRecord, MatchRequest, OrsSession, PutMode, Reservation, ReservationRef,
     ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult,
 };
-use crate::value::merge_fields;
+use crate::value::{merge_fields, Fields};
 
 const SHARDS: usize = 64;
 /// One shard of each map per tick: a full pass every `SHARDS * SWEEP_TICK` (3.2 s).
@@ -26,9 +31,12 @@ const SWEEP_TICK: Duration = Duration::from_millis(50);
 /// Numbers whose holds one tick purges.
 const SWEEP_NUMBERS: usize = 16;
 
+/// Milliseconds since the store was made: an 8-byte expiry instead of a 16-byte `Instant`.
+type Ms = u64;
+
 struct Entry<V> {
     value: V,
-    expires: Instant,
+    expires: Ms,
 }
 
 /// A map split into shards by key hash; each shard has its own lock.
@@ -45,13 +53,18 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
         }
     }
 
-    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> MutexGuard<'_, HashMap<K, Entry<V>>> {
+    fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, Entry<V>>> {
         let i = (self.hasher.hash_one(key) as usize) % SHARDS;
         lock(&self.shards[i])
     }
 
-    fn sweep_shard(&self, i: usize, now: Instant) {
-        lock(&self.shards[i % SHARDS]).retain(|_, e| e.expires > now);
+    fn sweep_shard(&self, i: usize, now: Ms) {
+        let mut shard = lock(&self.shards[i % SHARDS]);
+        shard.retain(|_, e| e.expires > now);
+        // A burst that has expired leaves a large empty table behind: give the memory back.
+        if shard.capacity() > 64 && shard.len() < shard.capacity() / 4 {
+            shard.shrink_to_fit();
+        }
     }
 
     fn len(&self) -> usize {
@@ -65,12 +78,114 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A data id: the gateway's own UUIDs as 16 bytes, custom names as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum DataKey {
+    Id(u128),
+    Name(Box<str>),
+}
+
+impl DataKey {
+    fn of(id: &str) -> DataKey {
+        // Only the canonical lowercase form maps to a UUID key, so a custom name that differs
+        // from an id only in case stays a different key.
+        match crate::ids::parse_id(id) {
+            Some(u) if !id.bytes().any(|b| b.is_ascii_uppercase()) => DataKey::Id(u.as_u128()),
+            _ => DataKey::Name(id.into()),
+        }
+    }
+}
+
+struct StoredData {
+    owner: Option<Box<str>>,
+    fields: Bytes,
+}
+
+impl StoredData {
+    fn pack(record: DataRecord) -> Self {
+        StoredData {
+            owner: record.owner.map(String::into_boxed_str),
+            fields: packed::encode(&record.fields),
+        }
+    }
+
+    fn unpack(&self) -> DataRecord {
+        DataRecord {
+            owner: self.owner.as_deref().map(str::to_string),
+            fields: packed::decode(&self.fields).unwrap_or_default(),
+        }
+    }
+
+    fn fields(&self) -> Fields {
+        packed::decode(&self.fields).unwrap_or_default()
+    }
+}
+
+struct StoredService {
+    service: Arc<str>,
+    data_id: u128,
+    owner: Option<Box<str>>,
+    service_ttl_ms: u64,
+    data_ttl_ms: u64,
+    ors: Option<Box<OrsSession>>,
+    /// Access number (interned) and packed code (0: none).
+    reservations: Box<[(Arc<str>, u64)]>,
+}
+
+impl StoredService {
+    fn unpack(&self, id: u128) -> ServiceRecord {
+        ServiceRecord {
+            id: Uuid::from_u128(id),
+            service: self.service.to_string(),
+            data_id: Uuid::from_u128(self.data_id),
+            owner: self.owner.as_deref().map(str::to_string),
+            service_ttl: Duration::from_millis(self.service_ttl_ms),
+            data_ttl: Duration::from_millis(self.data_ttl_ms),
+            ors: self.ors.as_deref().cloned(),
+            reservations: self
+                .reservations
+                .iter()
+                .map(|(n, c)| ReservationRef {
+                    number: n.to_string(),
+                    code: (*c != 0).then(|| unpack_code(*c)),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Shared copies of strings that repeat across entries (service names, access numbers).
+#[derive(Default)]
+struct Interner {
+    set: RwLock<HashSet<Arc<str>>>,
+}
+
+impl Interner {
+    fn get(&self, s: &str) -> Arc<str> {
+        if let Some(a) = self.set.read().unwrap_or_else(|p| p.into_inner()).get(s) {
+            return a.clone();
+        }
+        let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = set.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        // Names come from the configuration; cap the set in case something else ever flows in.
+        if set.len() < 100_000 {
+            set.insert(a.clone());
+        }
+        a
+    }
+}
+
 struct Inner {
-    services: Sharded<Uuid, ServiceRecord>,
-    data: Sharded<Box<str>, DataRecord>,
-    status: Sharded<Uuid, StatusEntry>,
+    born: Instant,
+    services: Sharded<u128, StoredService>,
+    data: Sharded<DataKey, StoredData>,
+    status: Sharded<u128, StatusEntry>,
     /// One lock for all pools: allocation scans a group and must see it whole.
     pools: Mutex<Pools>,
+    names: Interner,
 }
 
 /// The embedded in-memory [`Store`].
@@ -88,10 +203,12 @@ impl MemoryStore {
     /// An empty store with its sweeper thread (which ends when the store is dropped).
     pub fn new() -> Self {
         let inner = Arc::new(Inner {
+            born: Instant::now(),
             services: Sharded::new(),
             data: Sharded::new(),
             status: Sharded::new(),
             pools: Mutex::new(Pools::default()),
+            names: Interner::default(),
         });
         let weak = Arc::downgrade(&inner);
         // A plain thread, not a task: the store is built before Pingora's runtimes exist, and
@@ -119,40 +236,49 @@ fn sweeper(weak: Weak<Inner>) {
     loop {
         std::thread::sleep(SWEEP_TICK);
         let Some(inner) = weak.upgrade() else { return };
-        let now = Instant::now();
+        let now = inner.now();
         inner.services.sweep_shard(shard, now);
         inner.data.sweep_shard(shard, now);
         inner.status.sweep_shard(shard, now);
-        lock(&inner.pools).sweep(now, SWEEP_NUMBERS);
+        lock(&inner.pools).sweep(Instant::now(), SWEEP_NUMBERS);
         shard = (shard + 1) % SHARDS;
     }
 }
 
-fn live<V: Clone>(e: Option<&Entry<V>>, now: Instant) -> Option<V> {
-    e.filter(|e| e.expires > now).map(|e| e.value.clone())
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX / 2)) as u64
 }
 
 impl Inner {
-    fn data_key(id: Uuid) -> Box<str> {
-        id.hyphenated().to_string().into_boxed_str()
+    fn now(&self) -> Ms {
+        ms(self.born.elapsed())
     }
 
-    fn release_all(&self, rec: &ServiceRecord) {
-        if rec.reservations.is_empty() {
+    fn release_all(&self, id: u128, svc: &StoredService) {
+        if svc.reservations.is_empty() {
             return;
         }
         let mut pools = lock(&self.pools);
-        for r in &rec.reservations {
-            pools.release(rec.id, r);
+        for (number, code) in svc.reservations.iter() {
+            let r = ReservationRef {
+                number: number.to_string(),
+                code: (*code != 0).then(|| unpack_code(*code)),
+            };
+            pools.release(Uuid::from_u128(id), &r);
         }
     }
 
-    fn touch_data(&self, key: &str, ttl: Duration, now: Instant) {
+    fn touch_data(&self, key: &DataKey, ttl_ms: u64, now: Ms) {
         if let Some(e) = self.data.shard(key).get_mut(key) {
             if e.expires > now {
-                e.expires = now + ttl;
+                e.expires = now + ttl_ms;
             }
         }
+    }
+
+    fn packed_ref(&self, r: &Reservation) -> (Arc<str>, u64) {
+        let code = r.code.as_deref().and_then(pack_code).unwrap_or(0);
+        (self.names.get(&r.number), code)
     }
 }
 
@@ -160,55 +286,73 @@ impl Inner {
 impl Store for MemoryStore {
     async fn create_service(
         &self,
-        mut record: ServiceRecord,
+        record: ServiceRecord,
         data: DataRecord,
         reserve: Option<ReserveRequest>,
     ) -> StoreResult<Option<Reservation>> {
-        let now = Instant::now();
         let i = &self.inner;
+        let now = i.now();
+        let id = record.id.as_u128();
+        let mut reservations: Vec<(Arc<str>, u64)> = record
+            .reservations
+            .iter()
+            .map(|r| {
+                let code = r.code.as_deref().and_then(pack_code).unwrap_or(0);
+                (i.names.get(&r.number), code)
+            })
+            .collect();
         let reservation = match &reserve {
             Some(req) => {
-                let r = lock(&i.pools).reserve(req, record.id, now)?;
-                record.reservations.push(ReservationRef {
-                    number: r.number.clone(),
-                    code: r.code.clone(),
-                });
+                let r = lock(&i.pools).reserve(req, record.id, Instant::now())?;
+                reservations.push(i.packed_ref(&r));
                 Some(r)
             }
             None => None,
         };
-        let data_key = Inner::data_key(record.data_id);
-        i.data.shard(&*data_key).insert(
-            data_key,
+        let data_key = DataKey::Id(record.data_id.as_u128());
+        let data_ttl_ms = ms(record.data_ttl);
+        let stored_data = Entry {
+            value: StoredData::pack(data),
+            expires: now + data_ttl_ms,
+        };
+        i.data.shard(&data_key).insert(data_key, stored_data);
+        let service_ttl_ms = ms(record.service_ttl);
+        let stored = StoredService {
+            service: i.names.get(&record.service),
+            data_id: record.data_id.as_u128(),
+            owner: record.owner.map(String::into_boxed_str),
+            service_ttl_ms,
+            data_ttl_ms,
+            ors: record.ors.map(Box::new),
+            reservations: reservations.into_boxed_slice(),
+        };
+        i.services.shard(&id).insert(
+            id,
             Entry {
-                value: data,
-                expires: now + record.data_ttl,
-            },
-        );
-        let expires = now + record.service_ttl;
-        i.services.shard(&record.id).insert(
-            record.id,
-            Entry {
-                value: record,
-                expires,
+                value: stored,
+                expires: now + service_ttl_ms,
             },
         );
         Ok(reservation)
     }
 
     async fn get_service(&self, id: Uuid) -> StoreResult<Option<ServiceRecord>> {
-        Ok(live(
-            self.inner.services.shard(&id).get(&id),
-            Instant::now(),
-        ))
+        let key = id.as_u128();
+        let now = self.inner.now();
+        let shard = self.inner.services.shard(&key);
+        Ok(shard
+            .get(&key)
+            .filter(|e| e.expires > now)
+            .map(|e| e.value.unpack(key)))
     }
 
     async fn set_ors_session(&self, id: Uuid, session: OrsSession) -> StoreResult<bool> {
-        let now = Instant::now();
-        let mut shard = self.inner.services.shard(&id);
-        match shard.get_mut(&id) {
+        let key = id.as_u128();
+        let now = self.inner.now();
+        let mut shard = self.inner.services.shard(&key);
+        match shard.get_mut(&key) {
             Some(e) if e.expires > now => {
-                e.value.ors = Some(session);
+                e.value.ors = Some(Box::new(session));
                 Ok(true)
             }
             _ => Ok(false),
@@ -216,17 +360,22 @@ impl Store for MemoryStore {
     }
 
     async fn touch_service(&self, record: &ServiceRecord) -> StoreResult<bool> {
-        let now = Instant::now();
         let i = &self.inner;
-        let found = match i.services.shard(&record.id).get_mut(&record.id) {
+        let now = i.now();
+        let key = record.id.as_u128();
+        let found = match i.services.shard(&key).get_mut(&key) {
             Some(e) if e.expires > now => {
-                e.expires = now + record.service_ttl;
+                e.expires = now + e.value.service_ttl_ms;
                 true
             }
             _ => false,
         };
         if found {
-            i.touch_data(&Inner::data_key(record.data_id), record.data_ttl, now);
+            i.touch_data(
+                &DataKey::Id(record.data_id.as_u128()),
+                ms(record.data_ttl),
+                now,
+            );
         }
         Ok(found)
     }
@@ -236,24 +385,25 @@ impl Store for MemoryStore {
         id: Uuid,
         owner: Option<&str>,
     ) -> StoreResult<Option<ServiceRecord>> {
-        let now = Instant::now();
         let i = &self.inner;
+        let now = i.now();
+        let key = id.as_u128();
         let removed = {
-            let mut shard = i.services.shard(&id);
-            match shard.get(&id) {
+            let mut shard = i.services.shard(&key);
+            match shard.get(&key) {
                 Some(e) if e.expires > now && may_access(e.value.owner.as_deref(), owner) => {
-                    shard.remove(&id)
+                    shard.remove(&key)
                 }
                 _ => None,
             }
         };
         let Some(e) = removed else { return Ok(None) };
-        let rec = e.value;
-        i.release_all(&rec);
-        let key = Inner::data_key(rec.data_id);
-        i.data.shard(&*key).remove(&*key);
-        i.status.shard(&id).remove(&id);
-        Ok(Some(rec))
+        let stored = e.value;
+        i.release_all(key, &stored);
+        let data_key = DataKey::Id(stored.data_id);
+        i.data.shard(&data_key).remove(&data_key);
+        i.status.shard(&key).remove(&key);
+        Ok(Some(stored.unpack(key)))
     }
 
     async fn add_reservation(
@@ -262,24 +412,24 @@ impl Store for MemoryStore {
         owner: Option<&str>,
         reserve: ReserveRequest,
     ) -> StoreResult<Option<Reservation>> {
-        let now = Instant::now();
         let i = &self.inner;
-        let usable = |e: Option<&Entry<ServiceRecord>>| {
+        let now = i.now();
+        let key = id.as_u128();
+        let usable = |e: Option<&Entry<StoredService>>| {
             e.is_some_and(|e| e.expires > now && may_access(e.value.owner.as_deref(), owner))
         };
-        if !usable(i.services.shard(&id).get(&id)) {
+        if !usable(i.services.shard(&key).get(&key)) {
             return Ok(None);
         }
-        let r = lock(&i.pools).reserve(&reserve, id, now)?;
-        let r_ref = ReservationRef {
-            number: r.number.clone(),
-            code: r.code.clone(),
-        };
+        let r = lock(&i.pools).reserve(&reserve, id, Instant::now())?;
+        let packed = i.packed_ref(&r);
         let attached = {
-            let mut shard = i.services.shard(&id);
-            match shard.get_mut(&id) {
+            let mut shard = i.services.shard(&key);
+            match shard.get_mut(&key) {
                 Some(e) if e.expires > now => {
-                    e.value.reservations.push(r_ref.clone());
+                    let mut list = std::mem::take(&mut e.value.reservations).into_vec();
+                    list.push(packed);
+                    e.value.reservations = list.into_boxed_slice();
                     true
                 }
                 _ => false,
@@ -287,6 +437,10 @@ impl Store for MemoryStore {
         };
         if !attached {
             // The service went away between the check and the reservation: give it back.
+            let r_ref = ReservationRef {
+                number: r.number.clone(),
+                code: r.code.clone(),
+            };
             lock(&i.pools).release(id, &r_ref);
             return Ok(None);
         }
@@ -294,14 +448,17 @@ impl Store for MemoryStore {
     }
 
     async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<Option<Uuid>> {
-        let now = Instant::now();
-        let service = lock(&self.inner.pools).take_match(call, now);
+        let service = lock(&self.inner.pools).take_match(call, Instant::now());
         if let Some(id) = service {
             // Keep the record's list in step so a later delete does not release a stranger's hold.
-            if let Some(e) = self.inner.services.shard(&id).get_mut(&id) {
-                e.value.reservations.retain(|r| {
-                    !(r.number == call.number && (r.code.is_none() || r.code == call.code))
-                });
+            let key = id.as_u128();
+            let code = call.code.as_deref().and_then(pack_code).unwrap_or(0);
+            if let Some(e) = self.inner.services.shard(&key).get_mut(&key) {
+                let list = std::mem::take(&mut e.value.reservations).into_vec();
+                e.value.reservations = list
+                    .into_iter()
+                    .filter(|(n, c)| !(**n == *call.number && (*c == 0 || *c == code)))
+                    .collect();
             }
         }
         Ok(service)
@@ -314,21 +471,23 @@ impl Store for MemoryStore {
         ttl: Duration,
         mode: PutMode,
     ) -> StoreResult<bool> {
-        let now = Instant::now();
-        let mut shard = self.inner.data.shard(id);
+        let now = self.inner.now();
+        let key = DataKey::of(id);
+        let mut shard = self.inner.data.shard(&key);
         if mode == PutMode::CreateOrReplaceOwn {
-            if let Some(e) = shard.get(id) {
-                let same_owner = e.value.owner.is_some() && e.value.owner == record.owner;
+            if let Some(e) = shard.get(&key) {
+                let same_owner =
+                    e.value.owner.is_some() && e.value.owner.as_deref() == record.owner.as_deref();
                 if e.expires > now && !same_owner {
                     return Ok(false);
                 }
             }
         }
         shard.insert(
-            id.into(),
+            key,
             Entry {
-                value: record,
-                expires: now + ttl,
+                value: StoredData::pack(record),
+                expires: now + ms(ttl),
             },
         );
         Ok(true)
@@ -338,15 +497,18 @@ impl Store for MemoryStore {
         &self,
         id: &str,
         owner: Option<&str>,
-        fields: crate::value::Fields,
+        fields: Fields,
         ttl: Duration,
     ) -> StoreResult<bool> {
-        let now = Instant::now();
-        let mut shard = self.inner.data.shard(id);
-        match shard.get_mut(id) {
+        let now = self.inner.now();
+        let key = DataKey::of(id);
+        let mut shard = self.inner.data.shard(&key);
+        match shard.get_mut(&key) {
             Some(e) if e.expires > now && may_access(e.value.owner.as_deref(), owner) => {
-                merge_fields(&mut e.value.fields, fields);
-                e.expires = now + ttl;
+                let mut all = e.value.fields();
+                merge_fields(&mut all, fields);
+                e.value.fields = packed::encode(&all);
+                e.expires = now + ms(ttl);
                 Ok(true)
             }
             _ => Ok(false),
@@ -354,15 +516,22 @@ impl Store for MemoryStore {
     }
 
     async fn get_data(&self, id: &str) -> StoreResult<Option<DataRecord>> {
-        Ok(live(self.inner.data.shard(id).get(id), Instant::now()))
+        let now = self.inner.now();
+        let key = DataKey::of(id);
+        let shard = self.inner.data.shard(&key);
+        Ok(shard
+            .get(&key)
+            .filter(|e| e.expires > now)
+            .map(|e| e.value.unpack()))
     }
 
     async fn delete_data(&self, id: &str, owner: Option<&str>) -> StoreResult<bool> {
-        let now = Instant::now();
-        let mut shard = self.inner.data.shard(id);
-        match shard.get(id) {
+        let now = self.inner.now();
+        let key = DataKey::of(id);
+        let mut shard = self.inner.data.shard(&key);
+        match shard.get(&key) {
             Some(e) if e.expires > now && may_access(e.value.owner.as_deref(), owner) => {
-                shard.remove(id);
+                shard.remove(&key);
                 Ok(true)
             }
             _ => Ok(false),
@@ -370,13 +539,20 @@ impl Store for MemoryStore {
     }
 
     async fn get_status(&self, id: Uuid) -> StoreResult<Option<StatusEntry>> {
-        Ok(live(self.inner.status.shard(&id).get(&id), Instant::now()))
+        let now = self.inner.now();
+        let key = id.as_u128();
+        let shard = self.inner.status.shard(&key);
+        Ok(shard
+            .get(&key)
+            .filter(|e| e.expires > now)
+            .map(|e| e.value.clone()))
     }
 
     async fn put_status(&self, id: Uuid, entry: StatusEntry, keep: Duration) -> StoreResult<()> {
-        let expires = Instant::now() + keep;
-        self.inner.status.shard(&id).insert(
-            id,
+        let key = id.as_u128();
+        let expires = self.inner.now() + ms(keep);
+        self.inner.status.shard(&key).insert(
+            key,
             Entry {
                 value: entry,
                 expires,
@@ -409,11 +585,11 @@ mod tests {
         }
     }
 
-    fn reserve() -> ReserveRequest {
+    fn reserve(code_len: Option<u8>) -> ReserveRequest {
         ReserveRequest {
             group: "G".into(),
             numbers: Arc::from(vec!["1".to_string()]),
-            code_len: None,
+            code_len,
             allocation: Allocation::Random,
             phone: "555".into(),
             ttl: Duration::from_secs(30),
@@ -429,15 +605,22 @@ mod tests {
             fields: vec![("a".into(), Value::Text("1".into()))],
         };
         let r = s
-            .create_service(rec.clone(), data, Some(reserve()))
+            .create_service(rec.clone(), data.clone(), Some(reserve(None)))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(r.number, "1");
         let got = s.get_service(rec.id).await.unwrap().unwrap();
-        assert_eq!(got.reservations.len(), 1);
+        assert_eq!(
+            got.reservations,
+            vec![ReservationRef {
+                number: "1".into(),
+                code: None
+            }]
+        );
+        assert_eq!(got.service, rec.service);
         let data_key = rec.data_id.to_string();
-        assert!(s.get_data(&data_key).await.unwrap().is_some());
+        assert_eq!(s.get_data(&data_key).await.unwrap(), Some(data));
         // Not yours: nothing happens.
         assert!(s
             .delete_service(rec.id, Some("bob"))
@@ -452,9 +635,37 @@ mod tests {
         assert!(s.get_data(&data_key).await.unwrap().is_none());
         // The single number is free again.
         assert!(s
-            .create_service(record(60_000), DataRecord::default(), Some(reserve()))
+            .create_service(record(60_000), DataRecord::default(), Some(reserve(None)))
             .await
             .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_match_removes_the_reservation_from_the_record() {
+        let s = MemoryStore::new();
+        let rec = record(60_000);
+        let r = s
+            .create_service(rec.clone(), DataRecord::default(), Some(reserve(Some(6))))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s.get_service(rec.id).await.unwrap().unwrap().reservations[0].code,
+            r.code
+        );
+        let call = MatchRequest {
+            number: r.number,
+            code: r.code,
+            phone: None,
+        };
+        assert_eq!(s.match_reservation(&call).await.unwrap(), Some(rec.id));
+        assert!(s
+            .get_service(rec.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reservations
+            .is_empty());
     }
 
     #[tokio::test]
@@ -502,5 +713,16 @@ mod tests {
             .put_data("y", mine("bob"), ttl, PutMode::CreateOrReplaceOwn)
             .await
             .unwrap());
+    }
+
+    #[test]
+    fn data_keys_are_compact_only_for_canonical_ids() {
+        let id = Uuid::new_v4();
+        assert_eq!(DataKey::of(&id.to_string()), DataKey::Id(id.as_u128()));
+        assert!(matches!(
+            DataKey::of(&id.to_string().to_uppercase()),
+            DataKey::Name(_)
+        ));
+        assert!(matches!(DataKey::of("mine"), DataKey::Name(_)));
     }
 }

@@ -8,6 +8,7 @@
 //! script on Redis).
 
 pub mod memory;
+pub mod packed;
 pub mod pool;
 
 use std::time::Duration;

@@ -68,7 +68,8 @@ pub fn pack_code(code: &str) -> Option<u64> {
     Some(v * 16 + code.len() as u64)
 }
 
-fn unpack_code(packed: u64) -> String {
+/// The code string of a packed code.
+pub fn unpack_code(packed: u64) -> String {
     let len = (packed % 16) as usize;
     format!("{:0len$}", packed / 16)
 }
