@@ -14,6 +14,9 @@ use serde::Deserialize;
 /// The default API roots (contract section 1).
 pub const DEFAULT_PREFIXES: [&str; 2] = ["/genesys/1", "/GMS-web/gms/1"];
 
+/// Default `gms.storage.timeout_ms`: how long one Redis store operation may take.
+pub const DEFAULT_STORAGE_TIMEOUT_MS: u64 = 1000;
+
 /// Options that steer the gateway itself; they are never sent to ORS (contract 6.1).
 pub const GATEWAY_OPTIONS: &[&str] = &[
     "_type",
@@ -79,6 +82,7 @@ struct StorageFile {
     url: Option<String>,
     cluster: Option<Vec<String>>,
     prefix: Option<String>,
+    timeout_ms: Option<u64>,
 }
 
 impl Default for StorageFile {
@@ -88,6 +92,7 @@ impl Default for StorageFile {
             url: None,
             cluster: None,
             prefix: None,
+            timeout_ms: None,
         }
     }
 }
@@ -205,6 +210,8 @@ pub enum StorageKind {
         url: String,
         /// Prefix of every key, so several gateways can share a Redis.
         prefix: String,
+        /// Longest wait for one store operation before it fails as unavailable.
+        timeout_ms: u64,
     },
     /// A Redis Cluster.
     RedisCluster {
@@ -212,6 +219,8 @@ pub enum StorageKind {
         nodes: Vec<String>,
         /// Prefix of every key.
         prefix: String,
+        /// Longest wait for one store operation before it fails as unavailable.
+        timeout_ms: u64,
     },
 }
 
@@ -625,6 +634,10 @@ impl Validator {
 
     fn storage(&mut self, f: StorageFile) -> StorageKind {
         let prefix = f.prefix.unwrap_or_else(|| "gms:".into());
+        let timeout_ms = f.timeout_ms.unwrap_or(DEFAULT_STORAGE_TIMEOUT_MS);
+        if timeout_ms == 0 {
+            self.err("gms.storage.timeout_ms", "must be greater than 0");
+        }
         match f.backend.as_str() {
             "memory" => {
                 if f.url.is_some() || f.cluster.is_some() {
@@ -643,10 +656,26 @@ impl Validator {
                             format!("'{url}' is not a redis:// or rediss:// URL"),
                         );
                     }
-                    StorageKind::Redis { url, prefix }
+                    StorageKind::Redis {
+                        url,
+                        prefix,
+                        timeout_ms,
+                    }
                 }
                 (None, Some(nodes)) if !nodes.is_empty() => {
-                    StorageKind::RedisCluster { nodes, prefix }
+                    for (i, n) in nodes.iter().enumerate() {
+                        if !n.starts_with("redis://") && !n.starts_with("rediss://") {
+                            self.err(
+                                format!("gms.storage.cluster[{i}]"),
+                                format!("'{n}' is not a redis:// or rediss:// URL"),
+                            );
+                        }
+                    }
+                    StorageKind::RedisCluster {
+                        nodes,
+                        prefix,
+                        timeout_ms,
+                    }
                 }
                 _ => {
                     self.err(
@@ -1111,6 +1140,41 @@ gms:
         let c = Config::from_yaml(text).unwrap_or_else(|e| panic!("{e:?}"));
         assert!(c.services.contains_key("request-interaction"));
         assert!(c.resources.contains_key("DNIS"));
+    }
+
+    #[test]
+    fn redis_storage_parses_with_prefix_and_timeout() {
+        let base = "gms:\n  listen: ['127.0.0.1:1']\n  storage: ";
+        let c = Config::from_yaml(&format!(
+            "{base}{{backend: redis, url: 'redis://127.0.0.1:6379/0'}}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.storage,
+            StorageKind::Redis {
+                url: "redis://127.0.0.1:6379/0".into(),
+                prefix: "gms:".into(),
+                timeout_ms: DEFAULT_STORAGE_TIMEOUT_MS
+            }
+        );
+        let c = Config::from_yaml(&format!(
+            "{base}{{backend: redis, cluster: ['redis://127.0.0.1:7000'], prefix: 'a:', timeout_ms: 250}}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.storage,
+            StorageKind::RedisCluster {
+                nodes: vec!["redis://127.0.0.1:7000".into()],
+                prefix: "a:".into(),
+                timeout_ms: 250
+            }
+        );
+        let e = Config::from_yaml(&format!(
+            "{base}{{backend: redis, cluster: ['127.0.0.1:7000'], timeout_ms: 0}}\n"
+        ))
+        .unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["gms.storage.timeout_ms", "gms.storage.cluster[0]"]);
     }
 
     #[test]
