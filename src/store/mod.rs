@@ -10,6 +10,8 @@
 pub mod memory;
 pub mod packed;
 pub mod pool;
+pub mod redis;
+mod redis_lua;
 
 use std::time::Duration;
 
@@ -243,8 +245,25 @@ pub trait Store: Send + Sync {
 pub fn build(config: &Config) -> Result<std::sync::Arc<dyn Store>, String> {
     match &config.storage {
         StorageKind::Memory => Ok(std::sync::Arc::new(memory::MemoryStore::new())),
-        StorageKind::Redis { .. } | StorageKind::RedisCluster { .. } => {
-            Err("gms.storage.backend: redis is not available in this build yet".into())
-        }
+        StorageKind::Redis {
+            url,
+            prefix,
+            timeout_ms,
+        } => Ok(std::sync::Arc::new(redis::RedisStore::single(
+            url,
+            prefix,
+            Duration::from_millis(*timeout_ms),
+            &config.resources,
+        )?)),
+        StorageKind::RedisCluster {
+            nodes,
+            prefix,
+            timeout_ms,
+        } => Ok(std::sync::Arc::new(redis::RedisStore::cluster(
+            nodes,
+            prefix,
+            Duration::from_millis(*timeout_ms),
+            &config.resources,
+        )?)),
     }
 }

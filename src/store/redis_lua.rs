@@ -1,0 +1,332 @@
+//! The Lua side of the Redis store: every operation that must not interleave runs as one
+//! script, so it is atomic on the server (and, on Redis Cluster, every script touches keys of
+//! one hash slot only; see `redis.rs` for the key layout).
+//!
+//! The clock is the server's (`TIME`), so every gateway node agrees on what has expired.
+//! A hold (one reservation) is the string `"<expires_ms> <service id> <phone>"`.
+
+/// Functions shared by the scripts below; each script is `LIB` followed by its body.
+pub const LIB: &str = r#"
+local argi = 0
+local function arg()
+  argi = argi + 1
+  return ARGV[argi]
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function hold_exp(v)
+  return tonumber(string.match(v, '^(%d+)')) or 0
+end
+
+local function hold_sid(v)
+  return string.match(v, '^%d+ (%S+)')
+end
+
+local function hold_phone(v)
+  return string.match(v, '^%d+ %S+ (.*)$')
+end
+
+-- HSET / HDEL in bounded batches (Lua's unpack has a stack limit).
+local function hset_all(key, fv)
+  local j = 1
+  while j <= #fv do
+    local last = math.min(j + 999, #fv)
+    redis.call('HSET', key, unpack(fv, j, last))
+    j = last + 1
+  end
+end
+
+local function hdel_all(key, fields)
+  local j = 1
+  while j <= #fields do
+    local last = math.min(j + 999, #fields)
+    redis.call('HDEL', key, unpack(fields, j, last))
+    j = last + 1
+  end
+end
+
+-- Drops the expired holds of one number; returns how many live ones remain.
+local function purge(key, now)
+  local all = redis.call('HGETALL', key)
+  local dead = {}
+  for j = 1, #all, 2 do
+    if hold_exp(all[j + 1]) <= now then dead[#dead + 1] = all[j] end
+  end
+  hdel_all(key, dead)
+  return #all / 2 - #dead
+end
+
+-- A code not held (live) on this number: the caller's random candidates first, then a walk
+-- from the first one (among holds+1 consecutive codes one is free).
+local function free_code(key, len, cap, cands, now)
+  local function free(c)
+    local v = redis.call('HGET', key, 'c' .. c)
+    return (not v) or hold_exp(v) <= now
+  end
+  for j = 1, #cands do
+    if free(cands[j]) then return cands[j] end
+  end
+  local v0 = tonumber(cands[1]) or 0
+  local fmt = '%0' .. len .. 'd'
+  local holds = redis.call('HLEN', key)
+  for k = 0, holds do
+    local c = string.format(fmt, (v0 + k) % cap)
+    if free(c) then return c end
+  end
+  return string.format(fmt, v0 % cap)
+end
+
+-- Reserves a number of the group whose round-robin key is KEYS[kr] and whose number keys are
+-- KEYS[kr+1 ..], in configured order (contract 5.1, the rules of store/pool.rs).
+-- Reads its arguments: code length (0: exclusive), round robin (1/0), random start, service
+-- id, phone, ttl ms, length of the number keys' common start, candidate count, candidates.
+-- Returns {index, code or '', number}, or nil when the group is exhausted.
+local function reserve(kr, now)
+  local code_len = tonumber(arg())
+  local rr = arg() == '1'
+  local start = tonumber(arg())
+  local sid = arg()
+  local phone = arg()
+  local ttl_arg = arg()
+  local ttl = tonumber(ttl_arg)
+  local base_len = tonumber(arg())
+  local cands = {}
+  for j = 1, tonumber(arg()) do cands[j] = arg() end
+  local n = #KEYS - kr
+  if n <= 0 then return nil end
+  if rr then start = (tonumber(redis.call('GET', KEYS[kr])) or 0) % n end
+  local hold = string.format('%.0f', now + ttl) .. ' ' .. sid .. ' ' .. phone
+  local cap = 0
+  if code_len > 0 then cap = 10 ^ code_len end
+  -- The first pass trusts counts that may include expired holds; the second purges them.
+  for pass = 0, 1 do
+    for k = 0, n - 1 do
+      local i = (start + k) % n
+      local key = KEYS[kr + 1 + i]
+      if pass == 1 then purge(key, now) end
+      local field = nil
+      local x = redis.call('HGET', key, 'x')
+      local x_live = x and hold_exp(x) > now
+      if x and not x_live then
+        redis.call('HDEL', key, 'x')
+      end
+      if not x_live then
+        if code_len == 0 then
+          if redis.call('HLEN', key) == 0 or purge(key, now) == 0 then field = 'x' end
+        elseif redis.call('HLEN', key) < cap then
+          field = 'c' .. free_code(key, code_len, cap, cands, now)
+        end
+      end
+      if field then
+        redis.call('HSET', key, field, hold)
+        if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl_arg) end
+        if rr then redis.call('SET', KEYS[kr], tostring(i + 1), 'PX', '604800000') end
+        local code = ''
+        if code_len > 0 then code = string.sub(field, 2) end
+        return {i, code, string.sub(key, base_len + 1)}
+      end
+    end
+  end
+  return nil
+end
+
+-- The field of a service record that remembers one of its reservations.
+local function res_field(number, code)
+  if code == '' then return 'r' .. number end
+  return 'r' .. number .. '\0' .. code
+end
+
+local function write_service(key, ttl, fv)
+  redis.call('DEL', key)
+  hset_all(key, fv)
+  redis.call('PEXPIRE', key, ttl)
+end
+
+-- A user-data record: one hash field per key; '\0o' the owner, '\0k' the keys in order,
+-- each followed by a NUL (keys never contain NUL).
+local function write_data(key, has_owner, owner, ttl, fv)
+  redis.call('DEL', key)
+  local order = {}
+  for j = 1, #fv, 2 do order[#order + 1] = fv[j] .. '\0' end
+  local all = {'\0k', table.concat(order)}
+  if has_owner then
+    all[3] = '\0o'
+    all[4] = owner
+  end
+  for j = 1, #fv do all[#all + 1] = fv[j] end
+  hset_all(key, all)
+  redis.call('PEXPIRE', key, ttl)
+end
+
+-- may_access: an owned item only by its owner, an unowned one by anybody.
+local function may_access(owner, has_req, req)
+  if not owner then return true end
+  return has_req and owner == req
+end
+
+local function read_pairs()
+  local fv = {}
+  for j = 1, 2 * tonumber(arg()) do fv[j] = arg() end
+  return fv
+end
+"#;
+
+/// Creates a service and its user data, and reserves a number when asked: all or nothing.
+/// KEYS: service, data, then (with a reservation) the group's round-robin key and number keys.
+/// ARGV: service ttl, service pairs; data ttl, has owner, owner, data pairs; reserve flag and
+/// the reservation's arguments (see `reserve`). Returns `{}` (no reservation), the
+/// reservation, or nil when the group is exhausted (nothing written then).
+pub const CREATE: &str = r#"
+local now = now_ms()
+local svc_ttl = arg()
+local sf = read_pairs()
+local data_ttl = arg()
+local has_owner = arg() == '1'
+local owner = arg()
+local df = read_pairs()
+local res = {}
+if arg() == '1' then
+  res = reserve(3, now)
+  if not res then return false end
+  sf[#sf + 1] = res_field(res[3], res[2])
+  sf[#sf + 1] = '1'
+end
+write_service(KEYS[1], svc_ttl, sf)
+write_data(KEYS[2], has_owner, owner, data_ttl, df)
+return res
+"#;
+
+/// Reserves only (Redis Cluster, where the service lives in another slot).
+/// KEYS: round-robin key, number keys. ARGV: the reservation's arguments.
+pub const RESERVE: &str = r#"
+local r = reserve(1, now_ms())
+if not r then return false end
+return r
+"#;
+
+/// Writes a service record. KEYS: service. ARGV: ttl, pairs.
+pub const WRITE_SERVICE: &str = r#"
+local ttl = arg()
+write_service(KEYS[1], ttl, read_pairs())
+return 1
+"#;
+
+/// Writes a user-data record. KEYS: data. ARGV: mode (`n` new, `c` create or replace own),
+/// has owner, owner, ttl, pairs. Returns 0 when the mode refused.
+pub const PUT_DATA: &str = r#"
+local mode = arg()
+local has_owner = arg() == '1'
+local owner = arg()
+local ttl = arg()
+local fv = read_pairs()
+if mode == 'c' and redis.call('EXISTS', KEYS[1]) == 1 then
+  local o = redis.call('HGET', KEYS[1], '\0o')
+  if not (o and has_owner and o == owner) then return 0 end
+end
+write_data(KEYS[1], has_owner, owner, ttl, fv)
+return 1
+"#;
+
+/// Merges fields into a record the requester may use; restarts its TTL.
+/// KEYS: data. ARGV: has requester, requester, ttl, pairs. Returns 0 when missing / not theirs.
+pub const MERGE_DATA: &str = r#"
+local has_req = arg() == '1'
+local req = arg()
+local ttl = arg()
+local fv = read_pairs()
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return 0 end
+if not may_access(redis.call('HGET', key, '\0o'), has_req, req) then return 0 end
+local added = {}
+for j = 1, #fv, 2 do
+  if redis.call('HEXISTS', key, fv[j]) == 0 then added[#added + 1] = fv[j] .. '\0' end
+end
+if #added > 0 then
+  redis.call('HSET', key, '\0k', (redis.call('HGET', key, '\0k') or '') .. table.concat(added))
+end
+hset_all(key, fv)
+redis.call('PEXPIRE', key, ttl)
+return 1
+"#;
+
+/// Deletes a record the requester may use. KEYS: data. ARGV: has requester, requester.
+pub const DELETE_DATA: &str = r#"
+local has_req = arg() == '1'
+local req = arg()
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if not may_access(redis.call('HGET', KEYS[1], '\0o'), has_req, req) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"#;
+
+/// Sets the ORS session of a live service. KEYS: service. ARGV: encoded session.
+pub const SET_ORS: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'o', ARGV[1])
+return 1
+"#;
+
+/// Adds a reservation field to a live service. KEYS: service. ARGV: number, code or ''.
+pub const ATTACH: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], res_field(ARGV[1], ARGV[2]), '1')
+return 1
+"#;
+
+/// Removes a service the requester may use, and its status entry; returns the record's
+/// fields (to release its reservations and delete its data) or nil.
+/// KEYS: service, status. ARGV: has requester, requester.
+pub const DELETE_SERVICE: &str = r#"
+local has_req = arg() == '1'
+local req = arg()
+local rec = redis.call('HGETALL', KEYS[1])
+if #rec == 0 then return false end
+local owner = nil
+for j = 1, #rec, 2 do
+  if rec[j] == 'u' then owner = rec[j + 1] end
+end
+if not may_access(owner, has_req, req) then return false end
+redis.call('DEL', KEYS[1], KEYS[2])
+return rec
+"#;
+
+/// Finds the live hold a call matches and releases it; returns its service id or nil.
+/// KEYS: number. ARGV: code or '', phone given (1/0), phone.
+pub const MATCH: &str = r#"
+local now = now_ms()
+local key = KEYS[1]
+local code = arg()
+local has_phone = arg() == '1'
+local phone = arg()
+local function phone_ok(v)
+  return (not has_phone) or hold_phone(v) == phone
+end
+local x = redis.call('HGET', key, 'x')
+if x and hold_exp(x) > now then
+  if not phone_ok(x) then return false end
+  redis.call('HDEL', key, 'x')
+  return hold_sid(x)
+end
+if code == '' then return false end
+local f = 'c' .. code
+local v = redis.call('HGET', key, f)
+if not v or hold_exp(v) <= now or not phone_ok(v) then return false end
+redis.call('HDEL', key, f)
+return hold_sid(v)
+"#;
+
+/// Releases a hold if the service still holds it. KEYS: number. ARGV: code or '', service id.
+pub const RELEASE: &str = r#"
+local f = 'x'
+if ARGV[1] ~= '' then f = 'c' .. ARGV[1] end
+local v = redis.call('HGET', KEYS[1], f)
+if v and hold_sid(v) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], f)
+  return 1
+end
+return 0
+"#;
