@@ -8,6 +8,12 @@
 //!
 //! `Gateway::start_full` takes a whole config file in which the tokens `{PORT}` and
 //! `{DIR}` are replaced with the listen port and the test's temp dir.
+//!
+//! `GMS_TEST_STORE=memory|redis|cluster` (default memory) picks the store of every gateway
+//! whose config has no `storage:` of its own: `redis` starts a `redis-server` per gateway
+//! (free loopback port, no persistence, killed with the gateway), `cluster` a 3-master Redis
+//! Cluster shared by the test binary, each gateway with its own key prefix. Every Redis process
+//! started here also has a watchdog that kills it when the test binary is gone.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -138,6 +144,9 @@ pub struct Gateway {
     child: Child,
     port: u16,
     config: PathBuf,
+    /// The Redis this gateway got from `GMS_TEST_STORE=redis` (dropped after the gateway,
+    /// before its dir).
+    _redis: Option<RedisServer>,
     dir: TempDir,
 }
 
@@ -160,7 +169,8 @@ impl Gateway {
             let port = free_port();
             let dir = TempDir::new("gw");
             let config = dir.file("gateway.yaml");
-            fs::write(&config, fill(template, port, dir.path())).expect("write config");
+            let (text, redis) = with_test_store(&fill(template, port, dir.path()), dir.path());
+            fs::write(&config, text).expect("write config");
             let stdout = fs::File::create(dir.file("stdout.log")).expect("stdout.log");
             let stderr = fs::File::create(dir.file("stderr.log")).expect("stderr.log");
             let child = Command::new(env!("CARGO_BIN_EXE_gms-gateway"))
@@ -175,6 +185,7 @@ impl Gateway {
                 child,
                 port,
                 config,
+                _redis: redis,
                 dir,
             };
             match gw.wait_ready() {
@@ -279,6 +290,341 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+// ---------------------------------------------------------------------------
+// Redis for the gateways under test (GMS_TEST_STORE)
+// ---------------------------------------------------------------------------
+
+/// Which store the black-box tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestStore {
+    Memory,
+    Redis,
+    Cluster,
+}
+
+/// `GMS_TEST_STORE`: `memory` (default), `redis` or `cluster`.
+pub fn test_store() -> TestStore {
+    match std::env::var("GMS_TEST_STORE").as_deref() {
+        Err(_) | Ok("") | Ok("memory") => TestStore::Memory,
+        Ok("redis") => TestStore::Redis,
+        Ok("cluster") => TestStore::Cluster,
+        Ok(other) => panic!("GMS_TEST_STORE={other}: expected memory, redis or cluster"),
+    }
+}
+
+/// A key prefix no other gateway of this test run uses.
+pub fn unique_prefix() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("t{}-{n}:", std::process::id())
+}
+
+/// Adds the `storage:` block `GMS_TEST_STORE` asks for to a config without one (a config
+/// that sets its own storage keeps it). Returns the text and the Redis started for it.
+fn with_test_store(config: &str, dir: &Path) -> (String, Option<RedisServer>) {
+    let has_own = config
+        .lines()
+        .any(|l| l.starts_with("  storage:") || l.starts_with("  storage :"));
+    let (block, redis) = match test_store() {
+        _ if has_own => return (config.to_string(), None),
+        TestStore::Memory => return (config.to_string(), None),
+        TestStore::Redis => {
+            let r = RedisServer::start_in(&dir.join("redis"), false);
+            let block = format!(
+                "  storage: {{backend: redis, url: \"{}\", prefix: \"{}\"}}",
+                r.url(),
+                unique_prefix()
+            );
+            (block, Some(r))
+        }
+        TestStore::Cluster => {
+            let nodes = shared_cluster()
+                .iter()
+                .map(|u| format!("\"{u}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let block = format!(
+                "  storage: {{backend: redis, cluster: [{nodes}], prefix: \"{}\"}}",
+                unique_prefix()
+            );
+            (block, None)
+        }
+    };
+    let mut out = String::with_capacity(config.len() + block.len() + 1);
+    let mut done = false;
+    for line in config.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if !done && line.trim_end() == "gms:" {
+            out.push_str(&block);
+            out.push('\n');
+            done = true;
+        }
+    }
+    assert!(done, "no top-level 'gms:' line to add the storage block to");
+    (out, redis)
+}
+
+/// Kills `pid` once this test process (or `pid` itself) is gone: statics are never dropped,
+/// and a killed test binary runs no destructors.
+fn watchdog(pid: u32) {
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null; exit 0",
+        me = std::process::id()
+    );
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
+
+/// One `redis-server` on a free loopback port, killed on drop.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl RedisServer {
+    /// A server without persistence in `dir` (created).
+    pub fn start_in(dir: &Path, aof: bool) -> RedisServer {
+        let mut args: Vec<String> = vec!["--save".into(), "".into()];
+        if aof {
+            args.extend(["--appendonly", "yes", "--appendfsync", "always"].map(String::from));
+        } else {
+            args.extend(["--appendonly", "no"].map(String::from));
+        }
+        RedisServer::start_with(dir, &args)
+    }
+
+    /// A server with extra `redis-server` arguments, in `dir` (created).
+    pub fn start_with(dir: &Path, extra: &[String]) -> RedisServer {
+        fs::create_dir_all(dir).expect("redis dir");
+        for attempt in 1..=3 {
+            let mut r = RedisServer {
+                child: None,
+                port: free_port(),
+                dir: dir.to_path_buf(),
+                args: extra.to_vec(),
+            };
+            match r.spawn() {
+                Ok(()) => return r,
+                Err(e) if attempt < 3 => eprintln!("redis-server start failed, retrying: {e}"),
+                Err(e) => panic!("redis-server did not start: {e}"),
+            }
+        }
+        unreachable!("the loop either returns or panics")
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("redis.log"))
+            .expect("redis.log");
+        let child = Command::new("redis-server")
+            .arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| format!("spawn redis-server (is it installed? scripts/deps): {e}"))?;
+        watchdog(child.id());
+        self.child = Some(child);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.child = None;
+                return Err(format!(
+                    "redis-server exited ({status}): {}",
+                    read_lossy(&self.dir.join("redis.log"))
+                ));
+            }
+            if self.cli(&["PING"]).trim() == "PONG" {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop();
+        Err(format!(
+            "redis-server on port {} not ready in time",
+            self.port
+        ))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `redis-cli -p <port> args...` (3 s timeout) and returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        redis_cli(self.port, args)
+    }
+
+    /// Kills the server (SIGKILL) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and dir (an AOF there is loaded).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn().expect("redis-server restart");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `redis-cli -p <port> args...` on 127.0.0.1, bounded to 3 s; stdout ("" on failure).
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let mut child = match Command::new("redis-cli")
+        .arg("-h")
+        .arg("127.0.0.1")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(_) => return String::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return String::new();
+            }
+        }
+    }
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    out
+}
+
+/// A Redis Cluster of `n` masters (no replicas), each on its own free port.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+    _dir: TempDir,
+}
+
+impl RedisCluster {
+    pub fn start(n: usize) -> RedisCluster {
+        let dir = TempDir::new("cluster");
+        let nodes: Vec<RedisServer> = (0..n)
+            .map(|i| {
+                let extra: Vec<String> = [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ]
+                .map(String::from)
+                .to_vec();
+                RedisServer::start_with(&dir.path().join(format!("node{i}")), &extra)
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|r| format!("127.0.0.1:{}", r.port()))
+            .collect();
+        let mut cmd = Command::new("redis-cli");
+        cmd.arg("--cluster").arg("create");
+        cmd.args(&addrs);
+        cmd.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Every node must see the whole cluster as ok before it is used.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &nodes {
+            loop {
+                if node.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "cluster not ok within 20 s");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        RedisCluster { nodes, _dir: dir }
+    }
+
+    /// The nodes' `redis://` URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+/// The cluster shared by every gateway of this test binary under `GMS_TEST_STORE=cluster`
+/// (each gateway with its own key prefix); its processes end with the binary (watchdogs).
+pub fn shared_cluster() -> Vec<String> {
+    static CLUSTER: OnceLock<Vec<String>> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| {
+            let c = RedisCluster::start(3);
+            let urls = c.urls();
+            // Kept for the whole binary: the watchdogs stop the servers when it exits, and
+            // this one removes their dir after them.
+            let script = format!(
+                "while kill -0 {} 2>/dev/null; do sleep 1; done; sleep 2; rm -rf '{}'",
+                std::process::id(),
+                c._dir.path().display()
+            );
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            std::mem::forget(c);
+            urls
+        })
+        .clone()
 }
 
 // ---------------------------------------------------------------------------
