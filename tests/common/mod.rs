@@ -370,7 +370,7 @@ fn with_test_store(config: &str, dir: &Path) -> (String, Option<RedisServer>) {
 /// and a killed test binary runs no destructors.
 fn watchdog(pid: u32) {
     let script = format!(
-        "while kill -0 {me} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null; exit 0",
+        "while kill -0 {me} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; kill -9 {pid} 2>/dev/null; exit 0",
         me = std::process::id()
     );
     let _ = Command::new("sh")
@@ -391,11 +391,12 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// A server without persistence in `dir` (created).
+    /// A server in `dir` (created): no persistence, or with `aof` the append-only file as
+    /// the README recommends (`appendonly yes`, `appendfsync everysec`).
     pub fn start_in(dir: &Path, aof: bool) -> RedisServer {
         let mut args: Vec<String> = vec!["--save".into(), "".into()];
         if aof {
-            args.extend(["--appendonly", "yes", "--appendfsync", "always"].map(String::from));
+            args.extend(["--appendonly", "yes", "--appendfsync", "everysec"].map(String::from));
         } else {
             args.extend(["--appendonly", "no"].map(String::from));
         }
@@ -489,6 +490,41 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn().expect("redis-server restart");
+    }
+
+    /// Restarts it the way a service manager does: SIGTERM (Redis writes and fsyncs its AOF
+    /// on the way out), wait for the exit (bounded), start again on the same port and dir.
+    pub fn restart_graceful(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            self.child = None;
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn().expect("redis-server restart");
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) to the server process.
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let ok = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(c.id().to_string())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "kill -{sig} redis-server failed");
+        }
     }
 }
 
