@@ -136,6 +136,18 @@ fn check_accepts_the_repository_conf_gateway_yaml() {
 }
 
 #[test]
+fn check_accepts_the_repository_conf_gateway_redis_yaml() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/conf/gateway-redis.yaml"
+    ));
+    assert!(path.exists(), "{} is missing", path.display());
+    let dir = TempDir::new("check");
+    let c = run_check(path, &dir);
+    assert_ok(&c, "conf/gateway-redis.yaml");
+}
+
+#[test]
 fn check_rejects_an_unknown_key_and_names_it() {
     let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
         "limits: {{max_bodyy_bytes: 100}}\n{STD_GMS}"
