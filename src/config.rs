@@ -584,6 +584,19 @@ impl Validator {
             }
         }
         let resources = self.resources(f.resources);
+        if storage != StorageKind::Memory {
+            // Redis Cluster hash tags: `{group}` groups a pool's keys in one slot.
+            let mut groups: Vec<&String> = resources.keys().collect();
+            groups.sort();
+            for g in groups {
+                if g.contains(['{', '}']) {
+                    self.err(
+                        format!("gms.resources.{g}"),
+                        "with the Redis store a group name may not contain { or }",
+                    );
+                }
+            }
+        }
         let mut services = HashMap::new();
         for (name, opts) in f.services {
             if let Some(s) = self.service(&name, opts, &server, &resources, &limits) {
@@ -637,6 +650,12 @@ impl Validator {
         let timeout_ms = f.timeout_ms.unwrap_or(DEFAULT_STORAGE_TIMEOUT_MS);
         if timeout_ms == 0 {
             self.err("gms.storage.timeout_ms", "must be greater than 0");
+        }
+        if prefix.contains(['{', '}']) {
+            self.err(
+                "gms.storage.prefix",
+                format!("'{prefix}' may not contain {{ or }} (Redis Cluster hash tags)"),
+            );
         }
         match f.backend.as_str() {
             "memory" => {
@@ -1175,6 +1194,12 @@ gms:
         .unwrap_err();
         let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["gms.storage.timeout_ms", "gms.storage.cluster[0]"]);
+        let e = Config::from_yaml(&format!(
+            "{base}{{backend: redis, url: 'redis://h', prefix: 'a{{b}}'}}\n  resources: {{'x{{y': ['1']}}\n"
+        ))
+        .unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["gms.storage.prefix", "gms.resources.x{y"]);
     }
 
     #[test]

@@ -222,6 +222,13 @@ impl RedisStore {
         timeout: Duration,
         resources: &HashMap<String, Arc<[String]>>,
     ) -> Result<RedisStore, String> {
+        if prefix.contains(['{', '}']) {
+            // The prefix would become every key's hash tag (or split the tags of keys that
+            // one script changes together).
+            return Err(format!(
+                "gms.storage.prefix: '{prefix}' may not contain {{ or }}"
+            ));
+        }
         let mut groups = HashMap::new();
         let mut number_keys = HashMap::new();
         for (group, numbers) in resources {
@@ -1239,6 +1246,19 @@ mod tests {
         };
         assert_eq!(decode_status(encode_status(&e)), Some(e));
         assert_eq!(decode_status(vec![1, 2]), None);
+    }
+
+    #[test]
+    fn prefixes_with_braces_are_refused() {
+        let err = RedisStore::single(
+            "redis://127.0.0.1:1",
+            "a{b}:",
+            Duration::from_secs(1),
+            &HashMap::new(),
+        )
+        .err()
+        .unwrap();
+        assert!(err.starts_with("gms.storage.prefix"), "{err}");
     }
 
     #[test]
