@@ -190,13 +190,36 @@ fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
             "bad percent-encoding in a parameter".into(),
         ));
     }
-    let plus_free: Vec<u8> = raw
-        .iter()
-        .map(|&b| if b == b'+' { b' ' } else { b })
-        .collect();
-    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_free).collect();
-    String::from_utf8(bytes)
-        .map_err(|_| ApiError::BadRequest("a parameter is not valid UTF-8".into()))
+    let bad_utf8 = || ApiError::BadRequest("a parameter is not valid UTF-8".into());
+    // Most values need no decoding at all: validate and copy once.
+    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+        return std::str::from_utf8(raw)
+            .map(str::to_string)
+            .map_err(|_| bad_utf8());
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            // Escapes were validated above: two hex digits follow.
+            b'%' => {
+                out.push(hex(raw[i + 1]) << 4 | hex(raw[i + 2]));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| bad_utf8())
+}
+
+fn hex(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b.to_ascii_lowercase().wrapping_sub(b'a').wrapping_add(10),
+    }
 }
 
 /// Parses `a=1&b=2` into `params`.

@@ -35,8 +35,8 @@ pub struct ApiRequest {
     pub gms_user: Option<String>,
     /// The `Authorization` header (admin API).
     pub authorization: Option<String>,
-    /// Scheme and host binary URLs start with, e.g. `http://gms.example.com:8080`.
-    pub url_base: String,
+    /// The Host header: binary URLs start with `http://{host}` unless `external_url_base` is set.
+    pub host: Option<String>,
     /// The raw body, for routes that take one as it is (status push).
     pub body: bytes::Bytes,
 }

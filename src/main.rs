@@ -7,6 +7,11 @@ use gms_gateway::config::Config;
 use pingora::prelude::Opt;
 use pingora::server::configuration::ServerConf;
 
+// Most of a request's user-space time outside the kernel went to glibc malloc/free (profiled
+// with perf on the create path); mimalloc's thread-local free lists cut that cost.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let opt = Opt::parse_args();

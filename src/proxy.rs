@@ -3,6 +3,7 @@
 //! other request is proxied to the web tier (round robin, health-checked, retried on connect
 //! failure).
 
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 
@@ -63,16 +64,18 @@ impl GatewayProxy {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let host = header("host")
-            .unwrap_or_else(|| self.gw.config.listen.first().cloned().unwrap_or_default());
         let mut req = ApiRequest {
             gms_user: header("gms_user"),
             authorization: header("authorization"),
-            url_base: format!("http://{host}"),
+            host: header("host"),
             ..Default::default()
         };
         let content_type = header("content-type");
-        let content_length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let content_length = h
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let query = h.uri.query().map(str::to_string);
         let limits = &self.gw.config.limits;
         let read = match route.body_use() {
@@ -134,12 +137,12 @@ fn body_stream(session: &mut Session) -> impl Stream<Item = io::Result<Bytes>> +
 /// Writes a complete reply, always with Content-Length so the connection can be reused.
 async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
     let mut h = ResponseHeader::build(reply.status, Some(2 + reply.headers.len()))?;
-    if h.insert_header(http::header::CONTENT_TYPE, &reply.content_type)
-        .is_err()
-    {
-        // A client-supplied file content type that is not a valid header value.
-        h.insert_header(http::header::CONTENT_TYPE, "application/octet-stream")?;
-    }
+    let content_type = match &reply.content_type {
+        Cow::Borrowed(s) => http::HeaderValue::from_static(s),
+        Cow::Owned(s) => http::HeaderValue::from_str(s)
+            .unwrap_or_else(|_| http::HeaderValue::from_static("application/octet-stream")),
+    };
+    h.insert_header(http::header::CONTENT_TYPE, content_type)?;
     h.insert_header(http::header::CONTENT_LENGTH, reply.body.len())?;
     for (name, value) in &reply.headers {
         // Values are built by the gateway; one that is not a valid header is dropped, not fatal.

@@ -1,6 +1,8 @@
 //! What a handler answers: status, content type, extra headers and a body, always sent with a
 //! Content-Length (Pingora closes the connection otherwise).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -14,8 +16,8 @@ pub const TEXT: &str = "text/plain; charset=utf-8";
 pub struct Reply {
     /// HTTP status code.
     pub status: u16,
-    /// Content-Type header value.
-    pub content_type: String,
+    /// Content-Type header value (static for the gateway's own types: no copy per reply).
+    pub content_type: Cow<'static, str>,
     /// Extra headers (`Age`, `Content-Disposition`, ...).
     pub headers: Vec<(&'static str, String)>,
     /// The body.
@@ -24,7 +26,11 @@ pub struct Reply {
 
 impl Reply {
     /// A reply with the given parts and no extra headers.
-    pub fn new(status: u16, content_type: impl Into<String>, body: impl Into<Bytes>) -> Reply {
+    pub fn new(
+        status: u16,
+        content_type: impl Into<Cow<'static, str>>,
+        body: impl Into<Bytes>,
+    ) -> Reply {
         Reply {
             status,
             content_type: content_type.into(),

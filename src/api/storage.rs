@@ -36,12 +36,16 @@ pub fn storage_ttl(raw: &str, max_ttl: u64) -> Duration {
 
 /// The absolute URL of a stored file's bytes.
 pub fn binary_url(gw: &Gateway, req: &ApiRequest, id: &str, key: &str) -> String {
-    let base = gw
-        .config
-        .external_url_base
-        .as_deref()
-        .unwrap_or(&req.url_base);
     let root = gw.config.prefixes.first().map(String::as_str).unwrap_or("");
+    let base = match (&gw.config.external_url_base, &req.host) {
+        (Some(base), _) => base.clone(),
+        (None, Some(host)) => format!("http://{host}"),
+        // HTTP/1.0 without Host: the address we listen on is the best guess.
+        (None, None) => format!(
+            "http://{}",
+            gw.config.listen.first().map(String::as_str).unwrap_or("")
+        ),
+    };
     format!(
         "{base}{root}/storage/binary/{}/{}",
         utf8_percent_encode(id, SEGMENT),

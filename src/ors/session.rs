@@ -61,8 +61,10 @@ impl StartError {
 
 /// An ORS reply as the client's reply: ORS's status code and body (JSON unless ORS said else).
 pub fn relay(reply: OrsReply) -> Reply {
-    let content_type = reply.content_type.unwrap_or_else(|| JSON.to_string());
-    Reply::new(reply.status, content_type, reply.body)
+    match reply.content_type {
+        Some(ct) => Reply::new(reply.status, ct, reply.body),
+        None => Reply::new(reply.status, JSON, reply.body),
+    }
 }
 
 fn give_up(last: Option<OrsFailure>) -> ApiError {

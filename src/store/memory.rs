@@ -10,7 +10,7 @@
 //! one buffer ([`super::packed`]), service names and access numbers shared (interned).
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ const SHARDS: usize = 64;
 /// One shard of each map per tick: a full pass every `SHARDS * SWEEP_TICK` (3.2 s).
 const SWEEP_TICK: Duration = Duration::from_millis(50);
 /// Numbers whose holds one tick purges.
-const SWEEP_NUMBERS: usize = 16;
+const SWEEP_NUMBERS: usize = 1;
 
 /// Milliseconds since the store was made: an 8-byte expiry instead of a 16-byte `Instant`.
 type Ms = u64;
@@ -40,20 +40,25 @@ struct Entry<V> {
 }
 
 /// A map split into shards by key hash; each shard has its own lock.
+/// ahash: keyed per process like std's SipHash (custom storage ids come from clients), faster.
+type Hasher = ahash::RandomState;
+
 struct Sharded<K, V> {
-    hasher: std::collections::hash_map::RandomState,
-    shards: Vec<Mutex<HashMap<K, Entry<V>>>>,
+    hasher: Hasher,
+    shards: Vec<Mutex<HashMap<K, Entry<V>, Hasher>>>,
 }
 
 impl<K: Hash + Eq, V> Sharded<K, V> {
     fn new() -> Self {
         Sharded {
             hasher: Default::default(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
         }
     }
 
-    fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, Entry<V>>> {
+    fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, Entry<V>, Hasher>> {
         let i = (self.hasher.hash_one(key) as usize) % SHARDS;
         lock(&self.shards[i])
     }
@@ -157,7 +162,7 @@ impl StoredService {
 /// Shared copies of strings that repeat across entries (service names, access numbers).
 #[derive(Default)]
 struct Interner {
-    set: RwLock<HashSet<Arc<str>>>,
+    set: RwLock<HashSet<Arc<str>, Hasher>>,
 }
 
 impl Interner {
@@ -240,6 +245,8 @@ fn sweeper(weak: Weak<Inner>) {
         inner.services.sweep_shard(shard, now);
         inner.data.sweep_shard(shard, now);
         inner.status.sweep_shard(shard, now);
+        // Holds are checked for expiry wherever they are read; the sweep only returns memory,
+        // so one number per tick is enough and keeps the pools lock short under load.
         lock(&inner.pools).sweep(Instant::now(), SWEEP_NUMBERS);
         shard = (shard + 1) % SHARDS;
     }

@@ -29,7 +29,7 @@ impl Hold {
 struct NumberState {
     exclusive: Option<Hold>,
     /// Keyed by [`pack_code`]: a code in 8 bytes instead of a heap string.
-    coded: HashMap<u64, Hold>,
+    coded: HashMap<u64, Hold, ahash::RandomState>,
 }
 
 impl NumberState {
@@ -54,8 +54,8 @@ impl NumberState {
 /// Every reservation of every group, and each group's round-robin position.
 #[derive(Debug, Default)]
 pub struct Pools {
-    numbers: HashMap<Box<str>, NumberState>,
-    next: HashMap<Box<str>, usize>,
+    numbers: HashMap<Box<str>, NumberState, ahash::RandomState>,
+    next: HashMap<Box<str>, usize, ahash::RandomState>,
     sweep_cursor: usize,
 }
 
@@ -102,7 +102,14 @@ impl Pools {
             for k in 0..n {
                 let i = (start + k) % n;
                 let number = &req.numbers[i];
-                let st = self.numbers.entry(number.as_str().into()).or_default();
+                // Look up before inserting: the entry API would allocate a key on every call.
+                if !self.numbers.contains_key(number.as_str()) {
+                    self.numbers
+                        .insert(number.as_str().into(), NumberState::default());
+                }
+                let Some(st) = self.numbers.get_mut(number.as_str()) else {
+                    continue;
+                };
                 if purge {
                     st.purge(now);
                 }
@@ -135,7 +142,12 @@ impl Pools {
                     }
                 };
                 if req.allocation == Allocation::RoundRobin {
-                    self.next.insert(req.group.as_str().into(), i + 1);
+                    match self.next.get_mut(req.group.as_str()) {
+                        Some(next) => *next = i + 1,
+                        None => {
+                            self.next.insert(req.group.as_str().into(), i + 1);
+                        }
+                    }
                 }
                 return Ok(Reservation {
                     number: number.clone(),
@@ -218,7 +230,7 @@ impl Pools {
 }
 
 /// A code not held (live) on this number; assumes fewer holds than codes.
-fn free_code(coded: &HashMap<u64, Hold>, len: u8, now: Instant) -> u64 {
+fn free_code(coded: &HashMap<u64, Hold, ahash::RandomState>, len: u8, now: Instant) -> u64 {
     let cap = capacity(len);
     let free = |v: u64| {
         let p = v * 16 + u64::from(len);

@@ -62,11 +62,12 @@ use crate::value::{Fields, FileValue, Value};
 /// first when all are taken).
 const CODE_CANDIDATES: usize = 8;
 
-/// Where the store connects.
+/// Where the store connects (one per process: the variants' sizes do not matter).
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)]
 enum Target {
     Single(redis::Client),
-    Cluster(Box<ClusterClient>),
+    Cluster(ClusterClient),
 }
 
 /// A live connection: a single server's manager or the cluster client's connection. Both are
@@ -208,12 +209,7 @@ impl RedisStore {
             .max_retry_wait(200)
             .build()
             .map_err(|e| format!("gms.storage.cluster: {e}"))?;
-        RedisStore::new(
-            Target::Cluster(Box::new(client)),
-            prefix,
-            timeout,
-            resources,
-        )
+        RedisStore::new(Target::Cluster(client), prefix, timeout, resources)
     }
 
     fn new(
