@@ -621,3 +621,29 @@ fn redis_down_is_a_quick_503_and_the_gateway_recovers_when_it_is_back() {
     let mut gw = gw;
     gw.assert_alive();
 }
+
+#[test]
+fn a_rediss_url_connects_over_tls_verified_against_the_trust_store() {
+    let dir = TempDir::new("redis-tls");
+    let r = RedisServer::start_tls(dir.path());
+    let ca = r.tls_ca().expect("tls").display().to_string();
+    assert!(r.url().starts_with("rediss://"));
+    // The gateway trusts the test CA through rustls-native-certs' SSL_CERT_FILE.
+    let gw = Gateway::start_env(
+        &gms(&single(&r, "gms:", 1000), None),
+        &[("SSL_CERT_FILE", ca.as_str())],
+    );
+    let v = ok_json(&ri(
+        &gw,
+        &[("_phone_number", "1"), ("_provide_code", "true")],
+    ));
+    let m = gw.match_ok(&[
+        ("_access_number", str_field(&v, "_access_number")),
+        ("_access_code", str_field(&v, "_access_code")),
+    ]);
+    assert_eq!(m["_id"], v["_id"]);
+    assert!(
+        r.cli(&["DBSIZE"]).trim() != "0",
+        "nothing was written over TLS"
+    );
+}

@@ -163,6 +163,16 @@ impl Gateway {
 
     /// Start the gateway with a whole config file (`{PORT}` / `{DIR}` placeholders).
     pub fn start_full(template: &str) -> Gateway {
+        Gateway::start_full_env(template, &[])
+    }
+
+    /// `start`, with extra environment variables for the gateway process.
+    pub fn start_env(gms_yaml: &str, env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_full_env(&gateway_yaml(gms_yaml), env)
+    }
+
+    /// `start_full`, with extra environment variables for the gateway process.
+    pub fn start_full_env(template: &str, env: &[(&str, &str)]) -> Gateway {
         // The free port may be taken by someone else between our probe and the
         // gateway's bind: try again (a bounded number of times) in that case.
         for attempt in 1..=3 {
@@ -176,6 +186,7 @@ impl Gateway {
             let child = Command::new(env!("CARGO_BIN_EXE_gms-gateway"))
                 .arg("-c")
                 .arg(&config)
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(stdout))
                 .stderr(Stdio::from(stderr))
@@ -388,6 +399,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     args: Vec<String>,
+    /// With TLS: the CA file clients must trust (the server listens only with TLS then).
+    tls_ca: Option<PathBuf>,
 }
 
 impl RedisServer {
@@ -412,6 +425,7 @@ impl RedisServer {
                 port: free_port(),
                 dir: dir.to_path_buf(),
                 args: extra.to_vec(),
+                tls_ca: None,
             };
             match r.spawn() {
                 Ok(()) => return r,
@@ -422,15 +436,121 @@ impl RedisServer {
         unreachable!("the loop either returns or panics")
     }
 
+    /// A server that listens only with TLS, on a certificate for 127.0.0.1 signed by a CA made
+    /// here with `openssl` (`ca.pem` in `dir`, see [`RedisServer::tls_ca`]). No persistence.
+    pub fn start_tls(dir: &Path) -> RedisServer {
+        fs::create_dir_all(dir).expect("redis dir");
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+                .expect("openssl (scripts/deps installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=gms-test-ca",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext.cnf");
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let p = |f: &str| dir.join(f).display().to_string();
+        let args: Vec<String> = vec![
+            "--tls-cert-file".into(),
+            p("server.pem"),
+            "--tls-key-file".into(),
+            p("server.key"),
+            "--tls-ca-cert-file".into(),
+            p("ca.pem"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+            "--save".into(),
+            "".into(),
+            "--appendonly".into(),
+            "no".into(),
+        ];
+        for attempt in 1..=3 {
+            let mut r = RedisServer {
+                child: None,
+                port: free_port(),
+                dir: dir.to_path_buf(),
+                args: args.clone(),
+                tls_ca: Some(dir.join("ca.pem")),
+            };
+            match r.spawn() {
+                Ok(()) => return r,
+                Err(e) if attempt < 3 => eprintln!("redis-server start failed, retrying: {e}"),
+                Err(e) => panic!("redis-server (TLS) did not start: {e}"),
+            }
+        }
+        unreachable!("the loop either returns or panics")
+    }
+
+    /// The CA file a client must trust, for a TLS server.
+    pub fn tls_ca(&self) -> Option<&Path> {
+        self.tls_ca.as_deref()
+    }
+
     fn spawn(&mut self) -> Result<(), String> {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join("redis.log"))
             .expect("redis.log");
-        let child = Command::new("redis-server")
-            .arg("--port")
-            .arg(self.port.to_string())
+        let mut cmd = Command::new("redis-server");
+        match &self.tls_ca {
+            None => cmd.arg("--port").arg(self.port.to_string()),
+            Some(_) => cmd
+                .arg("--port")
+                .arg("0")
+                .arg("--tls-port")
+                .arg(self.port.to_string()),
+        };
+        let child = cmd
             .arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
@@ -468,14 +588,25 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>`
+    /// `redis://127.0.0.1:<port>` (`rediss://` for a TLS server)
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls_ca {
+            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(_) => format!("rediss://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Runs `redis-cli -p <port> args...` (3 s timeout) and returns its stdout.
     pub fn cli(&self, args: &[&str]) -> String {
-        redis_cli(self.port, args)
+        match &self.tls_ca {
+            None => redis_cli(self.port, args),
+            Some(ca) => {
+                let ca = ca.display().to_string();
+                let mut all = vec!["--tls", "--cacert", ca.as_str()];
+                all.extend_from_slice(args);
+                redis_cli(self.port, &all)
+            }
+        }
     }
 
     /// Kills the server (SIGKILL) and waits for it.
