@@ -334,16 +334,31 @@ pub fn unique_prefix() -> String {
 /// Adds the `storage:` block `GMS_TEST_STORE` asks for to a config without one (a config
 /// that sets its own storage keeps it). Returns the text and the Redis started for it.
 fn with_test_store(config: &str, dir: &Path) -> (String, Option<RedisServer>) {
-    let has_own = config
-        .lines()
-        .any(|l| l.starts_with("  storage:") || l.starts_with("  storage :"));
+    let lines: Vec<&str> = config.lines().collect();
+    let Some(gms_at) = lines.iter().position(|l| l.trim_end() == "gms:") else {
+        return (config.to_string(), None);
+    };
+    // The indentation of the keys under `gms:` (from its first key line).
+    let pad: String = lines[gms_at + 1..]
+        .iter()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|l| l.chars().take_while(|c| *c == ' ').collect())
+        .filter(|p: &String| !p.is_empty())
+        .unwrap_or_else(|| "  ".into());
+    let has_own = lines[gms_at + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || l.starts_with(' ') || l.starts_with('#'))
+        .any(|l| {
+            l.strip_prefix(pad.as_str())
+                .is_some_and(|rest| rest.starts_with("storage:") || rest.starts_with("storage :"))
+        });
     let (block, redis) = match test_store() {
         _ if has_own => return (config.to_string(), None),
         TestStore::Memory => return (config.to_string(), None),
         TestStore::Redis => {
             let r = RedisServer::start_in(&dir.join("redis"), false);
             let block = format!(
-                "  storage: {{backend: redis, url: \"{}\", prefix: \"{}\"}}",
+                "{pad}storage: {{backend: redis, url: \"{}\", prefix: \"{}\"}}",
                 r.url(),
                 unique_prefix()
             );
@@ -356,24 +371,21 @@ fn with_test_store(config: &str, dir: &Path) -> (String, Option<RedisServer>) {
                 .collect::<Vec<_>>()
                 .join(", ");
             let block = format!(
-                "  storage: {{backend: redis, cluster: [{nodes}], prefix: \"{}\"}}",
+                "{pad}storage: {{backend: redis, cluster: [{nodes}], prefix: \"{}\"}}",
                 unique_prefix()
             );
             (block, None)
         }
     };
     let mut out = String::with_capacity(config.len() + block.len() + 1);
-    let mut done = false;
-    for line in config.lines() {
+    for (i, line) in lines.iter().enumerate() {
         out.push_str(line);
         out.push('\n');
-        if !done && line.trim_end() == "gms:" {
+        if i == gms_at {
             out.push_str(&block);
             out.push('\n');
-            done = true;
         }
     }
-    assert!(done, "no top-level 'gms:' line to add the storage block to");
     (out, redis)
 }
 
