@@ -46,7 +46,7 @@ use rand::Rng;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Script, Value as RValue};
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Script, ScriptInvocation, Value as RValue};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -321,6 +321,38 @@ impl RedisStore {
                 "redis did not answer within {} ms",
                 self.timeout.as_millis()
             ))),
+        }
+    }
+
+    /// A command that may run twice (a read, or a write that sets the same thing again), sent
+    /// once more when the connection turned out to be broken (Redis restarted since its last
+    /// use, say), so that a restart costs no request a 503.
+    async fn read<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, OpError> {
+        let mut conn = self.conn().await?;
+        match cmd.query_async(&mut conn).await {
+            Err(e) if e.is_connection_dropped() || e.is_unrecoverable_error() => {
+                let mut conn = self.conn().await?;
+                Ok(cmd.query_async(&mut conn).await?)
+            }
+            r => Ok(r?),
+        }
+    }
+
+    /// A script call, sent once more when the connection was found dropped while sending it
+    /// (then it did not run: after a Redis restart, the first use of the old connection). Had
+    /// it run after all, the retry could only find its own reservation gone (a match answers
+    /// 404 instead of 503) or leave a reservation unused until its TTL (a create).
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        inv: &ScriptInvocation<'_>,
+    ) -> Result<T, OpError> {
+        let mut conn = self.conn().await?;
+        match inv.invoke_async(&mut conn).await {
+            Err(e) if e.is_connection_dropped() => {
+                let mut conn = self.conn().await?;
+                Ok(inv.invoke_async(&mut conn).await?)
+            }
+            r => Ok(r?),
         }
     }
 
@@ -758,7 +790,7 @@ impl Store for RedisStore {
                             inv.arg("0");
                         }
                     }
-                    let v: RValue = inv.invoke_async(&mut conn).await?;
+                    let v: RValue = self.invoke(&inv).await?;
                     match (&reserve, numbers) {
                         (Some(req), Some(nums)) => match parse_reservation(v, &nums) {
                             Some(Some(r)) => Ok(Some(r)),
@@ -824,13 +856,10 @@ impl Store for RedisStore {
     }
 
     async fn get_service(&self, id: Uuid) -> StoreResult<Option<ServiceRecord>> {
-        let key = self.service_key(id);
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(self.service_key(id));
         self.bounded(async {
-            let mut conn = self.conn().await?;
-            let v: RValue = redis::cmd("HGETALL")
-                .arg(&key)
-                .query_async(&mut conn)
-                .await?;
+            let v: RValue = self.read(&cmd).await?;
             let pairs = hash_pairs(v).ok_or_else(|| damaged("service record"))?;
             if pairs.is_empty() {
                 return Ok(None);
@@ -845,13 +874,8 @@ impl Store for RedisStore {
     async fn set_ors_session(&self, id: Uuid, session: OrsSession) -> StoreResult<bool> {
         let key = self.service_key(id);
         self.bounded(async {
-            let mut conn = self.conn().await?;
             let n: i64 = self
-                .scripts
-                .set_ors
-                .key(&key)
-                .arg(encode_ors(&session))
-                .invoke_async(&mut conn)
+                .invoke(self.scripts.set_ors.key(&key).arg(encode_ors(&session)))
                 .await?;
             Ok(n == 1)
         })
@@ -861,18 +885,13 @@ impl Store for RedisStore {
     async fn touch_service(&self, record: &ServiceRecord) -> StoreResult<bool> {
         let svc_key = self.service_key(record.id);
         let data_key = self.data_key(&record.data_id.hyphenated().to_string());
+        let mut svc = redis::cmd("PEXPIRE");
+        svc.arg(&svc_key).arg(ms(record.service_ttl));
+        let mut data = redis::cmd("PEXPIRE");
+        data.arg(&data_key).arg(ms(record.data_ttl));
         self.bounded(async {
-            let mut c1 = self.conn().await?;
-            let mut c2 = c1.clone();
             // Sent together on the multiplexed connection(s): one round trip.
-            let mut svc = redis::cmd("PEXPIRE");
-            svc.arg(&svc_key).arg(ms(record.service_ttl));
-            let mut data = redis::cmd("PEXPIRE");
-            data.arg(&data_key).arg(ms(record.data_ttl));
-            let (found, data) = tokio::join!(
-                svc.query_async::<i64>(&mut c1),
-                data.query_async::<i64>(&mut c2)
-            );
+            let (found, data) = tokio::join!(self.read::<i64>(&svc), self.read::<i64>(&data));
             data?;
             Ok(found? == 1)
         })
@@ -982,15 +1001,15 @@ impl Store for RedisStore {
             .unwrap_or("");
         let (has_phone, phone) = owner_args(call.phone.as_deref());
         self.bounded(async {
-            let mut conn = self.conn().await?;
             let v: RValue = self
-                .scripts
-                .matching
-                .key(key)
-                .arg(code)
-                .arg(has_phone)
-                .arg(phone)
-                .invoke_async(&mut conn)
+                .invoke(
+                    self.scripts
+                        .matching
+                        .key(key)
+                        .arg(code)
+                        .arg(has_phone)
+                        .arg(phone),
+                )
                 .await?;
             match v {
                 RValue::Nil => Ok(None),
@@ -1018,17 +1037,17 @@ impl Store for RedisStore {
         };
         let args = field_args(&record.fields);
         self.bounded(async {
-            let mut conn = self.conn().await?;
             let n: i64 = self
-                .scripts
-                .put_data
-                .key(&key)
-                .arg(mode)
-                .arg(has_owner)
-                .arg(owner)
-                .arg(ms(ttl))
-                .arg(&args)
-                .invoke_async(&mut conn)
+                .invoke(
+                    self.scripts
+                        .put_data
+                        .key(&key)
+                        .arg(mode)
+                        .arg(has_owner)
+                        .arg(owner)
+                        .arg(ms(ttl))
+                        .arg(&args),
+                )
                 .await?;
             Ok(n == 1)
         })
@@ -1046,16 +1065,16 @@ impl Store for RedisStore {
         let (has, who) = owner_args(owner);
         let args = field_args(&fields);
         self.bounded(async {
-            let mut conn = self.conn().await?;
             let n: i64 = self
-                .scripts
-                .merge_data
-                .key(&key)
-                .arg(has)
-                .arg(who)
-                .arg(ms(ttl))
-                .arg(&args)
-                .invoke_async(&mut conn)
+                .invoke(
+                    self.scripts
+                        .merge_data
+                        .key(&key)
+                        .arg(has)
+                        .arg(who)
+                        .arg(ms(ttl))
+                        .arg(&args),
+                )
                 .await?;
             Ok(n == 1)
         })
@@ -1063,13 +1082,10 @@ impl Store for RedisStore {
     }
 
     async fn get_data(&self, id: &str) -> StoreResult<Option<DataRecord>> {
-        let key = self.data_key(id);
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(self.data_key(id));
         self.bounded(async {
-            let mut conn = self.conn().await?;
-            let v: RValue = redis::cmd("HGETALL")
-                .arg(&key)
-                .query_async(&mut conn)
-                .await?;
+            let v: RValue = self.read(&cmd).await?;
             let pairs = hash_pairs(v).ok_or_else(|| damaged("data record"))?;
             if pairs.is_empty() {
                 return Ok(None);
@@ -1085,14 +1101,8 @@ impl Store for RedisStore {
         let key = self.data_key(id);
         let (has, who) = owner_args(owner);
         self.bounded(async {
-            let mut conn = self.conn().await?;
             let n: i64 = self
-                .scripts
-                .delete_data
-                .key(&key)
-                .arg(has)
-                .arg(who)
-                .invoke_async(&mut conn)
+                .invoke(self.scripts.delete_data.key(&key).arg(has).arg(who))
                 .await?;
             Ok(n == 1)
         })
@@ -1100,10 +1110,10 @@ impl Store for RedisStore {
     }
 
     async fn get_status(&self, id: Uuid) -> StoreResult<Option<StatusEntry>> {
-        let key = self.status_key(id);
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.status_key(id));
         self.bounded(async {
-            let mut conn = self.conn().await?;
-            let v: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
+            let v: Option<Vec<u8>> = self.read(&cmd).await?;
             match v {
                 None => Ok(None),
                 Some(b) => decode_status(b)
@@ -1117,24 +1127,19 @@ impl Store for RedisStore {
     async fn put_status(&self, id: Uuid, entry: StatusEntry, keep: Duration) -> StoreResult<()> {
         let key = self.status_key(id);
         let value = encode_status(&entry);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key).arg(value).arg("PX").arg(ms(keep));
         self.bounded(async {
-            let mut conn = self.conn().await?;
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(value)
-                .arg("PX")
-                .arg(ms(keep))
-                .query_async::<()>(&mut conn)
-                .await?;
+            self.read::<()>(&cmd).await?;
             Ok(())
         })
         .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        let cmd = redis::cmd("PING");
         self.bounded(async {
-            let mut conn = self.conn().await?;
-            redis::cmd("PING").query_async::<()>(&mut conn).await?;
+            self.read::<()>(&cmd).await?;
             Ok(())
         })
         .await
