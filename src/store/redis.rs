@@ -409,25 +409,20 @@ impl RedisStore {
     }
 
     /// Releases holds a service had (each only if the service still holds it).
-    async fn release_all(
-        &self,
-        conn: &Conn,
-        service: Uuid,
-        refs: &[ReservationRef],
-    ) -> RedisResult<()> {
+    async fn release_all(&self, service: Uuid, refs: &[ReservationRef]) -> Result<(), OpError> {
         let sid = service.hyphenated().to_string();
         let calls = refs.iter().filter_map(|r| {
             let key = self.number_keys.get(&r.number)?;
-            let mut c = conn.clone();
             let sid = sid.clone();
             Some(async move {
-                self.scripts
-                    .release
-                    .key(key)
-                    .arg(r.code.as_deref().unwrap_or(""))
-                    .arg(sid)
-                    .invoke_async::<i64>(&mut c)
-                    .await
+                self.invoke::<i64>(
+                    self.scripts
+                        .release
+                        .key(key)
+                        .arg(r.code.as_deref().unwrap_or(""))
+                        .arg(sid),
+                )
+                .await
             })
         });
         for r in futures::future::join_all(calls).await {
@@ -765,9 +760,8 @@ impl Store for RedisStore {
         let (has_owner, owner) = owner_args(data.owner.as_deref());
         let data_args = field_args(&data.fields);
         self.bounded(async {
-            let mut conn = self.conn().await?;
-            match &conn {
-                Conn::Single(_) => {
+            match &self.target {
+                Target::Single(_) => {
                     // One script: reserve, service, data.
                     let mut inv = self.scripts.create.key(&svc_key);
                     inv.key(&data_key);
@@ -800,7 +794,7 @@ impl Store for RedisStore {
                         _ => Ok(None),
                     }
                 }
-                Conn::Cluster(_) => {
+                Target::Cluster(_) => {
                     // The reservation in its group's slot first; then service and data
                     // (two other slots) together.
                     let mut made = None;
@@ -811,7 +805,7 @@ impl Store for RedisStore {
                             inv.key(k);
                         }
                         inv.arg(args);
-                        let v: RValue = inv.invoke_async(&mut conn).await?;
+                        let v: RValue = self.invoke(&inv).await?;
                         match parse_reservation(v, &nums) {
                             Some(Some(r)) => {
                                 record.reservations.push(ReservationRef {
@@ -824,7 +818,6 @@ impl Store for RedisStore {
                             None => return Err(damaged("reservation reply")),
                         }
                     }
-                    let mut c1 = conn.clone();
                     let mut svc = self.scripts.write_service.key(&svc_key);
                     svc.arg(ms(record.service_ttl)).arg(service_fields(&record));
                     let mut dat = self.scripts.put_data.key(&data_key);
@@ -833,10 +826,7 @@ impl Store for RedisStore {
                         .arg(owner)
                         .arg(ms(record.data_ttl))
                         .arg(&data_args);
-                    let (a, b) = tokio::join!(
-                        svc.invoke_async::<i64>(&mut c1),
-                        dat.invoke_async::<i64>(&mut conn)
-                    );
+                    let (a, b) = tokio::join!(self.invoke::<i64>(&svc), self.invoke::<i64>(&dat));
                     if let Err(e) = a.and(b) {
                         if let Some(r) = &made {
                             // Best effort: give the number back rather than hold it to its TTL.
@@ -844,9 +834,9 @@ impl Store for RedisStore {
                                 number: r.number.clone(),
                                 code: r.code.clone(),
                             }];
-                            let _ = self.release_all(&conn, record.id, &refs).await;
+                            let _ = self.release_all(record.id, &refs).await;
                         }
-                        return Err(e.into());
+                        return Err(e);
                     }
                     Ok(made)
                 }
@@ -907,15 +897,15 @@ impl Store for RedisStore {
         let status_key = self.status_key(id);
         let (has, who) = owner_args(owner);
         self.bounded(async {
-            let mut conn = self.conn().await?;
             let v: RValue = self
-                .scripts
-                .delete_service
-                .key(&svc_key)
-                .key(&status_key)
-                .arg(has)
-                .arg(who)
-                .invoke_async(&mut conn)
+                .invoke(
+                    self.scripts
+                        .delete_service
+                        .key(&svc_key)
+                        .key(&status_key)
+                        .arg(has)
+                        .arg(who),
+                )
                 .await?;
             let pairs = hash_pairs(v).ok_or_else(|| damaged("service record"))?;
             if pairs.is_empty() {
@@ -923,12 +913,11 @@ impl Store for RedisStore {
             }
             let rec = parse_service(id, pairs).ok_or_else(|| damaged("service record"))?;
             let data_key = self.data_key(&rec.data_id.hyphenated().to_string());
-            let mut c2 = conn.clone();
             let mut del = redis::cmd("DEL");
             del.arg(&data_key);
             let (a, b) = tokio::join!(
-                del.query_async::<i64>(&mut c2),
-                self.release_all(&conn, id, &rec.reservations)
+                self.read::<i64>(&del),
+                self.release_all(id, &rec.reservations)
             );
             a?;
             b?;
@@ -944,14 +933,10 @@ impl Store for RedisStore {
         reserve: ReserveRequest,
     ) -> StoreResult<Option<Reservation>> {
         let svc_key = self.service_key(id);
+        let mut check = redis::cmd("HMGET");
+        check.arg(&svc_key).arg("d").arg("u");
         self.bounded(async {
-            let mut conn = self.conn().await?;
-            let (data_id, rec_owner): (Option<Vec<u8>>, Option<String>) = redis::cmd("HMGET")
-                .arg(&svc_key)
-                .arg("d")
-                .arg("u")
-                .query_async(&mut conn)
-                .await?;
+            let (data_id, rec_owner): (Option<Vec<u8>>, Option<String>) = self.read(&check).await?;
             if data_id.is_none() || !super::may_access(rec_owner.as_deref(), owner) {
                 return Ok(None);
             }
@@ -961,7 +946,7 @@ impl Store for RedisStore {
                 inv.key(k);
             }
             inv.arg(args);
-            let v: RValue = inv.invoke_async(&mut conn).await?;
+            let v: RValue = self.invoke(&inv).await?;
             let r = match parse_reservation(v, &nums) {
                 Some(Some(r)) => r,
                 Some(None) => return Err(OpError::Store(exhausted(&reserve.group))),
@@ -972,16 +957,17 @@ impl Store for RedisStore {
                 code: r.code.clone(),
             };
             let attached: i64 = self
-                .scripts
-                .attach
-                .key(&svc_key)
-                .arg(&r.number)
-                .arg(r.code.as_deref().unwrap_or(""))
-                .invoke_async(&mut conn)
+                .invoke(
+                    self.scripts
+                        .attach
+                        .key(&svc_key)
+                        .arg(&r.number)
+                        .arg(r.code.as_deref().unwrap_or("")),
+                )
                 .await?;
             if attached == 0 {
                 // The service went away meanwhile: give the number back.
-                self.release_all(&conn, id, &[r_ref]).await?;
+                self.release_all(id, &[r_ref]).await?;
                 return Ok(None);
             }
             Ok(Some(r))
