@@ -181,9 +181,10 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// A store on one Redis server (`redis://[user:password@]host:port/db`, `rediss://` when
-    /// the crate is built with TLS). `resources` are the configured access-number pools: a
-    /// call is matched in the group its number belongs to. Nothing connects until first use.
+    /// A store on one Redis server (`redis://[user:password@]host:port/db`, or `rediss://` for
+    /// TLS verified against the system's trust store). `resources` are the configured
+    /// access-number pools: a call is matched in the group its number belongs to. Nothing
+    /// connects until first use.
     pub fn single(
         url: &str,
         prefix: &str,
