@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
+use http::HeaderName;
 use log::error;
 use pingora::http::ResponseHeader;
 use pingora::lb::selection::RoundRobin;
@@ -22,6 +23,9 @@ use crate::form::{self, BodyInfo};
 use crate::gateway::{ApiRequest, Gateway};
 use crate::reply::Reply;
 use crate::routes::{self, BodyUse, Route};
+
+/// GMS's user header (contract 4.1); a constant so lookups do not parse the name each time.
+static GMS_USER: HeaderName = HeaderName::from_static("gms_user");
 
 /// The gateway as a Pingora proxy service.
 pub struct GatewayProxy {
@@ -58,19 +62,19 @@ impl GatewayProxy {
     /// answers it.
     async fn answer(&self, session: &mut Session, route: Route) -> Reply {
         let h = session.req_header();
-        let header = |name: &str| {
+        let header = |name: &HeaderName| {
             h.headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
         let mut req = ApiRequest {
-            gms_user: header("gms_user"),
-            authorization: header("authorization"),
-            host: header("host"),
+            gms_user: header(&GMS_USER),
+            authorization: header(&http::header::AUTHORIZATION),
+            host: header(&http::header::HOST),
             ..Default::default()
         };
-        let content_type = header("content-type");
+        let content_type = header(&http::header::CONTENT_TYPE);
         let content_length = h
             .headers
             .get(http::header::CONTENT_LENGTH)

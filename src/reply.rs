@@ -68,3 +68,59 @@ impl Reply {
         self
     }
 }
+
+/// Writes a flat JSON object of string values straight into its bytes, in insertion order:
+/// replies built this way skip the intermediate `serde_json::Map` (a tree, re-sorted).
+#[derive(Debug)]
+pub struct JsonObject {
+    buf: Vec<u8>,
+}
+
+impl Default for JsonObject {
+    fn default() -> Self {
+        JsonObject::with_capacity(128)
+    }
+}
+
+impl JsonObject {
+    /// An empty object with room for `n` bytes.
+    pub fn with_capacity(n: usize) -> Self {
+        let mut buf = Vec::with_capacity(n);
+        buf.push(b'{');
+        JsonObject { buf }
+    }
+
+    /// Adds `"key":"value"` (both escaped as JSON strings).
+    pub fn field(&mut self, key: &str, value: &str) -> &mut Self {
+        if self.buf.len() > 1 {
+            self.buf.push(b',');
+        }
+        // Writing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.buf, key);
+        self.buf.push(b':');
+        let _ = serde_json::to_writer(&mut self.buf, value);
+        self
+    }
+
+    /// 200 with the finished object.
+    pub fn reply(mut self) -> Reply {
+        self.buf.push(b'}');
+        Reply::json_bytes(Bytes::from(self.buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_object_escapes_and_keeps_order() {
+        let mut o = JsonObject::default();
+        o.field("b", "1").field("a", "say \"hi\"\n");
+        let r = o.reply();
+        assert_eq!(&r.body[..], br#"{"b":"1","a":"say \"hi\"\n"}"#);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["a"], "say \"hi\"\n");
+        assert_eq!(&JsonObject::default().reply().body[..], b"{}");
+    }
+}

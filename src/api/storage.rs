@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde_json::{json, Map};
+use serde_json::json;
 
 use super::no_such;
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
 use crate::ids::new_id;
-use crate::reply::{Reply, TEXT};
+use crate::reply::{JsonObject, Reply, TEXT};
 use crate::store::{may_access, DataRecord, PutMode};
 use crate::value::{Fields, Value};
 
@@ -59,14 +59,13 @@ pub fn fields_json(
     req: &ApiRequest,
     id: &str,
     fields: &Fields,
-    into: &mut Map<String, serde_json::Value>,
+    into: &mut JsonObject,
 ) {
     for (k, v) in fields {
-        let value = match v {
-            Value::Text(s) => s.clone(),
-            Value::File(_) => binary_url(gw, req, id, k),
+        match v {
+            Value::Text(s) => into.field(k, s),
+            Value::File(_) => into.field(k, &binary_url(gw, req, id, k)),
         };
-        into.insert(k.clone(), serde_json::Value::String(value));
     }
 }
 
@@ -140,9 +139,9 @@ async fn find(gw: &Gateway, id: &str, req: &ApiRequest) -> Result<DataRecord, Ap
 /// `GET {root}/storage/{id}`: every value, files as binary URLs.
 pub async fn get_all(gw: &Gateway, id: &str, req: ApiRequest) -> Result<Reply, ApiError> {
     let record = find(gw, id, &req).await?;
-    let mut out = Map::new();
+    let mut out = JsonObject::default();
     fields_json(gw, &req, id, &record.fields, &mut out);
-    Ok(Reply::json(&out))
+    Ok(out.reply())
 }
 
 /// `GET {root}/storage/{id}/{key}` and `GET {root}/storage/binary/{id}/{key}`: one value.

@@ -1,14 +1,12 @@
 //! `match-interaction` (contract 5.3): the contact center matches an arriving call to the
 //! service that reserved the dialled number (and code), and the reservation is released.
 
-use serde_json::{Map, Value as Json};
-
 use crate::api::storage::fields_json;
 use crate::config::ServiceConfig;
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
 use crate::params::Options;
-use crate::reply::Reply;
+use crate::reply::{JsonObject, Reply};
 use crate::store::MatchRequest;
 
 fn no_match() -> ApiError {
@@ -43,13 +41,16 @@ pub async fn match_interaction(
     let record = gw.store.get_service(id).await?.ok_or_else(no_match)?;
     gw.store.touch_service(&record).await?;
     let data_id = record.data_id.hyphenated().to_string();
-    let mut out = Map::new();
-    out.insert("_id".into(), Json::String(id.hyphenated().to_string()));
-    out.insert("_data_id".into(), Json::String(data_id.clone()));
+    let mut out = JsonObject::default();
+    out.field("_id", &id.hyphenated().to_string())
+        .field("_data_id", &data_id);
     if with_data {
-        if let Some(data) = gw.store.get_data(&data_id).await? {
+        if let Some(mut data) = gw.store.get_data(&data_id).await? {
+            // Underscore keys can only come in through the Storage API; they would collide
+            // with the reply's own `_id` and `_data_id`.
+            data.fields.retain(|(k, _)| !k.starts_with('_'));
             fields_json(gw, &req, &data_id, &data.fields, &mut out);
         }
     }
-    Ok(Reply::json(&out))
+    Ok(out.reply())
 }
