@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use http::HeaderName;
 use log::error;
 use pingora::http::ResponseHeader;
@@ -90,7 +90,13 @@ impl GatewayProxy {
                     content_length,
                     query: query.as_deref(),
                 };
-                form::read_params(info, body_stream(session), limits)
+                // Status polls carry no body: skip the stream machinery for them.
+                let body = if session.is_body_empty() {
+                    futures::stream::empty().left_stream()
+                } else {
+                    body_stream(session).right_stream()
+                };
+                form::read_params(info, body, limits)
                     .await
                     .map(|p| req.params = p)
             }
@@ -164,6 +170,11 @@ impl ProxyHttp for GatewayProxy {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::default()
     }
+
+    /// No downstream modules: the default adds a (disabled) compression module whose hooks
+    /// still run on every request; the gateway never compresses, and pass-through responses
+    /// go out as the web tier sent them.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
     /// Answers every API request here (`Ok(true)`); lets pass-through requests continue to
     /// `upstream_peer` (`Ok(false)`).

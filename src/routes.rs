@@ -1,6 +1,8 @@
 //! Method + path -> [`Route`]: which API operation a request is, before any body is read
 //! (contract sections 1, 4, 7, 8). Paths outside the API roots pass through to the web tier.
 
+use std::borrow::Cow;
+
 use http::Method;
 
 /// The API operation a request asks for.
@@ -114,7 +116,7 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
             Err(m) => return Route::BadPath(m),
         }
     }
-    let s: Vec<&str> = seg.iter().map(String::as_str).collect();
+    let s: Vec<&str> = seg.iter().map(|c| c.as_ref()).collect();
     let get = *method == Method::GET;
     let post = *method == Method::POST;
     let delete = *method == Method::DELETE;
@@ -174,12 +176,12 @@ fn under_root<'a>(path: &'a str, root: &str) -> Option<&'a str> {
 }
 
 /// Percent-decodes one path segment; it must be UTF-8 without control characters or '/'.
-fn decode_segment(s: &str) -> Result<String, String> {
+fn decode_segment(s: &str) -> Result<Cow<'_, str>, String> {
     if !s.contains('%') {
         if s.chars().any(char::is_control) {
             return Err("path segment holds a control character".into());
         }
-        return Ok(s.to_string());
+        return Ok(Cow::Borrowed(s));
     }
     if !valid_percent_escapes(s.as_bytes()) {
         return Err(format!("bad percent-encoding in path segment '{s}'"));
@@ -189,7 +191,7 @@ fn decode_segment(s: &str) -> Result<String, String> {
     if d.chars().any(char::is_control) || d.contains('/') {
         return Err("path segment holds a control character or '/'".into());
     }
-    Ok(d)
+    Ok(Cow::Owned(d))
 }
 
 /// Whether every '%' starts a two-hex-digit escape (percent_decode silently keeps bad ones).
