@@ -65,6 +65,8 @@ pub struct Payload {
     pub body: Bytes,
     /// Extra request headers.
     pub headers: Vec<(String, String)>,
+    /// Bytes of the body's leading `src=...` (and its `&`): 0 without `src`.
+    src_len: usize,
 }
 
 impl Payload {
@@ -74,21 +76,22 @@ impl Payload {
         src: Option<&str>,
         params: &[(String, String)],
     ) -> Result<Payload, ApiError> {
-        let mut body = String::new();
-        let mut push = |k: &str, v: &str| {
+        fn push(body: &mut String, k: &str, v: &str) {
             if !body.is_empty() {
                 body.push('&');
             }
             body.push_str(&encode(k));
             body.push('=');
             body.push_str(&encode(v));
-        };
-        if let Some(src) = src {
-            push("src", src);
         }
+        let mut body = String::new();
+        if let Some(src) = src {
+            push(&mut body, "src", src);
+        }
+        let mut src_len = body.len();
         let mut headers = Vec::new();
         match mode {
-            ForwardMode::Params => params.iter().for_each(|(k, v)| push(k, v)),
+            ForwardMode::Params => params.iter().for_each(|(k, v)| push(&mut body, k, v)),
             ForwardMode::Headers => {
                 for (k, v) in params {
                     let name = format!("X-GMS-{}", k.strip_prefix('_').unwrap_or(k));
@@ -101,10 +104,24 @@ impl Payload {
                 }
             }
         }
+        if src_len > 0 && body.len() > src_len {
+            src_len += 1; // the '&' before the first parameter
+        }
         Ok(Payload {
             body: Bytes::from(body),
             headers,
+            src_len,
         })
+    }
+
+    /// The same parameters without `src`: the start request after a session start carries
+    /// them again, and slicing the start's body saves encoding them twice.
+    pub fn without_src(&self) -> Payload {
+        Payload {
+            body: self.body.slice(self.src_len..),
+            headers: self.headers.clone(),
+            src_len: 0,
+        }
     }
 }
 
@@ -194,8 +211,13 @@ mod tests {
             &p.body[..],
             b"src=http%3A%2F%2Fs%2Fa.scxml&_a=x%20y%2F%C3%A9"
         );
+        assert_eq!(&p.without_src().body[..], b"_a=x%20y%2F%C3%A9");
+        let only_src = Payload::new(ForwardMode::Params, Some("u"), &[]).unwrap();
+        assert_eq!(&only_src.without_src().body[..], b"");
         let h = Payload::new(ForwardMode::Headers, Some("u"), &params).unwrap();
         assert_eq!(&h.body[..], b"src=u");
+        assert_eq!(&h.without_src().body[..], b"");
+        assert_eq!(h.without_src().headers, h.headers);
         assert_eq!(
             h.headers,
             vec![("X-GMS-a".to_string(), "x%20y%2F%C3%A9".to_string())]

@@ -63,7 +63,7 @@ pub async fn create(
     let id = record.id.hyphenated().to_string();
     let params = forward::parameters(svc, &req.params, &record, Scope::Start);
     // Checked before anything is stored: header mode refuses names that are not header names.
-    Payload::new(conf.forward, None, &params)?;
+    let payload = Payload::new(conf.forward, Some(&conf.src), &params)?;
     let place = match conf.start {
         StartMode::Async => Some(gw.ors.starts.reserve()?),
         StartMode::Sync => None,
@@ -80,12 +80,12 @@ pub async fn create(
             svc.clone(),
             conf.clone(),
             record,
-            params,
+            payload,
             place,
         );
         return Ok(id_only(&id));
     }
-    match gw.ors.start_session(svc, conf, &params).await {
+    match gw.ors.start_session(svc, conf, &payload).await {
         Ok(started) => {
             let session = OrsSession::Started {
                 node: started.node,

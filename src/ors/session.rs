@@ -170,15 +170,13 @@ impl Ors {
         &self,
         svc: &ServiceConfig,
         conf: &OrsServiceConfig,
-        params: &[(String, String)],
+        payload: &Payload,
     ) -> Result<Started, StartError> {
         let list = self.nodes.list(&svc.name).ok_or_else(|| {
             StartError::Failed(ApiError::Internal(format!("no node list for {}", svc.name)))
         })?;
-        let payload =
-            Payload::new(conf.forward, Some(&conf.src), params).map_err(StartError::Failed)?;
         let (node, reply) = self
-            .send(&list.order(), "/scxml/session/start", &payload, false)
+            .send(&list.order(), "/scxml/session/start", payload, false)
             .await
             .map_err(StartError::Failed)?;
         if !(200..300).contains(&reply.status) {
@@ -196,7 +194,7 @@ impl Ors {
             start_reply: None,
         };
         if !conf.start_request.is_empty() {
-            let payload = Payload::new(conf.forward, None, params).map_err(StartError::Failed)?;
+            let payload = payload.without_src();
             let reply = self
                 .on_session(
                     svc,

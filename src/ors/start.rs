@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use log::warn;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::forward::Payload;
 use super::session::StartError;
 use super::Ors;
 use crate::config::{OrsServiceConfig, ServiceConfig};
@@ -47,11 +48,11 @@ pub fn spawn(
     svc: Arc<ServiceConfig>,
     conf: OrsServiceConfig,
     record: ServiceRecord,
-    params: Vec<(String, String)>,
+    payload: Payload,
     place: OwnedSemaphorePermit,
 ) {
     tokio::spawn(async move {
-        let outcome = run(&ors, &svc, &conf, &params).await;
+        let outcome = run(&ors, &svc, &conf, &payload).await;
         let session = match outcome {
             Ok(started) => OrsSession::Started {
                 node: started.node,
@@ -77,14 +78,14 @@ async fn run(
     ors: &Ors,
     svc: &ServiceConfig,
     conf: &OrsServiceConfig,
-    params: &[(String, String)],
+    payload: &Payload,
 ) -> Result<super::session::Started, StartError> {
     let deadline = Instant::now() + Duration::from_secs(conf.start_timeout_s);
     let mut backoff = FIRST_BACKOFF;
     loop {
         let result = {
             let _turn = ors.starts.running.acquire().await;
-            ors.start_session(svc, conf, params).await
+            ors.start_session(svc, conf, payload).await
         };
         match result {
             Ok(started) => return Ok(started),
