@@ -4,51 +4,8 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
-
-struct Checked {
-    code: Option<i32>,
-    stderr: String,
-    stdout: String,
-}
-
-/// Run `gms-gateway -t -c <path>` with a deadline; output goes to files in `dir`.
-fn run_check(path: &Path, dir: &TempDir) -> Checked {
-    let out = dir.file("check.stdout");
-    let err = dir.file("check.stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gms-gateway"))
-        .arg("-t")
-        .arg("-c")
-        .arg(path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(fs::File::create(&out).expect("stdout file")))
-        .stderr(Stdio::from(fs::File::create(&err).expect("stderr file")))
-        .spawn()
-        .expect("spawn gms-gateway -t");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`gms-gateway -t -c {}` did not exit within 20 s",
-                path.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Checked {
-        code: status.code(),
-        stderr: String::from_utf8_lossy(&fs::read(&err).unwrap_or_default()).into_owned(),
-        stdout: String::from_utf8_lossy(&fs::read(&out).unwrap_or_default()).into_owned(),
-    }
-}
 
 /// Write a config (with `{PORT}` / `{DIR}` filled in) and check it.
 fn check_yaml(template: &str) -> (Checked, String, TempDir) {

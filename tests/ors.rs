@@ -9,8 +9,7 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -1453,34 +1452,8 @@ fn check(gms_yaml: &str) -> (Option<i32>, String) {
         fill(&gateway_yaml(gms_yaml), free_port(), dir.path()),
     )
     .expect("write");
-    run_check(&path, &dir)
-}
-
-fn run_check(path: &Path, dir: &TempDir) -> (Option<i32>, String) {
-    let err = dir.file("check.stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gms-gateway"))
-        .arg("-t")
-        .arg("-c")
-        .arg(path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(fs::File::create(&err).expect("stderr file")))
-        .spawn()
-        .expect("spawn gms-gateway -t");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`gms-gateway -t` did not exit within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = String::from_utf8_lossy(&fs::read(&err).unwrap_or_default()).into_owned();
-    (status.code(), stderr)
+    let c = run_check(&path, &dir);
+    (c.code, c.stderr)
 }
 
 #[test]

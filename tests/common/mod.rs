@@ -1472,3 +1472,48 @@ pub fn tally<I: IntoIterator<Item = String>>(items: I) -> HashMap<String, usize>
     }
     m
 }
+
+// ---------------------------------------------------------------------------------------------
+// `gms-gateway -t`
+
+/// What `gms-gateway -t` did.
+pub struct Checked {
+    pub code: Option<i32>,
+    pub stderr: String,
+    pub stdout: String,
+}
+
+/// Run `gms-gateway -t -c <path>` with a deadline; output goes to files in `dir`.
+pub fn run_check(path: &Path, dir: &TempDir) -> Checked {
+    let out = dir.file("check.stdout");
+    let err = dir.file("check.stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gms-gateway"))
+        .arg("-t")
+        .arg("-c")
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(fs::File::create(&out).expect("stdout file")))
+        .stderr(Stdio::from(fs::File::create(&err).expect("stderr file")))
+        .spawn()
+        .expect("spawn gms-gateway -t");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`gms-gateway -t -c {}` did not exit within 20 s",
+                path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Checked {
+        code: status.code(),
+        stderr: String::from_utf8_lossy(&fs::read(&err).unwrap_or_default()).into_owned(),
+        stdout: String::from_utf8_lossy(&fs::read(&out).unwrap_or_default()).into_owned(),
+    }
+}
