@@ -209,6 +209,28 @@ impl ProxyHttp for GatewayProxy {
         Ok(Box::new(HttpPeer::new(backend, false, String::new())))
     }
 
+    /// One debug line per request (`RUST_LOG=debug`); nothing is formatted otherwise.
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let client = session
+            .client_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let h = session.req_header();
+        match e {
+            Some(e) => log::debug!(
+                "{client} {} {} {status} {} error: {e}",
+                h.method,
+                h.uri,
+                ctx.route
+            ),
+            None => log::debug!("{client} {} {} {status} {}", h.method, h.uri, ctx.route),
+        }
+    }
+
     fn fail_to_connect(
         &self,
         _session: &mut Session,

@@ -45,11 +45,6 @@ impl StatusFlights {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Flight>> {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// How many fetches are in progress (metrics, tests).
-    pub fn in_flight(&self) -> usize {
-        self.lock().len()
-    }
 }
 
 fn age_s(entry: &StatusEntry, now_ms: u64) -> u64 {
