@@ -17,6 +17,9 @@ pub const DEFAULT_PREFIXES: [&str; 2] = ["/genesys/1", "/GMS-web/gms/1"];
 /// Default `gms.storage.timeout_ms`: how long one Redis store operation may take.
 pub const DEFAULT_STORAGE_TIMEOUT_MS: u64 = 1000;
 
+/// The largest `gms.limits.max_ttl` accepted: ten years.
+const MAX_TTL_LIMIT_S: u64 = 10 * 365 * 86_400;
+
 /// Options that steer the gateway itself; they are never sent to ORS (contract 6.1).
 pub const GATEWAY_OPTIONS: &[&str] = &[
     "_type",
@@ -635,7 +638,15 @@ impl Validator {
         let max_fields = positive("max_fields", f.max_fields, d.max_fields as u64) as usize;
         let max_field_bytes = positive("max_field_bytes", f.max_field_bytes, d.max_field_bytes);
         let max_file_bytes = positive("max_file_bytes", f.max_file_bytes, max_body_bytes);
-        let max_ttl = positive("max_ttl", f.max_ttl, d.max_ttl);
+        let mut max_ttl = positive("max_ttl", f.max_ttl, d.max_ttl);
+        // Expiry instants are computed as now + TTL: keep them far from overflowing.
+        if max_ttl > MAX_TTL_LIMIT_S {
+            self.err(
+                "gms.limits.max_ttl",
+                format!("must be at most {MAX_TTL_LIMIT_S} seconds (10 years)"),
+            );
+            max_ttl = d.max_ttl;
+        }
         Limits {
             max_body_bytes,
             max_fields,
@@ -1144,6 +1155,13 @@ gms:
         }
         let ors = e.iter().find(|e| e.path == "gms.services.a._ors").unwrap();
         assert_eq!(ors.message, "'htp:/x' is not an http(s) URL");
+    }
+
+    #[test]
+    fn max_ttl_is_bounded() {
+        let y = "gms:\n  listen: ['127.0.0.1:1']\n  limits: {max_ttl: 99999999999999}\n";
+        let e = Config::from_yaml(y).unwrap_err();
+        assert_eq!(e[0].path, "gms.limits.max_ttl");
     }
 
     #[test]
