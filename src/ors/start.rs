@@ -80,7 +80,10 @@ async fn run(
     conf: &OrsServiceConfig,
     payload: &Payload,
 ) -> Result<super::session::Started, StartError> {
-    let deadline = Instant::now() + Duration::from_secs(conf.start_timeout_s);
+    // Checked: a configured timeout of centuries must not overflow the clock.
+    let deadline = Instant::now()
+        .checked_add(Duration::from_secs(conf.start_timeout_s))
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
     let mut backoff = FIRST_BACKOFF;
     loop {
         let result = {

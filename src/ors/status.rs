@@ -74,7 +74,7 @@ pub async fn status(
     let cached = ors.store.get_status(record.id).await?;
     let now = unix_ms();
     if let Some(e) = &cached {
-        if now < e.stored_at_ms + e.fresh_ms {
+        if now < e.stored_at_ms.saturating_add(e.fresh_ms) {
             return Ok(Reply::json_bytes(e.body.clone()));
         }
     }
