@@ -482,7 +482,7 @@ mod tests {
         let (a, b) = body.split_at(50);
         let p = read(Some(MP), vec![a, b], None).await.unwrap();
         assert_eq!(p.text("_phone_number"), Some("555"));
-        let ud = p.user_data();
+        let ud = p.clone().into_user_data();
         let Value::File(f) = &ud[0].1 else {
             panic!("not a file")
         };

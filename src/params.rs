@@ -55,11 +55,12 @@ impl Params {
     }
 
     /// The user data of a service request: every non-underscore name once (first wins).
-    pub fn user_data(&self) -> Fields {
-        let mut out: Fields = Vec::new();
-        for (k, v) in &self.entries {
-            if !k.starts_with('_') && !out.iter().any(|(o, _)| o == k) {
-                out.push((k.clone(), v.clone()));
+    /// Consumes the parameters: values move into the data instead of being copied.
+    pub fn into_user_data(self) -> Fields {
+        let mut out: Fields = Vec::with_capacity(self.entries.len());
+        for (k, v) in self.entries {
+            if !k.starts_with('_') && !out.iter().any(|(o, _)| *o == k) {
+                out.push((k, v));
             }
         }
         out
@@ -207,7 +208,7 @@ mod tests {
     fn first_value_wins_and_user_data_skips_underscores() {
         let p = params(&[("a", "1"), ("_x", "2"), ("a", "3"), ("_x", "4")]);
         assert_eq!(p.text("a"), Some("1"));
-        let ud = p.user_data();
+        let ud = p.clone().into_user_data();
         assert_eq!(ud, vec![("a".to_string(), Value::Text("1".into()))]);
         let sp: Vec<_> = p.service_params().collect();
         assert_eq!(sp, vec![("_x", "2")]);

@@ -71,7 +71,7 @@ pub async fn request(
 
 /// `update`: merges the request's user data into the service's data; never goes to ORS.
 async fn update(gw: &Gateway, record: &ServiceRecord, req: ApiRequest) -> Result<Reply, ApiError> {
-    merge_user_data(gw, record, req.params.user_data()).await?;
+    merge_user_data(gw, record, req.params.into_user_data()).await?;
     gw.store.touch_service(record).await?;
     Ok(Reply::json(&json!({})))
 }

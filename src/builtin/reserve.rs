@@ -111,7 +111,7 @@ pub async fn request_interaction(
     let id = record.id.hyphenated().to_string();
     let data = DataRecord {
         owner: req.gms_user.clone(),
-        fields: req.params.user_data(),
+        fields: req.params.into_user_data(),
     };
     let reservation = gw
         .store

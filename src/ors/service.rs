@@ -71,7 +71,7 @@ pub async fn create(
     // User data is stored before the session starts: the SCXML strategy may read it at once.
     let data = DataRecord {
         owner: req.gms_user.clone(),
-        fields: req.params.user_data(),
+        fields: req.params.into_user_data(),
     };
     gw.store.create_service(record.clone(), data, None).await?;
     if let Some(place) = place {
@@ -117,7 +117,7 @@ pub async fn request(
     }
     let params = forward::parameters(svc, &req.params, &record, Scope::Request);
     let payload = Payload::new(conf.forward, None, &params)?;
-    let user_data = req.params.user_data();
+    let user_data = req.params.into_user_data();
     if !user_data.is_empty() {
         merge_user_data(gw, &record, user_data).await?;
     }
