@@ -14,7 +14,6 @@ use futures::{Stream, StreamExt};
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::routes::valid_percent_escapes;
 use crate::value::{FileValue, Value};
 
 /// What the request's headers say about its parameters.
@@ -185,11 +184,7 @@ fn check_value_len(name: &str, len: usize, limits: &Limits) -> Result<(), ApiErr
 /// Decodes one urlencoded component strictly: `+` is a space, escapes must be well formed, the
 /// result must be UTF-8 (the `form_urlencoded` crate would replace bad bytes silently).
 fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
-    if !valid_percent_escapes(raw) {
-        return Err(ApiError::BadRequest(
-            "bad percent-encoding in a parameter".into(),
-        ));
-    }
+    let bad_escape = || ApiError::BadRequest("bad percent-encoding in a parameter".into());
     let bad_utf8 = || ApiError::BadRequest("a parameter is not valid UTF-8".into());
     // Most values need no decoding at all: validate and copy once.
     if !raw.iter().any(|&b| b == b'%' || b == b'+') {
@@ -197,14 +192,21 @@ fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
             .map(str::to_string)
             .map_err(|_| bad_utf8());
     }
+    // One pass: decode, rejecting an escape without two hex digits (percent_decode would keep
+    // it silently).
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
         match raw[i] {
             b'+' => out.push(b' '),
-            // Escapes were validated above: two hex digits follow.
             b'%' => {
-                out.push(hex(raw[i + 1]) << 4 | hex(raw[i + 2]));
+                let (Some(&h), Some(&l)) = (raw.get(i + 1), raw.get(i + 2)) else {
+                    return Err(bad_escape());
+                };
+                if !(h.is_ascii_hexdigit() && l.is_ascii_hexdigit()) {
+                    return Err(bad_escape());
+                }
+                out.push(hex(h) << 4 | hex(l));
                 i += 2;
             }
             b => out.push(b),
