@@ -15,6 +15,8 @@
 //! - [`reply`] and [`error`]: what handlers return; the one error enum and its mapping to HTTP.
 //! - [`proxy`]: the only module that knows Pingora's `Session`; [`server`] assembles the process.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod builtin;
 pub mod config;

@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use http::Method;
 
 /// The API operation a request asks for.
+// Each variant's doc is its path; its fields are the path's segments of the same names.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// `POST {root}/service/{service}`
