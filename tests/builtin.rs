@@ -871,3 +871,47 @@ fn create_without_user_data_still_stores_an_empty_object() {
     let data_id = str_field(&m, "_data_id");
     assert_eq!(ok_json(&get(&gw.storage_url(data_id), &[])), json!({}));
 }
+
+#[test]
+fn match_reply_keeps_its_own_ids_when_stored_data_has_underscore_keys() {
+    let gw = gw();
+    let v = gw.create_ok(
+        "request-interaction",
+        &[
+            ("_phone_number", "7"),
+            ("_provide_code", "true"),
+            ("color", "red"),
+        ],
+    );
+    let id = str_field(&v, "_id").to_string();
+    let first = gw.match_ok(&[
+        ("_access_number", str_field(&v, "_access_number")),
+        ("_access_code", str_field(&v, "_access_code")),
+    ]);
+    let data_id = str_field(&first, "_data_id").to_string();
+    // Only the Storage API can put underscore keys into a service's data.
+    let merged = post_form(
+        &gw.storage_url(&format!("{data_id}/60")),
+        &[("_id", "evil"), ("_data_id", "evil")],
+        &[],
+    );
+    ok_json(&merged);
+    let again = gw.create_ok(
+        "request-access",
+        &[
+            ("_id", &id),
+            ("_phone_number", "7"),
+            ("_provide_code", "true"),
+        ],
+    );
+    let m = gw.match_ok(&[
+        ("_access_number", str_field(&again, "_access_number")),
+        ("_access_code", str_field(&again, "_access_code")),
+        ("_return_user_data", "true"),
+    ]);
+    assert_eq!(str_field(&m, "_id"), id, "{m}");
+    assert_eq!(str_field(&m, "_data_id"), data_id, "{m}");
+    assert_eq!(m["color"], "red", "{m}");
+    let raw = serde_json::to_string(&m).unwrap();
+    assert!(!raw.contains("evil"), "{raw}");
+}
