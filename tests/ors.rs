@@ -1093,6 +1093,19 @@ fn status_comes_from_the_ors_session() {
 }
 
 #[test]
+fn a_huge_status_ttl_keeps_the_status_cached_without_overflowing() {
+    let sim = OrsSim::start(1);
+    let gw = cfg(nodes(&sim))
+        .opt("_status_ttl_ms", "18446744073709551615")
+        .start();
+    let (_, id) = create(&gw, &[]);
+    for _ in 0..3 {
+        assert_eq!(status_ok(&gw, &id), waiting());
+    }
+    assert_eq!(requests_named(&sim, "status").len(), 1);
+}
+
+#[test]
 fn status_is_served_on_the_servlet_root_too() {
     let sim = OrsSim::start(1);
     let gw = cfg(nodes(&sim)).start();
