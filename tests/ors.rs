@@ -1395,6 +1395,21 @@ fn async_status_is_pending_until_the_session_has_started() {
 }
 
 #[test]
+fn async_start_with_a_huge_timeout_still_starts() {
+    let sim = OrsSim::start(1);
+    let gw = cfg(nodes(&sim))
+        .opt("_ors_start", "async")
+        .opt("_ors_start_timeout_s", "18446744073709551615")
+        .start();
+    let (_, id) = create(&gw, &[]);
+    let got = poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        let v = status_ok(&gw, &id);
+        (v == waiting()).then_some(v)
+    });
+    assert!(got.is_some(), "the session never started");
+}
+
+#[test]
 fn async_start_that_never_succeeds_reports_failed() {
     let sim = OrsSim::start(1);
     sim.set(0, &json!({"mode": "refuse"}));
