@@ -13,6 +13,7 @@
 //! - [`store`]: the [`store::Store`] trait that holds every piece of state, and its
 //!   implementations (embedded memory store).
 //! - [`reply`] and [`error`]: what handlers return; the one error enum and its mapping to HTTP.
+//! - [`metrics`]: Prometheus counters and histograms, served on `gms.metrics_listen`.
 //! - [`proxy`]: the only module that knows Pingora's `Session`; [`server`] assembles the process.
 
 #![warn(missing_docs)]
@@ -24,6 +25,7 @@ pub mod error;
 pub mod form;
 pub mod gateway;
 pub mod ids;
+pub mod metrics;
 pub mod ors;
 pub mod params;
 pub mod proxy;

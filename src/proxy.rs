@@ -31,6 +31,8 @@ static GMS_USER: HeaderName = HeaderName::from_static("gms_user");
 pub struct GatewayProxy {
     gw: Arc<Gateway>,
     backends: Option<Arc<LoadBalancer<RoundRobin>>>,
+    /// Whether `gms.metrics_listen` is set: without it, nothing is counted.
+    metrics: bool,
 }
 
 /// Per-request state shared across Pingora's phases.
@@ -40,12 +42,19 @@ pub struct RequestCtx {
     pub route: &'static str,
     /// Connect failures retried so far on the pass-through path.
     pub connect_retries: usize,
+    /// When routing began (for the latency histogram).
+    pub started: Option<std::time::Instant>,
 }
 
 impl GatewayProxy {
     /// A proxy over a gateway, with the web tier's load balancer if one is configured.
     pub fn new(gw: Arc<Gateway>, backends: Option<Arc<LoadBalancer<RoundRobin>>>) -> Self {
-        GatewayProxy { gw, backends }
+        let metrics = gw.config.metrics_listen.is_some();
+        GatewayProxy {
+            gw,
+            backends,
+            metrics,
+        }
     }
 
     fn passes_through(&self, route: &Route) -> bool {
@@ -184,6 +193,9 @@ impl ProxyHttp for GatewayProxy {
             routes::route(&h.method, h.uri.path(), &self.gw.config.prefixes)
         };
         ctx.route = route.name();
+        if self.metrics {
+            ctx.started = Some(std::time::Instant::now());
+        }
         let reply = if self.passes_through(&route) {
             if self.backends.is_some() {
                 return Ok(false);
@@ -209,8 +221,22 @@ impl ProxyHttp for GatewayProxy {
         Ok(Box::new(HttpPeer::new(backend, false, String::new())))
     }
 
-    /// One debug line per request (`RUST_LOG=debug`); nothing is formatted otherwise.
+    /// Counts the request (when metrics are on) and writes one debug line per request
+    /// (`RUST_LOG=debug`); nothing is formatted otherwise.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if self.metrics {
+            let status = session
+                .response_written()
+                .map_or("0", |r| r.status.as_str());
+            crate::metrics::REQUESTS
+                .with_label_values(&[ctx.route, status])
+                .inc();
+            if let Some(t) = ctx.started {
+                crate::metrics::LATENCY
+                    .with_label_values(&[ctx.route])
+                    .observe(t.elapsed().as_secs_f64());
+            }
+        }
         if !log::log_enabled!(log::Level::Debug) {
             return;
         }

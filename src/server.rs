@@ -58,6 +58,11 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
         None => None,
     };
 
+    if let Some(addr) = &config.metrics_listen {
+        let mut metrics = pingora_prometheus::prometheus_http_service();
+        metrics.add_tcp(addr);
+        server.add_service(metrics);
+    }
     let mut api = http_proxy_service(&server.configuration, GatewayProxy::new(gw, backends));
     for addr in &config.listen {
         api.add_tcp(addr);

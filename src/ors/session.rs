@@ -118,6 +118,17 @@ impl Ors {
                 Ok(r) if r.status == 307 && follow_redirect => self.follow(node, r, payload).await,
                 other => other.map(|r| (node.clone(), r)),
             };
+            let label = match &outcome {
+                Ok((_, r)) if r.status >= 500 => "http_5xx",
+                Ok((_, r)) if (300..400).contains(&r.status) => "redirect_loop",
+                Ok(_) => "answered",
+                Err(OrsFailure::Connect(_)) => "connect_error",
+                Err(OrsFailure::Timeout(_)) => "timeout",
+                Err(OrsFailure::Broken(_)) => "broken",
+            };
+            crate::metrics::ORS_REQUESTS
+                .with_label_values(&[node.addr.url.as_str(), label])
+                .inc();
             match outcome {
                 // A 5xx is a node in trouble; a redirect still standing after the one we follow
                 // is a loop. Neither is an answer for the client: try the next node.

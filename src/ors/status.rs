@@ -20,6 +20,7 @@ use super::Ors;
 use crate::api::admin::unix_ms;
 use crate::config::{OrsServiceConfig, ServiceConfig};
 use crate::error::ApiError;
+use crate::metrics::STATUS_OUTCOMES;
 use crate::params::Params;
 use crate::reply::Reply;
 use crate::store::{OrsSession, ServiceRecord, StatusEntry};
@@ -75,6 +76,7 @@ pub async fn status(
     let now = unix_ms();
     if let Some(e) = &cached {
         if now < e.stored_at_ms.saturating_add(e.fresh_ms) {
+            STATUS_OUTCOMES.hit.inc();
             return Ok(Reply::json_bytes(e.body.clone()));
         }
     }
@@ -82,8 +84,11 @@ pub async fn status(
         Ok(Fetched::Cached(e)) => Ok(Reply::json_bytes(e.body)),
         Ok(Fetched::Answer(r)) => Ok(relay(r)),
         Err(err) => match cached {
-            Some(stale) => Ok(Reply::json_bytes(stale.body.clone())
-                .with_header("Age", age_s(&stale, unix_ms()).to_string())),
+            Some(stale) => {
+                STATUS_OUTCOMES.stale.inc();
+                Ok(Reply::json_bytes(stale.body.clone())
+                    .with_header("Age", age_s(&stale, unix_ms()).to_string()))
+            }
             None => Err(err),
         },
     }
@@ -100,8 +105,12 @@ async fn fetch_once(
     let flight = {
         let mut map = ors.status.lock();
         match map.get(&id) {
-            Some(f) => f.clone(),
+            Some(f) => {
+                STATUS_OUTCOMES.coalesced.inc();
+                f.clone()
+            }
             None => {
+                STATUS_OUTCOMES.fetch.inc();
                 let (ors2, svc2, ttl) = (ors.clone(), svc.clone(), conf.status_ttl_ms);
                 let f = async move {
                     let result = fetch(&ors2, &svc2, ttl, &record).await;
