@@ -54,6 +54,7 @@ struct GmsFile {
     #[serde(default)]
     limits: LimitsFile,
     metrics_listen: Option<String>,
+    access_log: Option<String>,
     #[serde(default)]
     storage: StorageFile,
     admin: Option<AdminFile>,
@@ -159,6 +160,8 @@ pub struct Config {
     pub limits: Limits,
     /// Optional Prometheus listener.
     pub metrics_listen: Option<String>,
+    /// Where the access log goes: `stderr` or a file path; `None`: no access log.
+    pub access_log: Option<String>,
     /// Which store holds the state.
     pub storage: StorageKind,
     /// Admin API credentials; `None` hides the admin API (404), except health.
@@ -612,6 +615,7 @@ impl Validator {
             external_url_base,
             limits,
             metrics_listen: f.metrics_listen,
+            access_log: f.access_log.filter(|a| !a.is_empty() && a != "off"),
             storage,
             admin,
             backend,

@@ -13,11 +13,13 @@
 //! - [`store`]: the [`store::Store`] trait that holds every piece of state, and its
 //!   implementations (embedded memory store).
 //! - [`reply`] and [`error`]: what handlers return; the one error enum and its mapping to HTTP.
+//! - [`access_log`]: one line per request, written off the request path.
 //! - [`metrics`]: Prometheus counters and histograms, served on `gms.metrics_listen`.
 //! - [`proxy`]: the only module that knows Pingora's `Session`; [`server`] assembles the process.
 
 #![warn(missing_docs)]
 
+pub mod access_log;
 pub mod api;
 pub mod builtin;
 pub mod config;

@@ -18,6 +18,7 @@ use pingora::lb::LoadBalancer;
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
+use crate::access_log::AccessLog;
 use crate::error::ApiError;
 use crate::form::{self, BodyInfo};
 use crate::gateway::{ApiRequest, Gateway};
@@ -33,6 +34,8 @@ pub struct GatewayProxy {
     backends: Option<Arc<LoadBalancer<RoundRobin>>>,
     /// Whether `gms.metrics_listen` is set: without it, nothing is counted.
     metrics: bool,
+    /// The access log, when `gms.access_log` is set.
+    access_log: Option<AccessLog>,
 }
 
 /// Per-request state shared across Pingora's phases.
@@ -48,12 +51,17 @@ pub struct RequestCtx {
 
 impl GatewayProxy {
     /// A proxy over a gateway, with the web tier's load balancer if one is configured.
-    pub fn new(gw: Arc<Gateway>, backends: Option<Arc<LoadBalancer<RoundRobin>>>) -> Self {
+    pub fn new(
+        gw: Arc<Gateway>,
+        backends: Option<Arc<LoadBalancer<RoundRobin>>>,
+        access_log: Option<AccessLog>,
+    ) -> Self {
         let metrics = gw.config.metrics_listen.is_some();
         GatewayProxy {
             gw,
             backends,
             metrics,
+            access_log,
         }
     }
 
@@ -193,7 +201,7 @@ impl ProxyHttp for GatewayProxy {
             routes::route(&h.method, h.uri.path(), &self.gw.config.prefixes)
         };
         ctx.route = route.name();
-        if self.metrics {
+        if self.metrics || self.access_log.is_some() {
             ctx.started = Some(std::time::Instant::now());
         }
         let reply = if self.passes_through(&route) {
@@ -236,6 +244,25 @@ impl ProxyHttp for GatewayProxy {
                     .with_label_values(&[ctx.route])
                     .observe(t.elapsed().as_secs_f64());
             }
+        }
+        if let Some(log) = &self.access_log {
+            let status = session.response_written().map_or(0, |r| r.status.as_u16());
+            let client = session
+                .client_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let ms = ctx
+                .started
+                .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
+            let h = session.req_header();
+            log.write(format!(
+                "ts_ms={} client={client} {} {} status={status} bytes={} ms={ms:.3} route={}",
+                crate::api::admin::unix_ms(),
+                h.method,
+                h.uri,
+                session.body_bytes_sent(),
+                ctx.route
+            ));
         }
         if !log::log_enabled!(log::Level::Debug) {
             return;

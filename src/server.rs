@@ -10,6 +10,7 @@ use pingora::lb::LoadBalancer;
 use pingora::prelude::{background_service, http_proxy_service, Opt};
 use pingora::server::Server;
 
+use crate::access_log::AccessLog;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::ors::Ors;
@@ -63,7 +64,14 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
         metrics.add_tcp(addr);
         server.add_service(metrics);
     }
-    let mut api = http_proxy_service(&server.configuration, GatewayProxy::new(gw, backends));
+    let access_log = match &config.access_log {
+        Some(dest) => Some(AccessLog::open(dest)?),
+        None => None,
+    };
+    let mut api = http_proxy_service(
+        &server.configuration,
+        GatewayProxy::new(gw, backends, access_log),
+    );
     for addr in &config.listen {
         api.add_tcp(addr);
     }

@@ -1,0 +1,43 @@
+//! The access log (`gms.access_log`): one line per request, API and pass-through alike.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn every_request_gets_one_line_with_method_path_status_and_route() {
+    // A free port number makes the name unique among concurrent test processes.
+    let path = std::env::temp_dir().join(format!(
+        "gms-access-{}-{}.log",
+        std::process::id(),
+        free_port()
+    ));
+    let gw = Gateway::start(&format!("access_log: \"{}\"\n{STD_GMS}", path.display()));
+    gw.create_ok("request-interaction", &[("_phone_number", "1")]);
+    assert_error(&get(&gw.url("/genesys/1/nothing?x=1"), &[]), 404);
+    // The health polls of the harness are logged too; wait for our two lines.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("/genesys/1/nothing") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = std::fs::remove_file(&path);
+    let create = text
+        .lines()
+        .find(|l| l.contains("POST /genesys/1/service/request-interaction"))
+        .unwrap_or_else(|| panic!("no create line in:\n{text}"));
+    assert!(create.contains("status=200"), "{create}");
+    assert!(create.contains("route=service_create"), "{create}");
+    assert!(create.contains("client=127.0.0.1:"), "{create}");
+    let missing = text
+        .lines()
+        .find(|l| l.contains("GET /genesys/1/nothing?x=1"))
+        .unwrap_or_else(|| panic!("no 404 line in:\n{text}"));
+    assert!(missing.contains("status=404"), "{missing}");
+    assert!(missing.contains("route=not_found"), "{missing}");
+}
