@@ -17,11 +17,14 @@ fn every_request_gets_one_line_with_method_path_status_and_route() {
     let gw = Gateway::start(&format!("access_log: \"{}\"\n{STD_GMS}", path.display()));
     gw.create_ok("request-interaction", &[("_phone_number", "1")]);
     assert_error(&get(&gw.url("/genesys/1/nothing?x=1"), &[]), 404);
-    // The health polls of the harness are logged too; wait for our two lines.
+    // The health polls of the harness are logged too; wait for our two lines (each is
+    // written just after its reply went out, so neither is there at once for sure).
     let deadline = Instant::now() + Duration::from_secs(5);
     let text = loop {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if text.contains("/genesys/1/nothing") || Instant::now() > deadline {
+        let both = text.contains("/genesys/1/nothing")
+            && text.contains("POST /genesys/1/service/request-interaction");
+        if both || Instant::now() > deadline {
             break text;
         }
         std::thread::sleep(Duration::from_millis(50));
