@@ -172,35 +172,25 @@ mod tests {
         ] {
             p.push(k.into(), Value::Text(v.into()));
         }
+        // The request itself sends `_foo`, `_bar`, `_x`, so both scopes list the same names,
+        // then the gateway's own three; the client's `_service_id` is not among them.
+        const EXPECTED: [&str; 6] = [
+            "_foo",
+            "_bar",
+            "_x",
+            "_service_id",
+            "_data_id",
+            "_service_name",
+        ];
         let got = parameters(&svc(), &p, &record(), Scope::Start);
         let names: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "_foo",
-                "_bar",
-                "_x",
-                "_service_id",
-                "_data_id",
-                "_service_name"
-            ]
-        );
+        assert_eq!(names, EXPECTED);
         assert_eq!(got[0].1, "configured");
         assert_eq!(got[1].1, "req");
         assert_eq!(got[3].1, Uuid::nil().to_string());
         let req = parameters(&svc(), &p, &record(), Scope::Request);
         let names: Vec<&str> = req.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "_foo",
-                "_bar",
-                "_x",
-                "_service_id",
-                "_data_id",
-                "_service_name"
-            ]
-        );
+        assert_eq!(names, EXPECTED);
     }
 
     #[test]

@@ -396,6 +396,12 @@ fn watchdog(pid: u32) {
         "while kill -0 {me} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; kill -9 {pid} 2>/dev/null; exit 0",
         me = std::process::id()
     );
+    spawn_sh(&script);
+}
+
+/// Runs a shell script in the background, detached from the test's stdio: cleanup that must
+/// outlive (or watch) this test process.
+fn spawn_sh(script: &str) {
     let _ = Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -793,13 +799,7 @@ pub fn shared_cluster() -> Vec<String> {
                 std::process::id(),
                 c._dir.path().display()
             );
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(script)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
+            spawn_sh(&script);
             std::mem::forget(c);
             urls
         })
