@@ -53,6 +53,9 @@ struct GmsFile {
     external_url_base: Option<String>,
     #[serde(default)]
     limits: LimitsFile,
+    #[serde(default)]
+    connections: ConnectionsFile,
+    api_auth: Option<ApiAuthFile>,
     metrics_listen: Option<String>,
     access_log: Option<String>,
     #[serde(default)]
@@ -78,6 +81,25 @@ struct LimitsFile {
     max_field_bytes: Option<u64>,
     max_file_bytes: Option<u64>,
     max_ttl: Option<u64>,
+    create_rate_per_ip: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct ConnectionsFile {
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    max_header_bytes: Option<u64>,
+    max_requests: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ApiAuthFile {
+    header: Option<String>,
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    users: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +180,10 @@ pub struct Config {
     pub external_url_base: Option<String>,
     /// Body, field and TTL limits.
     pub limits: Limits,
+    /// Timeouts and limits on client connections.
+    pub connections: Connections,
+    /// Credentials the service and storage APIs require; `None`: open, as in GMS.
+    pub api_auth: Option<ApiAuth>,
     /// Optional Prometheus listener.
     pub metrics_listen: Option<String>,
     /// Where the access log goes: `stderr` or a file path; `None`: no access log.
@@ -191,6 +217,8 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Longest `_ttl` / storage TTL in seconds.
     pub max_ttl: u64,
+    /// Creates per second one client IP may make; 0: no limit.
+    pub create_rate_per_ip: u64,
 }
 
 impl Default for Limits {
@@ -201,6 +229,7 @@ impl Default for Limits {
             max_field_bytes: 64 * 1024,
             max_file_bytes: 10 * 1024 * 1024,
             max_ttl: 86_400,
+            create_rate_per_ip: 0,
         }
     }
 }
@@ -246,6 +275,46 @@ pub struct BackendConfig {
     pub upstreams: Vec<String>,
     /// How often the TCP health check runs.
     pub health_check_interval_ms: u64,
+}
+
+/// Timeouts and limits on client connections (`gms.connections`), against slow and abusive
+/// clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connections {
+    /// The whole request head must arrive within this.
+    pub header_timeout_ms: u64,
+    /// Longest wait for the next piece of a request body.
+    pub body_timeout_ms: u64,
+    /// Longest wait for a request on an open connection (new or kept alive).
+    pub idle_timeout_ms: u64,
+    /// Largest request head (request line and headers).
+    pub max_header_bytes: u64,
+    /// Requests served on one connection before it is closed; 0: no limit.
+    pub max_requests: u64,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_header_bytes: 32 * 1024,
+            max_requests: 10_000,
+        }
+    }
+}
+
+/// Client credentials for the service and storage APIs (`gms.api_auth`): an API key in a
+/// header, or basic auth, either one admits the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiAuth {
+    /// The header that carries an API key (lower case).
+    pub header: http::HeaderName,
+    /// Accepted API keys.
+    pub keys: Vec<String>,
+    /// Accepted basic-auth users and their passwords.
+    pub users: Vec<(String, String)>,
 }
 
 /// Global ORS client settings (GMS `http.*` defaults).
@@ -531,6 +600,8 @@ impl Validator {
             u.trim_end_matches('/').to_string()
         });
         let limits = self.limits(f.limits);
+        let connections = self.connections(f.connections);
+        let api_auth = f.api_auth.map(|a| self.api_auth(a));
         if let Some(m) = &f.metrics_listen {
             if m.parse::<SocketAddr>().is_err() {
                 self.err(
@@ -614,6 +685,8 @@ impl Validator {
             prefixes,
             external_url_base,
             limits,
+            connections,
+            api_auth,
             metrics_listen: f.metrics_listen,
             access_log: f.access_log.filter(|a| !a.is_empty() && a != "off"),
             storage,
@@ -626,17 +699,83 @@ impl Validator {
         }
     }
 
+    /// `v` when it is set and above 0 (an error at `path` when it is 0), else `default`.
+    fn positive(&mut self, path: &str, v: Option<u64>, default: u64) -> u64 {
+        match v {
+            Some(0) => {
+                self.err(path, "must be greater than 0");
+                default
+            }
+            Some(v) => v,
+            None => default,
+        }
+    }
+
+    fn connections(&mut self, f: ConnectionsFile) -> Connections {
+        let d = Connections::default();
+        let mut positive = |name: &str, v: Option<u64>, default: u64| {
+            self.positive(&format!("gms.connections.{name}"), v, default)
+        };
+        let c = Connections {
+            header_timeout_ms: positive(
+                "header_timeout_ms",
+                f.header_timeout_ms,
+                d.header_timeout_ms,
+            ),
+            body_timeout_ms: positive("body_timeout_ms", f.body_timeout_ms, d.body_timeout_ms),
+            idle_timeout_ms: positive("idle_timeout_ms", f.idle_timeout_ms, d.idle_timeout_ms),
+            max_header_bytes: positive("max_header_bytes", f.max_header_bytes, d.max_header_bytes),
+            max_requests: f.max_requests.unwrap_or(d.max_requests),
+        };
+        // Pingora reads a head of up to 1 MiB; a larger limit would never be reached.
+        if c.max_header_bytes > 1024 * 1024 || c.max_header_bytes < 1024 {
+            self.err(
+                "gms.connections.max_header_bytes",
+                "must be from 1024 to 1048576",
+            );
+        }
+        c
+    }
+
+    fn api_auth(&mut self, f: ApiAuthFile) -> ApiAuth {
+        let name = f.header.unwrap_or_else(|| "x-api-key".into());
+        let header = http::HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|_| {
+            self.err(
+                "gms.api_auth.header",
+                format!("'{name}' is not a header name"),
+            );
+            http::HeaderName::from_static("x-api-key")
+        });
+        if f.keys.is_empty() && f.users.is_empty() {
+            self.err("gms.api_auth", "needs at least one of keys or users");
+        }
+        for (i, k) in f.keys.iter().enumerate() {
+            if k.len() < 16 {
+                self.err(
+                    format!("gms.api_auth.keys[{i}]"),
+                    "an API key must be at least 16 characters",
+                );
+            }
+        }
+        for (u, p) in &f.users {
+            if u.is_empty() || u.contains(':') || p.is_empty() {
+                self.err(
+                    format!("gms.api_auth.users.{u}"),
+                    "user names must be non-empty without ':', passwords non-empty",
+                );
+            }
+        }
+        ApiAuth {
+            header,
+            keys: f.keys,
+            users: f.users.into_iter().collect(),
+        }
+    }
+
     fn limits(&mut self, f: LimitsFile) -> Limits {
         let d = Limits::default();
-        let mut positive = |name: &str, v: Option<u64>, default: u64| -> u64 {
-            match v {
-                Some(0) => {
-                    self.err(format!("gms.limits.{name}"), "must be greater than 0");
-                    default
-                }
-                Some(v) => v,
-                None => default,
-            }
+        let mut positive = |name: &str, v: Option<u64>, default: u64| {
+            self.positive(&format!("gms.limits.{name}"), v, default)
         };
         let max_body_bytes = positive("max_body_bytes", f.max_body_bytes, d.max_body_bytes);
         let max_fields = positive("max_fields", f.max_fields, d.max_fields as u64) as usize;
@@ -657,6 +796,7 @@ impl Validator {
             max_field_bytes,
             max_file_bytes,
             max_ttl,
+            create_rate_per_ip: f.create_rate_per_ip.unwrap_or(0),
         }
     }
 
@@ -738,13 +878,8 @@ impl Validator {
                 "must be between 1 and 100",
             );
         }
-        let mut positive = |name: &str, v: Option<u64>, default: u64| match v {
-            Some(0) => {
-                self.err(format!("gms.ors.{name}"), "must be greater than 0");
-                default
-            }
-            Some(v) => v,
-            None => default,
+        let mut positive = |name: &str, v: Option<u64>, default: u64| {
+            self.positive(&format!("gms.ors.{name}"), v, default)
         };
         OrsSettings {
             max_ors_request_attempts: attempts.clamp(1, 100) as u32,

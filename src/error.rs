@@ -12,14 +12,20 @@ use crate::reply::{Reply, JSON};
 pub enum ApiError {
     /// 400: a missing or malformed parameter or body, or a request the service does not allow.
     BadRequest(String),
-    /// 401: admin API without valid credentials.
-    Unauthorized,
+    /// 401: admin or client API without valid credentials; which credentials are needed.
+    Unauthorized(&'static str),
     /// 404: unknown path, service, id or key (also: not yours).
     NotFound(String),
     /// 405: known path, wrong method.
     MethodNotAllowed,
     /// 413: body, field, file or field count over the configured limits.
     PayloadTooLarge(String),
+    /// 408: the request head or body did not arrive in time (`gms.connections`).
+    RequestTimeout,
+    /// 429: a client over its rate limit; `Retry-After` says when to come back (seconds).
+    TooManyRequests(u32),
+    /// 431: the request head is over `gms.connections.max_header_bytes`.
+    HeaderTooLarge,
     /// 415: a content type the API does not read.
     UnsupportedMediaType(String),
     /// 503: a pool exhausted, the store down, a queue full.
@@ -43,10 +49,13 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::BadRequest(_) => 400,
-            ApiError::Unauthorized => 401,
+            ApiError::Unauthorized(_) => 401,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::PayloadTooLarge(_) => 413,
+            ApiError::RequestTimeout => 408,
+            ApiError::TooManyRequests(_) => 429,
+            ApiError::HeaderTooLarge => 431,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Unavailable(_) => 503,
             ApiError::OrsFailed(_) => 502,
@@ -59,10 +68,13 @@ impl ApiError {
     pub fn exception(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "BadRequestException",
-            ApiError::Unauthorized => "UnauthorizedException",
+            ApiError::Unauthorized(_) => "UnauthorizedException",
             ApiError::NotFound(_) => "NotFoundException",
             ApiError::MethodNotAllowed => "MethodNotAllowedException",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeException",
+            ApiError::RequestTimeout => "RequestTimeoutException",
+            ApiError::TooManyRequests(_) => "TooManyRequestsException",
+            ApiError::HeaderTooLarge => "RequestHeaderFieldsTooLargeException",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
             ApiError::Unavailable(_) => "ServiceUnavailableException",
             ApiError::OrsFailed(_) | ApiError::OrsTimeout(_) => "OrsServiceException",
@@ -80,8 +92,11 @@ impl ApiError {
             | ApiError::Unavailable(m)
             | ApiError::OrsFailed(m)
             | ApiError::OrsTimeout(m) => m,
-            ApiError::Unauthorized => "valid admin credentials are required",
+            ApiError::Unauthorized(m) => m,
             ApiError::MethodNotAllowed => "method not allowed on this path",
+            ApiError::RequestTimeout => "the request did not arrive in time",
+            ApiError::TooManyRequests(_) => "too many requests from this client; retry later",
+            ApiError::HeaderTooLarge => "the request line and headers are over the limit",
             // Internal detail never reaches the client; it is in the log.
             ApiError::Internal(_) => "internal error",
         }
@@ -99,7 +114,10 @@ impl ApiError {
             serde_json::to_vec(&body).unwrap_or_default(),
         );
         match self {
-            ApiError::Unauthorized => reply.with_header("WWW-Authenticate", "Basic realm=\"gms\""),
+            ApiError::Unauthorized(_) => {
+                reply.with_header("WWW-Authenticate", "Basic realm=\"gms\"")
+            }
+            ApiError::TooManyRequests(after) => reply.with_header("Retry-After", after.to_string()),
             _ => reply,
         }
     }
@@ -135,7 +153,7 @@ mod tests {
         assert_eq!(v["message"], "no such service 'x'");
         let r = ApiError::Internal("secret detail".into()).to_reply();
         assert!(!String::from_utf8_lossy(&r.body).contains("secret"));
-        let r = ApiError::Unauthorized.to_reply();
+        let r = ApiError::Unauthorized("x").to_reply();
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, _)| *k == "WWW-Authenticate"));
     }

@@ -136,6 +136,9 @@ where
 }
 
 fn read_error(e: io::Error) -> ApiError {
+    if e.kind() == io::ErrorKind::TimedOut {
+        return ApiError::RequestTimeout;
+    }
     ApiError::BadRequest(format!("cannot read the request body: {e}"))
 }
 
@@ -376,6 +379,7 @@ mod tests {
             max_field_bytes: 20,
             max_file_bytes: 100,
             max_ttl: 86400,
+            ..Limits::default()
         }
     }
 

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::access::{check_api_auth, CreateLimiter};
 use crate::api;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -24,6 +25,8 @@ pub struct Gateway {
     pub ors: Arc<Ors>,
     /// ONLINE (true) or OFFLINE (false), as set through the admin API.
     online: AtomicBool,
+    /// The per-client-IP limit on creates, when configured.
+    create_limiter: Option<CreateLimiter>,
 }
 
 /// One API request, parsed: the route, its parameters and the headers handlers read.
@@ -39,6 +42,10 @@ pub struct ApiRequest {
     pub host: Option<String>,
     /// The raw body, for routes that take one as it is (status push).
     pub body: bytes::Bytes,
+    /// The client's address, for the per-IP rate limit.
+    pub client_ip: Option<std::net::IpAddr>,
+    /// The API key header named by `gms.api_auth.header`, when client auth is on.
+    pub api_key: Option<String>,
 }
 
 impl Gateway {
@@ -46,10 +53,14 @@ impl Gateway {
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self, String> {
         let ors = Arc::new(Ors::new(&config, store.clone())?);
         Ok(Gateway {
-            config,
             store,
             ors,
             online: AtomicBool::new(true),
+            create_limiter: match config.limits.create_rate_per_ip {
+                0 => None,
+                n => Some(CreateLimiter::new(n)),
+            },
+            config,
         })
     }
 
@@ -65,6 +76,7 @@ impl Gateway {
 
     /// Answers an API route. Pass-through routes never reach here.
     pub async fn handle(&self, route: Route, req: ApiRequest) -> Result<Reply, ApiError> {
+        self.admit(&route, &req)?;
         match route {
             Route::CreateService { service } => api::service::create(self, &service, req).await,
             Route::ServiceRequest { id, request } => {
@@ -92,6 +104,35 @@ impl Gateway {
             Route::MethodNotAllowed => Err(ApiError::MethodNotAllowed),
             Route::BadPath(m) => Err(ApiError::BadRequest(m)),
         }
+    }
+}
+
+impl Gateway {
+    /// Client credentials on the service and storage APIs (when `gms.api_auth` is set), then
+    /// the per-IP limit on creates. The admin API has its own credentials; health has none.
+    fn admit(&self, route: &Route, req: &ApiRequest) -> Result<(), ApiError> {
+        let client_api = matches!(
+            route,
+            Route::CreateService { .. }
+                | Route::ServiceRequest { .. }
+                | Route::DeleteService { .. }
+                | Route::StorageCreate { .. }
+                | Route::StorageUpdate { .. }
+                | Route::StorageCustom { .. }
+                | Route::StorageGetAll { .. }
+                | Route::StorageGetKey { .. }
+                | Route::StorageBinary { .. }
+                | Route::StorageDelete { .. }
+        );
+        if let (true, Some(auth)) = (client_api, &self.config.api_auth) {
+            check_api_auth(auth, req.api_key.as_deref(), req.authorization.as_deref())?;
+        }
+        if let (Route::CreateService { .. }, Some(limiter), Some(ip)) =
+            (route, &self.create_limiter, &req.client_ip)
+        {
+            limiter.admit(ip)?;
+        }
+        Ok(())
     }
 }
 

@@ -19,10 +19,12 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod access_log;
 pub mod api;
 pub mod builtin;
 pub mod config;
+pub mod conn_guard;
 pub mod error;
 pub mod form;
 pub mod gateway;

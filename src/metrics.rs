@@ -5,7 +5,8 @@
 use std::sync::LazyLock;
 
 use pingora_prometheus::prometheus::{
-    register_histogram_vec, register_int_counter_vec, HistogramVec, IntCounter, IntCounterVec,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, HistogramVec,
+    IntCounter, IntCounterVec,
 };
 
 /// `gms_http_requests_total{route, status}`: every request the gateway answered or proxied.
@@ -67,6 +68,15 @@ pub static ORS_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "gms_ors_requests_total",
         "ORS request attempts by node and outcome",
         &["node", "outcome"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_rate_limited_total`: creates refused with 429 by `gms.limits.create_rate_per_ip`.
+pub static RATE_LIMITED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "gms_rate_limited_total",
+        "Creates refused by the per-client-IP rate limit"
     )
     .expect("metric names are static and registered once")
 });

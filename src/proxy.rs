@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -65,6 +66,17 @@ impl GatewayProxy {
         }
     }
 
+    /// Pingora keeps an HTTP/1.1 connection open forever between requests and waits 60 s for
+    /// each body read; `gms.connections` bounds both.
+    fn apply_connection_timeouts(&self, session: &mut Session) {
+        let c = &self.gw.config.connections;
+        session.set_read_timeout(Some(Duration::from_millis(c.body_timeout_ms)));
+        // Off (the client asked to close) stays off; Pingora counts keep-alive in seconds.
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(c.idle_timeout_ms.div_ceil(1000)));
+        }
+    }
+
     fn passes_through(&self, route: &Route) -> bool {
         match route {
             Route::PassThrough => true,
@@ -89,8 +101,18 @@ impl GatewayProxy {
             gms_user: header(&GMS_USER),
             authorization: header(&http::header::AUTHORIZATION),
             host: header(&http::header::HOST),
+            api_key: self
+                .gw
+                .config
+                .api_auth
+                .as_ref()
+                .and_then(|a| header(&a.header)),
             ..Default::default()
         };
+        req.client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
         let content_type = header(&http::header::CONTENT_TYPE);
         let content_length = h
             .headers
@@ -156,7 +178,14 @@ fn body_stream(session: &mut Session) -> impl Stream<Item = io::Result<Bytes>> +
         match s.read_request_body().await {
             Ok(Some(chunk)) => Some((Ok(chunk), Some(s))),
             Ok(None) => None,
-            Err(e) => Some((Err(io::Error::other(e.to_string())), None)),
+            Err(e) => {
+                // A body read timeout (`gms.connections.body_timeout_ms`) becomes a 408.
+                let kind = match e.etype() {
+                    ErrorType::ReadTimedout => io::ErrorKind::TimedOut,
+                    _ => io::ErrorKind::Other,
+                };
+                Some((Err(io::Error::new(kind, e.to_string())), None))
+            }
         }
     }))
 }
@@ -196,6 +225,7 @@ impl ProxyHttp for GatewayProxy {
     /// Answers every API request here (`Ok(true)`); lets pass-through requests continue to
     /// `upstream_peer` (`Ok(false)`).
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        self.apply_connection_timeouts(session);
         let route = {
             let h = session.req_header();
             routes::route(&h.method, h.uri.path(), &self.gw.config.prefixes)

@@ -67,6 +67,28 @@ impl Reply {
         self.status = status;
         self
     }
+
+    /// The whole reply as HTTP/1.1 bytes with `Connection: close`, for the few answers the
+    /// gateway writes below Pingora (a connection it is about to drop).
+    pub fn to_http1_close(&self) -> Vec<u8> {
+        let reason = http::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let mut out = format!(
+            "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.status,
+            self.content_type,
+            self.body.len()
+        );
+        for (name, value) in &self.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str("\r\n");
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
 }
 
 /// Writes a flat JSON object of string values straight into its bytes, in insertion order:

@@ -4,14 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pingora::apps::HttpServerOptions;
 use pingora::lb::health_check::TcpHealthCheck;
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::LoadBalancer;
-use pingora::prelude::{background_service, http_proxy_service, Opt};
+use pingora::prelude::{background_service, Opt};
+use pingora::proxy::HttpProxy;
 use pingora::server::Server;
+use pingora::services::listening::Service;
 
 use crate::access_log::AccessLog;
 use crate::config::Config;
+use crate::conn_guard::{ConnLimits, Guarded};
 use crate::gateway::Gateway;
 use crate::ors::Ors;
 use crate::proxy::GatewayProxy;
@@ -68,8 +72,9 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
         Some(dest) => Some(AccessLog::open(dest)?),
         None => None,
     };
-    let mut api = http_proxy_service(
-        &server.configuration,
+    let mut api = api_service(
+        &server,
+        &config,
         GatewayProxy::new(gw, backends, access_log),
     );
     for addr in &config.listen {
@@ -77,4 +82,29 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
     }
     server.add_service(api);
     server.run_forever();
+}
+
+/// The API service: Pingora's HTTP proxy over the gateway, each client connection under the
+/// guard of `gms.connections`.
+fn api_service(
+    server: &Server,
+    config: &Config,
+    proxy: GatewayProxy,
+) -> Service<Guarded<HttpProxy<GatewayProxy>>> {
+    let c = &config.connections;
+    let mut app = HttpProxy::new(proxy, server.configuration.clone());
+    app.handle_init_modules();
+    let mut options = HttpServerOptions::default();
+    // Pingora counts reuses after the first request.
+    options.keepalive_request_limit = match c.max_requests {
+        0 => None,
+        n => Some(u32::try_from(n - 1).unwrap_or(u32::MAX)),
+    };
+    app.server_options = Some(options);
+    let limits = ConnLimits {
+        header_timeout: Duration::from_millis(c.header_timeout_ms),
+        idle_timeout: Duration::from_millis(c.idle_timeout_ms),
+        max_header_bytes: usize::try_from(c.max_header_bytes).unwrap_or(usize::MAX),
+    };
+    Service::new("gms API".to_string(), Guarded::new(app, limits))
 }

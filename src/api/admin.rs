@@ -4,10 +4,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
 use serde_json::json;
 
 use super::no_such;
+use crate::access::{basic_credentials, constant_time_eq};
 use crate::config::ServiceKind;
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
@@ -23,36 +23,15 @@ pub fn authorize(gw: &Gateway, req: &ApiRequest) -> Result<(), ApiError> {
     let Some(admin) = &gw.config.admin else {
         return Err(ApiError::NotFound("the admin API is not configured".into()));
     };
-    let given = req
-        .authorization
-        .as_deref()
-        .and_then(|h| {
-            h.strip_prefix("Basic ")
-                .or_else(|| h.strip_prefix("basic "))
-        })
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .unwrap_or_default();
+    let given = basic_credentials(req.authorization.as_deref());
     let expected = format!("{}:{}", admin.user, admin.password);
     if constant_time_eq(&given, expected.as_bytes()) {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized)
+        Err(ApiError::Unauthorized(
+            "valid admin credentials are required",
+        ))
     }
-}
-
-/// Compares secrets without an early exit, so timing does not tell how much matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= x ^ y;
-    }
-    diff == 0
 }
 
 fn status_word(gw: &Gateway) -> &'static str {
@@ -126,18 +105,4 @@ pub async fn status_push(gw: &Gateway, id: &str, req: ApiRequest) -> Result<Repl
     };
     gw.store.put_status(uuid, entry, record.service_ttl).await?;
     Ok(Reply::json(&json!({})))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_time_eq_is_equality() {
-        assert!(constant_time_eq(b"admin:pw", b"admin:pw"));
-        assert!(!constant_time_eq(b"admin:pw", b"admin:pX"));
-        assert!(!constant_time_eq(b"admin:p", b"admin:pw"));
-        assert!(!constant_time_eq(b"", b"x"));
-        assert!(constant_time_eq(b"", b""));
-    }
 }

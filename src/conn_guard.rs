@@ -1,0 +1,404 @@
+//! Guards on each HTTP/1 client connection that Pingora does not give: a deadline for the whole
+//! request head (Pingora times out each read, so a client sending a byte a second never trips
+//! it), a configurable head size, and an idle limit before the first request.
+//!
+//! The guard wraps the accepted stream before Pingora reads from it and watches the bytes go
+//! by: a request head starts at the first byte read after a response (or on a new connection)
+//! and ends at the blank line. It parses nothing else; Pingora still parses the request.
+//! Over a limit, the guard writes the JSON error itself and ends the stream, so the client
+//! learns why (408 or 431) and Pingora simply sees the connection close.
+//!
+//! HTTP/2 connections are not wrapped: frames are not text, and h2 has its own limits.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
+    UniqueIDType, ALPN,
+};
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::error::ApiError;
+
+/// The per-connection limits the guard enforces (`gms.connections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// The whole request head (request line and headers) must arrive within this.
+    pub header_timeout: Duration,
+    /// A new connection must send its first byte within this.
+    pub idle_timeout: Duration,
+    /// Largest request head accepted.
+    pub max_header_bytes: usize,
+}
+
+/// A Pingora application wrapped so that each HTTP/1 connection goes through the guard.
+pub struct Guarded<A> {
+    inner: Arc<A>,
+    limits: ConnLimits,
+}
+
+impl<A> Guarded<A> {
+    /// Wraps `inner` (Pingora's HTTP proxy application) with `limits`.
+    pub fn new(inner: A, limits: ConnLimits) -> Self {
+        Guarded {
+            inner: Arc::new(inner),
+            limits,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let stream: Stream = if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            stream
+        } else {
+            Box::new(GuardedStream::new(stream, self.limits))
+        };
+        self.inner.process_new(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+/// Where the connection is in its request/response cycle, as far as the guard can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Nothing read yet on a new connection: the idle deadline runs.
+    Fresh,
+    /// Waiting for the next request on a kept-alive connection (Pingora's keep-alive timeout
+    /// bounds this wait).
+    Between,
+    /// Inside a request head: the head deadline runs and its bytes are counted.
+    Head,
+    /// Past the head (body, or waiting for the reply): Pingora's own timeouts apply.
+    Rest,
+}
+
+/// A client stream that enforces [`ConnLimits`] on request heads.
+pub struct GuardedStream {
+    inner: Stream,
+    limits: ConnLimits,
+    phase: Phase,
+    deadline: Option<Instant>,
+    /// Bytes of the current head seen so far.
+    head_bytes: usize,
+    /// Whether the last head byte (ignoring CR) was LF: a second LF ends the head.
+    after_lf: bool,
+    /// Armed only while a guarded read waits, so fast clients never touch the timer wheel.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// A rejection being written: the bytes and how many are out.
+    reject: Option<(Vec<u8>, usize)>,
+}
+
+impl fmt::Debug for GuardedStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardedStream")
+            .field("inner", &self.inner)
+            .field("phase", &self.phase)
+            .finish()
+    }
+}
+
+impl GuardedStream {
+    /// Wraps a freshly accepted stream.
+    pub fn new(inner: Stream, limits: ConnLimits) -> Self {
+        GuardedStream {
+            inner,
+            limits,
+            phase: Phase::Fresh,
+            deadline: Some(Instant::now() + limits.idle_timeout),
+            head_bytes: 0,
+            after_lf: false,
+            timer: None,
+            reject: None,
+        }
+    }
+
+    /// Accounts for bytes just read; `Err` when they break a limit.
+    fn observe(&mut self, bytes: &[u8]) -> Result<(), ApiError> {
+        if matches!(self.phase, Phase::Fresh | Phase::Between) {
+            self.phase = Phase::Head;
+            self.deadline = Some(Instant::now() + self.limits.header_timeout);
+            self.head_bytes = 0;
+            self.after_lf = false;
+        } else if self.phase != Phase::Head {
+            return Ok(());
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(ApiError::RequestTimeout);
+        }
+        match head_end(bytes, &mut self.after_lf) {
+            Some(n) => {
+                self.head_bytes += n;
+                self.phase = Phase::Rest;
+                self.deadline = None;
+            }
+            None => self.head_bytes += bytes.len(),
+        }
+        if self.head_bytes > self.limits.max_header_bytes {
+            return Err(ApiError::HeaderTooLarge);
+        }
+        Ok(())
+    }
+
+    /// Starts writing `e` to the client; the stream ends once it is out.
+    fn start_reject(&mut self, e: ApiError) {
+        log::info!("closing a client connection: {e}");
+        self.reject = Some((e.to_reply().to_http1_close(), 0));
+        self.phase = Phase::Rest;
+        self.deadline = None;
+        self.timer = None;
+    }
+
+    /// Writes the pending rejection; `Ready` once written (or the client is gone).
+    fn poll_reject(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some((bytes, sent)) = &mut self.reject else {
+            return Poll::Ready(());
+        };
+        while *sent < bytes.len() {
+            match ready!(Pin::new(&mut self.inner).poll_write(cx, &bytes[*sent..])) {
+                Ok(0) | Err(_) => return Poll::Ready(()),
+                Ok(n) => *sent += n,
+            }
+        }
+        let _ = ready!(Pin::new(&mut self.inner).poll_flush(cx));
+        Poll::Ready(())
+    }
+
+    /// Polls the deadline of the current phase, arming the timer on first use.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.deadline else {
+            return Poll::Pending;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        timer.as_mut().poll(cx)
+    }
+}
+
+/// Finds the end of a request head in `bytes`, continuing from `after_lf`: the index just past
+/// the blank line, if it is here. Bare LF line ends count, as Pingora's parser accepts them.
+fn head_end(bytes: &[u8], after_lf: &mut bool) -> Option<usize> {
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\n' if *after_lf => return Some(i + 1),
+            b'\n' => *after_lf = true,
+            b'\r' => {}
+            _ => *after_lf = false,
+        }
+    }
+    None
+}
+
+/// Whether written bytes start an interim (1xx) response, after which the same request's body
+/// still follows.
+fn is_interim(buf: &[u8]) -> bool {
+    buf.len() > 9 && buf.starts_with(b"HTTP/1.") && buf[9] == b'1'
+}
+
+impl AsyncRead for GuardedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.reject.is_some() {
+            // End of stream once the error is out: Pingora closes the connection.
+            ready!(this.poll_reject(cx));
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let got = &buf.filled()[before..];
+                if got.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                if this.phase == Phase::Rest {
+                    return Poll::Ready(Ok(()));
+                }
+                let seen = this.observe(got);
+                if let Err(e) = seen {
+                    buf.set_filled(before);
+                    this.start_reject(e);
+                    ready!(this.poll_reject(cx));
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => {
+                if matches!(this.phase, Phase::Fresh | Phase::Head) {
+                    ready!(this.poll_deadline(cx));
+                    if this.phase == Phase::Head {
+                        this.start_reject(ApiError::RequestTimeout);
+                        ready!(this.poll_reject(cx));
+                    }
+                    // A connection that never sent anything is closed without a word.
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for GuardedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.phase != Phase::Between && !is_interim(buf) {
+            this.phase = Phase::Between;
+            this.deadline = None;
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let interim = bufs.first().is_some_and(|b| is_interim(b));
+        if this.phase != Phase::Between && !interim {
+            this.phase = Phase::Between;
+            this.deadline = None;
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for GuardedStream {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for GuardedStream {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for GuardedStream {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for GuardedStream {
+    fn get_timing_digest(&self) -> Vec<Option<pingora::protocols::TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for GuardedStream {
+    fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: pingora::protocols::raw_connect::ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for GuardedStream {
+    fn get_socket_digest(&self) -> Option<Arc<pingora::protocols::SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: pingora::protocols::SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for GuardedStream {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_end_finds_the_blank_line_across_reads() {
+        let mut lf = false;
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r", &mut lf), None);
+        assert_eq!(head_end(b"\n\r\nbody", &mut lf), Some(3));
+        let mut lf = false;
+        assert_eq!(
+            head_end(b"GET / HTTP/1.1\nHost: a\n\nrest", &mut lf),
+            Some(24)
+        );
+        let mut lf = false;
+        assert_eq!(
+            head_end(b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n", &mut lf),
+            None
+        );
+        assert!(lf);
+    }
+
+    #[test]
+    fn interim_responses_are_told_apart() {
+        assert!(is_interim(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        assert!(!is_interim(b"HTTP/1.1 200 OK\r\n"));
+        assert!(!is_interim(b"HTTP/1.1"));
+    }
+}
