@@ -200,3 +200,28 @@ fn check_rejects_a_missing_file() {
     let c = run_check(&path, &dir);
     assert_rejected(&c, &path.display().to_string(), &[]);
 }
+
+#[test]
+fn check_reports_bad_connection_limits_and_api_auth() {
+    let gms = format!(
+        "connections: {{header_timeout_ms: 0, max_header_bytes: 100}}\n\
+         api_auth: {{header: 'bad header', keys: ['short']}}\n{STD_GMS}"
+    );
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&gms));
+    assert_rejected(
+        &c,
+        &path,
+        &[
+            "gms.connections.header_timeout_ms",
+            "gms.connections.max_header_bytes",
+            "gms.api_auth.header",
+            "gms.api_auth.keys[0]",
+        ],
+    );
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!("api_auth: {{}}\n{STD_GMS}")));
+    assert_rejected(
+        &c,
+        &path,
+        &["gms.api_auth: needs at least one of keys or users"],
+    );
+}
