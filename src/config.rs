@@ -65,6 +65,8 @@ struct GmsFile {
     #[serde(default)]
     fallback_to_backend: bool,
     #[serde(default)]
+    test_page: bool,
+    #[serde(default)]
     ors: OrsFile,
     #[serde(default)]
     server: BTreeMap<String, OptionValue>,
@@ -196,6 +198,8 @@ pub struct Config {
     pub backend: Option<BackendConfig>,
     /// Pass creates of unknown services to the backend instead of answering 404.
     pub fallback_to_backend: bool,
+    /// Serve the service test page at `{root}/admin/servicetest.html` (lab use; off: 404).
+    pub test_page: bool,
     /// How the gateway talks to ORS.
     pub ors: OrsSettings,
     /// Access-number pools by resource group, numbers in configured order.
@@ -693,6 +697,7 @@ impl Validator {
             admin,
             backend,
             fallback_to_backend: f.fallback_to_backend,
+            test_page: f.test_page,
             ors,
             resources,
             services,
@@ -1294,6 +1299,19 @@ gms:
         }
         let ors = e.iter().find(|e| e.path == "gms.services.a._ors").unwrap();
         assert_eq!(ors.message, "'htp:/x' is not an http(s) URL");
+    }
+
+    #[test]
+    fn test_page_is_off_unless_set_and_must_be_a_boolean() {
+        let base = "gms:\n  listen: ['127.0.0.1:1']\n";
+        assert!(!Config::from_yaml(base).unwrap().test_page);
+        assert!(
+            Config::from_yaml(&format!("{base}  test_page: true\n"))
+                .unwrap()
+                .test_page
+        );
+        let e = Config::from_yaml(&format!("{base}  test_page: sometimes\n")).unwrap_err();
+        assert_eq!(e[0].path, "gms.test_page", "{e:?}");
     }
 
     #[test]

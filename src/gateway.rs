@@ -98,6 +98,7 @@ impl Gateway {
             Route::NodeChangeStatus { status } => api::admin::change_status(self, &status, &req),
             Route::NodeHealth => api::admin::health(self).await,
             Route::StatusPush { id } => api::admin::status_push(self, &id, req).await,
+            Route::TestPage(file) => api::test_page::serve(&self.config, file),
             Route::NotFound | Route::PassThrough => {
                 Err(ApiError::NotFound("no such API path".into()))
             }

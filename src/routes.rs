@@ -38,6 +38,8 @@ pub enum Route {
     NodeHealth,
     /// `POST {root}/admin/service/{id}/status`
     StatusPush { id: String },
+    /// `GET {root}/admin/servicetest.{html,js,css}`: the optional service test page.
+    TestPage(PageFile),
     /// Under an API root, but no such path.
     NotFound,
     /// A known path with the wrong method.
@@ -46,6 +48,17 @@ pub enum Route {
     BadPath(String),
     /// Not under an API root: the web tier's.
     PassThrough,
+}
+
+/// One file of the service test page (`gms.test_page`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageFile {
+    /// `servicetest.html`: the page, with the configured services in it.
+    Html,
+    /// `servicetest.js`: its script (a file of its own, so the CSP can forbid inline script).
+    Script,
+    /// `servicetest.css`: its style sheet.
+    Style,
 }
 
 /// What a route reads from the request body.
@@ -90,6 +103,7 @@ impl Route {
             Route::NodeChangeStatus { .. } => "node_change_status",
             Route::NodeHealth => "node_health",
             Route::StatusPush { .. } => "status_push",
+            Route::TestPage(_) => "test_page",
             Route::NotFound => "not_found",
             Route::MethodNotAllowed => "method_not_allowed",
             Route::BadPath(_) => "bad_path",
@@ -163,6 +177,10 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
         ["admin", "node", "changestatus", _] => Route::MethodNotAllowed,
         ["admin", "service", a, "status"] if post => Route::StatusPush { id: own(a) },
         ["admin", "service", _, "status"] => Route::MethodNotAllowed,
+        // GET only: any other method gets the 404 of an unknown path, as when the page is off.
+        ["admin", "servicetest.html"] if get => Route::TestPage(PageFile::Html),
+        ["admin", "servicetest.js"] if get => Route::TestPage(PageFile::Script),
+        ["admin", "servicetest.css"] if get => Route::TestPage(PageFile::Style),
         _ => Route::NotFound,
     }
 }
@@ -327,6 +345,22 @@ mod tests {
         assert_eq!(
             r(Method::POST, "/genesys/1/admin/service/x/status"),
             Route::StatusPush { id: "x".into() }
+        );
+        assert_eq!(
+            r(Method::GET, "/GMS-web/gms/1/admin/servicetest.html"),
+            Route::TestPage(PageFile::Html)
+        );
+        assert_eq!(
+            r(Method::GET, "/genesys/1/admin/servicetest.js"),
+            Route::TestPage(PageFile::Script)
+        );
+        assert_eq!(
+            r(Method::POST, "/genesys/1/admin/servicetest.html"),
+            Route::NotFound
+        );
+        assert_eq!(
+            r(Method::GET, "/genesys/1/admin/servicetest.htm"),
+            Route::NotFound
         );
     }
 

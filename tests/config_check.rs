@@ -121,6 +121,14 @@ fn check_rejects_an_unknown_top_level_gms_key() {
 }
 
 #[test]
+fn check_rejects_a_test_page_that_is_not_a_boolean() {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!("test_page: sometimes\n{STD_GMS}")));
+    assert_rejected(&c, &path, &["gms.test_page"]);
+    let (c, _, _dir) = check_yaml(&gateway_yaml(&format!("test_page: true\n{STD_GMS}")));
+    assert_ok(&c, "test_page: true");
+}
+
+#[test]
 fn check_rejects_a_bad_ors_url_naming_the_key_path() {
     let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
         "{STD_GMS}  request-inbound-poll:\n    _type: ors\n    _service: \"http://scxml.example.com/poll.scxml\"\n    _ors: \"htp:/x\"\n"

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod service;
 pub mod storage;
+pub mod test_page;
 
 use crate::error::ApiError;
 use crate::store::ServiceRecord;

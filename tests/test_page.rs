@@ -1,0 +1,131 @@
+//! The service test page (`gms.test_page`): absent (404 JSON) by default; when on, served with
+//! its content types and CSP, and clicked through in Debian's headless Chromium by
+//! `tests/browser/test_page.mjs` (playwright-core, installed by `scripts/deps`).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PAGE: &str = "/genesys/1/admin/servicetest.html";
+/// The browser script stops itself after 60 s; this is the backstop.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `STD_GMS` with the page on and an ORS service (on `ors`) whose status can be polled.
+fn page_gms(ors: &str) -> String {
+    format!(
+        "test_page: true\nstorage: {{backend: memory}}\n{STD_GMS}  request-inbound-poll: {{_type: ors, _service: \"http://scxml.example.com/poll.scxml\", _ors: \"{ors}\"}}\n"
+    )
+}
+
+#[test]
+fn the_page_is_an_unknown_path_unless_enabled() {
+    let gw = Gateway::start(STD_GMS);
+    let unknown = get(&gw.url("/genesys/1/admin/nothing"), &[]);
+    assert_error(&unknown, 404);
+    for path in [
+        PAGE,
+        "/genesys/1/admin/servicetest.js",
+        "/GMS-web/gms/1/admin/servicetest.css",
+    ] {
+        let r = get(&gw.url(path), &[]);
+        assert_error(&r, 404);
+        assert_eq!(r.body, unknown.body, "{path} differs from an unknown path");
+    }
+}
+
+#[test]
+fn the_page_and_its_files_are_served_when_enabled() {
+    let gw = Gateway::start(&page_gms("http://127.0.0.1:9"));
+    for (path, content_type) in [
+        (PAGE, "text/html"),
+        ("/GMS-web/gms/1/admin/servicetest.html", "text/html"),
+        ("/genesys/1/admin/servicetest.js", "text/javascript"),
+        ("/genesys/1/admin/servicetest.css", "text/css"),
+    ] {
+        let r = get(&gw.url(path), &[]);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert!(
+            r.content_type().starts_with(content_type),
+            "{path}: {}",
+            r.content_type()
+        );
+        let csp = r.header("content-security-policy").unwrap_or("");
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+            "{path}: CSP {csp:?}"
+        );
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    }
+    let html = get(&gw.url(PAGE), &[]).text();
+    assert!(
+        html.contains(r#""name":"request-inbound-poll","type":"ors""#),
+        "{html}"
+    );
+    // The ORS service's node stays on the server.
+    assert!(!html.contains("127.0.0.1:9"));
+    // Only GET: another method gets the unknown path's 404.
+    assert_error(&post_empty(&gw.url(PAGE), &[]), 404);
+}
+
+#[test]
+fn a_browser_creates_polls_and_matches_through_the_page() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests/browser/test_page.mjs");
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium is missing: run scripts/deps (it installs Debian's chromium)"
+    );
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core")
+            .exists(),
+        "tests/browser/node_modules/playwright-core is missing: run scripts/deps (npm ci)"
+    );
+    let sim = OrsSim::start(1);
+    let gw = Gateway::start(&page_gms(&sim.url(0)));
+    let dir = TempDir::new("browser");
+    let mut child = Command::new("node")
+        .arg(&script)
+        .arg(gw.base())
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.file("stdout.log")).expect("stdout.log"),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.file("stderr.log")).expect("stderr.log"),
+        ))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): run scripts/deps (nodejs)"));
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait node") {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            // By PID: on SIGTERM Playwright closes the Chromium it launched; SIGKILL if node hangs.
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            std::thread::sleep(Duration::from_secs(3));
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = std::fs::read_to_string(dir.file("stdout.log")).unwrap_or_default();
+    let err = std::fs::read_to_string(dir.file("stderr.log")).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "browser test {}\n--- stderr ---\n{err}\n--- stdout ---\n{out}\n--- gateway stderr ---\n{}",
+        status.map_or(format!("killed after {BROWSER_TIMEOUT:?}"), |s| s
+            .to_string()),
+        gw.stderr()
+    );
+    assert!(out.contains("every step passed"), "{out}");
+}
