@@ -98,8 +98,10 @@ impl Gateway {
             Route::NodeChangeStatus { status } => api::admin::change_status(self, &status, &req),
             Route::NodeHealth => api::admin::health(self).await,
             Route::StatusPush { id } => api::admin::status_push(self, &id, req).await,
-            Route::TestPage(file) => api::test_page::serve(&self.config, file),
-            Route::NotFound | Route::PassThrough => {
+            Route::TestPage(file) if self.config.test_page => {
+                api::test_page::serve(&self.config, file)
+            }
+            Route::NotFound | Route::PassThrough | Route::TestPage(_) => {
                 Err(ApiError::NotFound("no such API path".into()))
             }
             Route::MethodNotAllowed => Err(ApiError::MethodNotAllowed),
