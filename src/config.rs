@@ -42,6 +42,9 @@ pub const GATEWAY_OPTIONS: &[&str] = &[
 #[derive(Deserialize)]
 struct RootFile {
     // Pingora's own keys sit beside `gms:` and are read by Pingora; serde ignores them here.
+    // `ca_file` is one of them, read here as well: Pingora's proxy trusts it for the web tier,
+    // and the ORS client is made to trust the same file, so one key serves both.
+    ca_file: Option<String>,
     gms: Option<GmsFile>,
 }
 
@@ -49,6 +52,8 @@ struct RootFile {
 struct GmsFile {
     #[serde(default)]
     listen: Vec<String>,
+    #[serde(default)]
+    tls_listen: Vec<TlsListenFile>,
     prefixes: Option<Vec<String>>,
     external_url_base: Option<String>,
     #[serde(default)]
@@ -74,6 +79,14 @@ struct GmsFile {
     resources: BTreeMap<String, Vec<OptionValue>>,
     #[serde(default)]
     services: BTreeMap<String, BTreeMap<String, OptionValue>>,
+}
+
+#[derive(Deserialize)]
+struct TlsListenFile {
+    addr: String,
+    cert: String,
+    key: String,
+    h2: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -174,8 +187,13 @@ impl fmt::Display for OptionValue {
 /// The validated `gms:` configuration the whole program reads.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Addresses the API listens on.
+    /// Addresses the API listens on (plain HTTP).
     pub listen: Vec<String>,
+    /// Addresses the API listens on with TLS.
+    pub tls_listen: Vec<TlsListener>,
+    /// CA bundle that TLS connections to ORS nodes and the web tier trust (Pingora's top-level
+    /// `ca_file`); `None`: the system's roots.
+    pub ca_file: Option<String>,
     /// API roots, e.g. `/genesys/1`; the first one builds binary URLs.
     pub prefixes: Vec<String>,
     /// Scheme + host that binary URLs start with; `None`: the request's own.
@@ -206,6 +224,19 @@ pub struct Config {
     pub resources: HashMap<String, Arc<[String]>>,
     /// Configured services by name.
     pub services: HashMap<String, Arc<ServiceConfig>>,
+}
+
+/// One HTTPS listener (`gms.tls_listen[i]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsListener {
+    /// `ip:port` to listen on.
+    pub addr: String,
+    /// PEM certificate chain, leaf first.
+    pub cert: String,
+    /// PEM private key of the leaf certificate.
+    pub key: String,
+    /// Offer HTTP/2 by ALPN (besides HTTP/1.1).
+    pub h2: bool,
 }
 
 /// Request limits (contract section 2).
@@ -275,8 +306,8 @@ pub struct AdminCredentials {
 /// The pass-through backend (the existing web tier).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendConfig {
-    /// `host:port` of each upstream.
-    pub upstreams: Vec<String>,
+    /// Each upstream, in configured order.
+    pub upstreams: Vec<Upstream>,
     /// How often the TCP health check runs.
     pub health_check_interval_ms: u64,
 }
@@ -319,6 +350,48 @@ pub struct ApiAuth {
     pub keys: Vec<String>,
     /// Accepted basic-auth users and their passwords.
     pub users: Vec<(String, String)>,
+}
+
+/// One web-tier upstream (`host:port`, `http://host[:port]` or `https://host[:port]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    /// `host:port` to resolve and connect to.
+    pub addr: String,
+    /// With TLS: the name the certificate must be valid for (also sent as SNI).
+    pub tls: Option<String>,
+}
+
+impl Upstream {
+    /// Parses one `gms.backend.upstreams` entry; a bare `host:port` is plain HTTP.
+    pub fn parse(entry: &str) -> Result<Upstream, String> {
+        let (tls, rest) = if let Some(r) = entry.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = entry.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Ok(Upstream {
+                addr: entry.to_string(),
+                tls: None,
+            });
+        };
+        let bad =
+            || format!("'{entry}' is not host:port, http://host[:port] or https://host[:port]");
+        let authority: http::uri::Authority =
+            rest.trim_end_matches('/').parse().map_err(|_| bad())?;
+        if authority.as_str().contains('@') || authority.host().is_empty() {
+            return Err(bad());
+        }
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let host = authority.host();
+        Ok(Upstream {
+            addr: format!("{host}:{port}"),
+            tls: tls.then(|| {
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string()
+            }),
+        })
+    }
 }
 
 /// Global ORS client settings (GMS `http.*` defaults).
@@ -490,6 +563,16 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 impl Config {
+    /// The address a request came in on, as best known without its Host: the first listener
+    /// of its kind (plain or TLS).
+    pub fn first_listen(&self, tls: bool) -> &str {
+        if tls {
+            self.tls_listen.first().map_or("", |l| l.addr.as_str())
+        } else {
+            self.listen.first().map_or("", String::as_str)
+        }
+    }
+
     /// Reads and validates the `gms:` section of a YAML file.
     pub fn load(path: &str) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
@@ -512,8 +595,7 @@ impl Config {
         // Unknown keys are collected rather than fatal, so one run reports them with every
         // other error; only keys under `gms:` count (the rest belong to Pingora).
         let mut note_unknown = |path: serde_ignored::Path<'_>| {
-            // `?` marks an Option level in serde_ignored's paths; it means nothing to a user.
-            let p = path.to_string().replace(".?", "");
+            let p = key_path(&path);
             if p == "gms" || p.starts_with("gms.") {
                 unknown.push(p);
             }
@@ -543,12 +625,29 @@ impl Config {
                 "unknown key (check its spelling against the configuration reference)",
             );
         }
-        let config = v.config(gms);
+        let config = v.config(gms, root.ca_file);
         if v.errors.is_empty() {
             Ok(config)
         } else {
             Err(v.errors)
         }
+    }
+}
+
+/// A serde_ignored path written like the validator's: `a.b[2].c`, without the Option levels
+/// (`?`) that mean nothing to a user.
+fn key_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", key_path(parent)),
+        Path::Map { parent, key } => match key_path(parent) {
+            p if p.is_empty() => key.clone(),
+            p => format!("{p}.{key}"),
+        },
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => key_path(parent),
     }
 }
 
@@ -565,9 +664,12 @@ impl Validator {
         });
     }
 
-    fn config(&mut self, f: GmsFile) -> Config {
-        if f.listen.is_empty() {
-            self.err("gms.listen", "at least one address is required");
+    fn config(&mut self, f: GmsFile, ca_file: Option<String>) -> Config {
+        if f.listen.is_empty() && f.tls_listen.is_empty() {
+            self.err(
+                "gms.listen",
+                "at least one address is required (here or in gms.tls_listen)",
+            );
         }
         for (i, a) in f.listen.iter().enumerate() {
             if a.parse::<SocketAddr>().is_err() {
@@ -575,6 +677,12 @@ impl Validator {
                     format!("gms.listen[{i}]"),
                     format!("'{a}' is not an ip:port address"),
                 );
+            }
+        }
+        let tls_listen = self.tls_listen(f.tls_listen);
+        if let Some(path) = &ca_file {
+            if let Err(e) = crate::tls::check_ca_file(path) {
+                self.err("ca_file", e);
             }
         }
         let prefixes = match f.prefixes {
@@ -628,19 +736,25 @@ impl Validator {
             if b.upstreams.is_empty() {
                 self.err("gms.backend.upstreams", "at least one upstream is required");
             }
-            for (i, u) in b.upstreams.iter().enumerate() {
-                if u.to_socket_addrs()
-                    .map(|mut a| a.next().is_none())
-                    .unwrap_or(true)
-                {
-                    self.err(
-                        format!("gms.backend.upstreams[{i}]"),
-                        format!("'{u}' is not a host:port address"),
-                    );
+            let mut upstreams = Vec::with_capacity(b.upstreams.len());
+            for (i, entry) in b.upstreams.iter().enumerate() {
+                let path = format!("gms.backend.upstreams[{i}]");
+                match Upstream::parse(entry) {
+                    Ok(u) => {
+                        if u.addr
+                            .to_socket_addrs()
+                            .map(|mut a| a.next().is_none())
+                            .unwrap_or(true)
+                        {
+                            self.err(path, format!("'{entry}' is not a host:port address"));
+                        }
+                        upstreams.push(u);
+                    }
+                    Err(e) => self.err(path, e),
                 }
             }
             BackendConfig {
-                upstreams: b.upstreams,
+                upstreams,
                 health_check_interval_ms: b.health_check_interval_ms.unwrap_or(1000).max(50),
             }
         });
@@ -686,6 +800,8 @@ impl Validator {
         }
         Config {
             listen: f.listen,
+            tls_listen,
+            ca_file,
             prefixes,
             external_url_base,
             limits,
@@ -775,6 +891,34 @@ impl Validator {
             keys: f.keys,
             users: f.users.into_iter().collect(),
         }
+    }
+
+    fn tls_listen(&mut self, f: Vec<TlsListenFile>) -> Vec<TlsListener> {
+        f.into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let path = format!("gms.tls_listen[{i}]");
+                if l.addr.parse::<SocketAddr>().is_err() {
+                    self.err(
+                        format!("{path}.addr"),
+                        format!("'{}' is not an ip:port address", l.addr),
+                    );
+                }
+                if let Err((file, e)) = crate::tls::check_cert_and_key(&l.cert, &l.key) {
+                    let key = match file {
+                        crate::tls::TlsFile::Cert => "cert",
+                        crate::tls::TlsFile::Key => "key",
+                    };
+                    self.err(format!("{path}.{key}"), e);
+                }
+                TlsListener {
+                    addr: l.addr,
+                    cert: l.cert,
+                    key: l.key,
+                    h2: l.h2.unwrap_or(true),
+                }
+            })
+            .collect()
     }
 
     fn limits(&mut self, f: LimitsFile) -> Limits {
@@ -1375,6 +1519,44 @@ gms:
         .unwrap_err();
         let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["gms.storage.prefix", "gms.resources.x{y"]);
+    }
+
+    #[test]
+    fn backend_upstreams_parse_with_their_scheme() {
+        let u = |s: &str| Upstream::parse(s).map(|u| (u.addr, u.tls));
+        assert_eq!(u("10.0.0.5:8080"), Ok(("10.0.0.5:8080".into(), None)));
+        assert_eq!(
+            u("http://web.internal"),
+            Ok(("web.internal:80".into(), None))
+        );
+        assert_eq!(
+            u("https://web.internal/"),
+            Ok(("web.internal:443".into(), Some("web.internal".into())))
+        );
+        assert_eq!(
+            u("https://[::1]:8443"),
+            Ok(("[::1]:8443".into(), Some("::1".into())))
+        );
+        for bad in [
+            "https://",
+            "https://u@h:1",
+            "https://h:1/path",
+            "http://h:1?q",
+        ] {
+            assert!(Upstream::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tls_listen_stands_in_for_listen_and_reports_by_index() {
+        let y = "gms:\n  tls_listen: [{addr: '127.0.0.1:1', cert: /nonexistent/c.pem, key: /nonexistent/k.pem, h3: true}]\n";
+        let e = Config::from_yaml(y).unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["gms.tls_listen[0].h3", "gms.tls_listen[0].cert"]);
+        assert!(
+            e[1].message.starts_with("cannot read /nonexistent/c.pem"),
+            "{e:?}"
+        );
     }
 
     #[test]

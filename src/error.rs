@@ -32,6 +32,8 @@ pub enum ApiError {
     Unavailable(String),
     /// 502: ORS unreachable or answering badly after all attempts.
     OrsFailed(String),
+    /// 502: the web tier could not be reached (pass-through).
+    BackendFailed(String),
     /// 504: ORS did not answer in time.
     OrsTimeout(String),
     /// 500: a bug; the message is logged, the client sees a generic text.
@@ -58,7 +60,7 @@ impl ApiError {
             ApiError::HeaderTooLarge => 431,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Unavailable(_) => 503,
-            ApiError::OrsFailed(_) => 502,
+            ApiError::OrsFailed(_) | ApiError::BackendFailed(_) => 502,
             ApiError::OrsTimeout(_) => 504,
             ApiError::Internal(_) => 500,
         }
@@ -78,6 +80,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
             ApiError::Unavailable(_) => "ServiceUnavailableException",
             ApiError::OrsFailed(_) | ApiError::OrsTimeout(_) => "OrsServiceException",
+            ApiError::BackendFailed(_) => "BadGatewayException",
             ApiError::Internal(_) => "InternalServerException",
         }
     }
@@ -91,6 +94,7 @@ impl ApiError {
             | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m)
             | ApiError::OrsFailed(m)
+            | ApiError::BackendFailed(m)
             | ApiError::OrsTimeout(m) => m,
             ApiError::Unauthorized(m) => m,
             ApiError::MethodNotAllowed => "method not allowed on this path",

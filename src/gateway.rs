@@ -38,8 +38,11 @@ pub struct ApiRequest {
     pub gms_user: Option<String>,
     /// The `Authorization` header (admin API).
     pub authorization: Option<String>,
-    /// The Host header: binary URLs start with `http://{host}` unless `external_url_base` is set.
+    /// The request's host (HTTP/2 `:authority` or Host): binary URLs start with
+    /// `{scheme}://{host}` unless `external_url_base` is set.
     pub host: Option<String>,
+    /// Whether the request came over TLS: the scheme of binary URLs is then `https`.
+    pub tls: bool,
     /// The raw body, for routes that take one as it is (status push).
     pub body: bytes::Bytes,
     /// The client's address, for the per-IP rate limit.

@@ -15,6 +15,7 @@
 //! - [`reply`] and [`error`]: what handlers return; the one error enum and its mapping to HTTP.
 //! - [`access_log`]: one line per request, written off the request path.
 //! - [`metrics`]: Prometheus counters and histograms, served on `gms.metrics_listen`.
+//! - [`tls`]: HTTPS listener certificates and the upstream CA file, checked at start-up.
 //! - [`proxy`]: the only module that knows Pingora's `Session`; [`server`] assembles the process.
 
 #![warn(missing_docs)]
@@ -37,4 +38,5 @@ pub mod reply;
 pub mod routes;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod value;

@@ -1,7 +1,9 @@
 //! The Pingora edge: the only module that knows Pingora's `Session`. It routes each request,
 //! reads the body for API routes, calls [`Gateway::handle`] and writes the [`Reply`]; every
 //! other request is proxied to the web tier (round robin, health-checked, retried on connect
-//! failure).
+//! failure). The same code serves HTTP/1.1 and HTTP/2 (TLS listeners with ALPN): it reads
+//! the request through `Session` and writes whole replies with Content-Length, and Pingora
+//! drops the connection-specific headers HTTP/2 forbids.
 
 use std::borrow::Cow;
 use std::io;
@@ -17,7 +19,8 @@ use pingora::http::ResponseHeader;
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::LoadBalancer;
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
-use pingora::{Error, ErrorType, Result};
+use pingora::proxy::FailToProxy;
+use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::access_log::AccessLog;
 use crate::error::ApiError;
@@ -37,6 +40,13 @@ pub struct GatewayProxy {
     metrics: bool,
     /// The access log, when `gms.access_log` is set.
     access_log: Option<AccessLog>,
+}
+
+/// Carried on a web-tier [`pingora::lb::Backend`] reached over TLS.
+#[derive(Debug, Clone)]
+pub struct BackendTls {
+    /// The name its certificate must be valid for; sent as SNI.
+    pub sni: String,
 }
 
 /// Per-request state shared across Pingora's phases.
@@ -100,7 +110,14 @@ impl GatewayProxy {
         let mut req = ApiRequest {
             gms_user: header(&GMS_USER),
             authorization: header(&http::header::AUTHORIZATION),
-            host: header(&http::header::HOST),
+            // HTTP/2 names the host in `:authority` (the URI); it wins over Host there, as it
+            // does in an HTTP/1.1 absolute-form target (RFC 9113 8.3.1, RFC 9112 3.2.2).
+            host: h
+                .uri
+                .authority()
+                .map(|a| a.as_str().to_string())
+                .or_else(|| header(&http::header::HOST)),
+            tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
             api_key: self
                 .gw
                 .config
@@ -190,6 +207,12 @@ fn body_stream(session: &mut Session) -> impl Stream<Item = io::Result<Bytes>> +
     }))
 }
 
+/// Path and query of a request target: HTTP/2 requests carry scheme and authority in the URI
+/// too, which the logs leave out so that both versions log alike.
+fn target(uri: &http::Uri) -> &str {
+    uri.path_and_query().map_or("/", |p| p.as_str())
+}
+
 /// Writes a complete reply, always with Content-Length so the connection can be reused.
 async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
     let mut h = ResponseHeader::build(reply.status, Some(2 + reply.headers.len()))?;
@@ -256,7 +279,14 @@ impl ProxyHttp for GatewayProxy {
             .as_ref()
             .and_then(|lb| lb.select(b"", 256))
             .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(502), "no healthy backend"))?;
-        Ok(Box::new(HttpPeer::new(backend, false, String::new())))
+        // A TLS backend's SNI is its configured host: the name its certificate is checked
+        // against (Pingora verifies by default; `ca_file` sets what it trusts).
+        let sni = backend.ext.get::<BackendTls>().map(|t| t.sni.clone());
+        Ok(Box::new(HttpPeer::new(
+            backend,
+            sni.is_some(),
+            sni.unwrap_or_default(),
+        )))
     }
 
     /// Counts the request (when metrics are on) and writes one debug line per request
@@ -289,7 +319,7 @@ impl ProxyHttp for GatewayProxy {
                 "ts_ms={} client={client} {} {} status={status} bytes={} ms={ms:.3} route={}",
                 crate::api::admin::unix_ms(),
                 h.method,
-                h.uri,
+                target(&h.uri),
                 session.body_bytes_sent(),
                 ctx.route
             ));
@@ -303,14 +333,55 @@ impl ProxyHttp for GatewayProxy {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let h = session.req_header();
+        let uri = target(&h.uri);
         match e {
             Some(e) => log::debug!(
-                "{client} {} {} {status} {} error: {e}",
+                "{client} {} {uri} {status} {} error: {e}",
                 h.method,
-                h.uri,
                 ctx.route
             ),
-            None => log::debug!("{client} {} {} {status} {}", h.method, h.uri, ctx.route),
+            None => log::debug!("{client} {} {uri} {status} {}", h.method, ctx.route),
+        }
+    }
+
+    /// A pass-through that found no web tier to answer (none healthy, connect or TLS failure,
+    /// a broken response) gets the gateway's 502 JSON; other failures get Pingora's default
+    /// answer. Nothing is written when a response has already begun.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        _ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    // The client is gone: nobody to answer.
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let written = if code == 502 {
+                let err = ApiError::BackendFailed(format!(
+                    "the web tier did not answer ({})",
+                    e.etype().as_str()
+                ));
+                write_reply(session, err.to_reply()).await
+            } else {
+                session.respond_error(code).await
+            };
+            if let Err(w) = written {
+                log::debug!("cannot send the error reply: {w}");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
         }
     }
 

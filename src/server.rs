@@ -1,24 +1,28 @@
 //! Assembles the process: Pingora server, store, gateway, backend load balancer and its health
 //! check, listeners.
 
+use std::collections::BTreeSet;
+use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use pingora::apps::HttpServerOptions;
+use pingora::lb::discovery::Static;
 use pingora::lb::health_check::TcpHealthCheck;
 use pingora::lb::selection::RoundRobin;
-use pingora::lb::LoadBalancer;
+use pingora::lb::{Backend, Backends, LoadBalancer};
 use pingora::prelude::{background_service, Opt};
 use pingora::proxy::HttpProxy;
 use pingora::server::Server;
 use pingora::services::listening::Service;
 
 use crate::access_log::AccessLog;
-use crate::config::Config;
+use crate::config::{BackendConfig, Config};
 use crate::conn_guard::{ConnLimits, Guarded};
 use crate::gateway::Gateway;
 use crate::ors::Ors;
-use crate::proxy::GatewayProxy;
+use crate::proxy::{BackendTls, GatewayProxy};
 use crate::store;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -50,9 +54,9 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
 
     let backends = match &config.backend {
         Some(b) => {
-            let mut lb =
-                LoadBalancer::<RoundRobin>::try_from_iter(b.upstreams.iter().map(String::as_str))
-                    .map_err(|e| format!("gms.backend.upstreams: {e}"))?;
+            let mut lb = backend_balancer(b)?;
+            // A TCP connect, also for TLS upstreams: a handshake per check would cost more and
+            // prove little that the first proxied request does not.
             lb.set_health_check(TcpHealthCheck::new());
             lb.health_check_frequency = Some(Duration::from_millis(b.health_check_interval_ms));
             let bg = background_service("backend health check", lb);
@@ -79,6 +83,9 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
     );
     for addr in &config.listen {
         api.add_tcp(addr);
+    }
+    for l in &config.tls_listen {
+        api.add_tls_with_settings(&l.addr, None, crate::tls::listener_settings(l)?);
     }
     server.add_service(api);
     server.run_forever();
@@ -107,4 +114,35 @@ fn api_service(
         max_header_bytes: usize::try_from(c.max_header_bytes).unwrap_or(usize::MAX),
     };
     Service::new("gms API".to_string(), Guarded::new(app, limits))
+}
+
+/// The web tier's load balancer: every address each upstream resolves to, TLS upstreams
+/// carrying their [`BackendTls`] for `upstream_peer`.
+fn backend_balancer(b: &BackendConfig) -> Result<LoadBalancer<RoundRobin>, String> {
+    let mut set = BTreeSet::new();
+    for (i, u) in b.upstreams.iter().enumerate() {
+        let addrs = u
+            .addr
+            .to_socket_addrs()
+            .map_err(|e| format!("gms.backend.upstreams[{i}]: '{}': {e}", u.addr))?;
+        for addr in addrs {
+            let mut backend = Backend {
+                addr: pingora::protocols::l4::socket::SocketAddr::Inet(addr),
+                weight: 1,
+                ext: Default::default(),
+            };
+            if let Some(sni) = &u.tls {
+                backend.ext.insert(BackendTls { sni: sni.clone() });
+            }
+            set.insert(backend);
+        }
+    }
+    let lb = LoadBalancer::from_backends(Backends::new(Static::new(set)));
+    // A static list: the first update completes at once, so requests find backends before
+    // the health check's first round.
+    lb.update()
+        .now_or_never()
+        .ok_or("backend list update did not complete")?
+        .map_err(|e| format!("gms.backend.upstreams: {e}"))?;
+    Ok(lb)
 }

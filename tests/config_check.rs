@@ -121,14 +121,6 @@ fn check_rejects_an_unknown_top_level_gms_key() {
 }
 
 #[test]
-fn check_rejects_a_test_page_that_is_not_a_boolean() {
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!("test_page: sometimes\n{STD_GMS}")));
-    assert_rejected(&c, &path, &["gms.test_page"]);
-    let (c, _, _dir) = check_yaml(&gateway_yaml(&format!("test_page: true\n{STD_GMS}")));
-    assert_ok(&c, "test_page: true");
-}
-
-#[test]
 fn check_rejects_a_bad_ors_url_naming_the_key_path() {
     let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
         "{STD_GMS}  request-inbound-poll:\n    _type: ors\n    _service: \"http://scxml.example.com/poll.scxml\"\n    _ors: \"htp:/x\"\n"
@@ -209,6 +201,67 @@ fn check_rejects_a_missing_file() {
     assert_rejected(&c, &path.display().to_string(), &[]);
 }
 
+/// `tls_listen: [...]` with one entry per `(addr, cert, key)`.
+fn tls_listen(entries: &[(&str, &Path, &Path)]) -> String {
+    let items: Vec<String> = entries
+        .iter()
+        .map(|(addr, cert, key)| {
+            format!(
+                "{{addr: \"{addr}\", cert: \"{}\", key: \"{}\"}}",
+                cert.display(),
+                key.display()
+            )
+        })
+        .collect();
+    format!("tls_listen: [{}]\n", items.join(", "))
+}
+
+#[test]
+fn check_accepts_tls_listeners_a_ca_file_and_https_upstreams() {
+    let pki = TempDir::new("pki");
+    let certs = TestCerts::make(pki.path());
+    let gms = format!(
+        "{}backend: {{upstreams: [\"https://127.0.0.1:9443\", \"http://127.0.0.1\", \"127.0.0.1:8090\"]}}\n{STD_GMS}",
+        tls_listen(&[("127.0.0.1:8443", &certs.cert, &certs.key)])
+    );
+    let top = format!("ca_file: \"{}\"\n", certs.ca.display());
+    let (c, _, _dir) = check_yaml(&format!("{top}{}", gateway_yaml(&gms)));
+    assert_ok(&c, "a config with TLS");
+}
+
+#[test]
+fn check_rejects_unusable_tls_files_naming_each_key() {
+    let pki = TempDir::new("pki");
+    let certs = TestCerts::make(&pki.file("a"));
+    let other = TestCerts::make(&pki.file("b"));
+    let missing = pki.file("missing.pem");
+    let gms = format!(
+        "{}backend: {{upstreams: [\"https://\", \"https://u@127.0.0.1:1\"]}}\n{STD_GMS}",
+        tls_listen(&[
+            ("127.0.0.1:8443", &missing, &certs.key),
+            ("127.0.0.1:8444", &certs.cert, &other.key),
+            ("nope", &certs.key, &certs.key),
+        ])
+    );
+    // A private key is not a CA bundle.
+    let top = format!("ca_file: \"{}\"\n", certs.key.display());
+    let (c, path, _dir) = check_yaml(&format!("{top}{}", gateway_yaml(&gms)));
+    assert_rejected(
+        &c,
+        &path,
+        &[
+            "gms.tls_listen[0].cert: cannot read",
+            "gms.tls_listen[1].key:",
+            "does not fit the certificate",
+            "gms.tls_listen[2].addr",
+            "gms.tls_listen[2].cert: no PEM certificate",
+            "ca_file:",
+            "gms.backend.upstreams[0]",
+            "gms.backend.upstreams[1]",
+        ],
+    );
+}
+
 #[test]
 fn check_reports_bad_connection_limits_and_api_auth() {
     let gms = format!(
@@ -232,4 +285,12 @@ fn check_reports_bad_connection_limits_and_api_auth() {
         &path,
         &["gms.api_auth: needs at least one of keys or users"],
     );
+}
+
+#[test]
+fn check_rejects_a_test_page_that_is_not_a_boolean() {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!("test_page: sometimes\n{STD_GMS}")));
+    assert_rejected(&c, &path, &["gms.test_page"]);
+    let (c, _, _dir) = check_yaml(&gateway_yaml(&format!("test_page: true\n{STD_GMS}")));
+    assert_ok(&c, "test_page: true");
 }

@@ -37,14 +37,12 @@ pub fn storage_ttl(raw: &str, max_ttl: u64) -> Duration {
 /// The absolute URL of a stored file's bytes.
 pub fn binary_url(gw: &Gateway, req: &ApiRequest, id: &str, key: &str) -> String {
     let root = gw.config.prefixes.first().map(String::as_str).unwrap_or("");
+    let scheme = if req.tls { "https" } else { "http" };
     let base = match (&gw.config.external_url_base, &req.host) {
         (Some(base), _) => base.clone(),
-        (None, Some(host)) => format!("http://{host}"),
+        (None, Some(host)) => format!("{scheme}://{host}"),
         // HTTP/1.0 without Host: the address we listen on is the best guess.
-        (None, None) => format!(
-            "http://{}",
-            gw.config.listen.first().map(String::as_str).unwrap_or("")
-        ),
+        (None, None) => format!("{scheme}://{}", gw.config.first_listen(req.tls)),
     };
     format!(
         "{base}{root}/storage/binary/{}/{}",

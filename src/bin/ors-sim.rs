@@ -10,6 +10,7 @@
 //! ```text
 //! ors-sim --listen 127.0.0.1:7210 [--listen 127.0.0.1:7211 ...] [--control 127.0.0.1:7299]
 //!         [--status-script JSON|@FILE] [--log-max N] [--threads N] [--max-sessions N]
+//!         [--tls-cert FILE --tls-key FILE]
 //! ```
 //! - `--listen ADDR` (repeatable, at least one): one instance, named ADDR exactly as given
 //!   (with port 0, the address actually bound), base URL `http://ADDR`.
@@ -22,6 +23,9 @@
 //! - `--log-max N`: request log ring size (default 10000; 0 keeps none).
 //! - `--threads N`: tokio worker threads (default 1).
 //! - `--max-sessions N`: live sessions kept; the oldest are evicted beyond it (default 100000).
+//! - `--tls-cert FILE --tls-key FILE` (PEM chain and key, both or neither): every instance
+//!   listener speaks HTTPS (HTTP/1.1 inside TLS), base URL `https://ADDR`; the control
+//!   listener stays plain HTTP.
 //!
 //! After binding, one line `ors-sim listening on ADDR` is printed per listener (instances in
 //! order, then the control listener). Bad arguments exit 2, bind failures exit 1.
@@ -77,9 +81,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes, BytesMut};
 use percent_encoding::percent_decode;
+use pingora::tls::{
+    install_default_crypto_provider, load_certs_and_key_files, ServerConfig, TlsAcceptor,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
@@ -104,7 +111,8 @@ const DEFAULT_LOG_MAX: usize = 10_000;
 const DEFAULT_MAX_SESSIONS: usize = 100_000;
 
 const USAGE: &str = "usage: ors-sim --listen ADDR [--listen ADDR ...] [--control ADDR]\n       \
-    [--status-script JSON|@FILE] [--log-max N] [--threads N] [--max-sessions N]";
+    [--status-script JSON|@FILE] [--log-max N] [--threads N] [--max-sessions N]\n       \
+    [--tls-cert FILE --tls-key FILE]";
 
 // ---------------------------------------------------------------------------------------
 // Command line
@@ -119,6 +127,8 @@ struct Args {
     log_max: usize,
     threads: usize,
     max_sessions: usize,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
     help: bool,
 }
 
@@ -131,6 +141,8 @@ fn parse_args<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
         log_max: DEFAULT_LOG_MAX,
         threads: 1,
         max_sessions: DEFAULT_MAX_SESSIONS,
+        tls_cert: None,
+        tls_key: None,
         help: false,
     };
     let mut it = argv.into_iter();
@@ -171,11 +183,16 @@ fn parse_args<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
                 args.max_sessions =
                     parse_num(&flag, &take_value(&flag, inline, &mut it)?, 1, 100_000_000)?
             }
+            "--tls-cert" => args.tls_cert = Some(take_value(&flag, inline, &mut it)?),
+            "--tls-key" => args.tls_key = Some(take_value(&flag, inline, &mut it)?),
             _ => return Err(format!("unknown argument: {arg}")),
         }
     }
     if !args.help && args.listen.is_empty() {
         return Err("at least one --listen ADDR is required".into());
+    }
+    if args.tls_cert.is_some() != args.tls_key.is_some() {
+        return Err("--tls-cert and --tls-key go together".into());
     }
     Ok(args)
 }
@@ -475,6 +492,8 @@ impl RequestLog {
 /// Everything the listeners share.
 struct Sim {
     instances: Vec<Arc<Instance>>,
+    /// With `--tls-cert`: instance connections start with this TLS handshake.
+    tls: Option<TlsAcceptor>,
     status_script: Vec<ScriptStep>,
     sessions: Mutex<Sessions>,
     log: Mutex<RequestLog>,
@@ -1146,10 +1165,15 @@ fn encode_response(out: &mut Vec<u8>, resp: &Response, keep_alive: bool, head_on
 // Connections
 // ---------------------------------------------------------------------------------------
 
+/// A connection's byte stream: TCP, or TLS over TCP.
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
+
 /// Reads into `buf`, growing it only when nearly full so that steady keep-alive traffic
 /// reuses one allocation.
 async fn fill(
-    stream: &mut TcpStream,
+    stream: &mut impl Conn,
     buf: &mut BytesMut,
     limit: Duration,
 ) -> Result<usize, ConnError> {
@@ -1163,7 +1187,7 @@ async fn fill(
 }
 
 /// Reads the next head; None on a clean close between requests.
-async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Option<Head>, ConnError> {
+async fn read_head(stream: &mut impl Conn, buf: &mut BytesMut) -> Result<Option<Head>, ConnError> {
     let mut scan_from = 0;
     loop {
         if scan_from == 0 {
@@ -1212,7 +1236,7 @@ fn too_big_head() -> HttpError {
     }
 }
 
-async fn send_continue(stream: &mut TcpStream) -> Result<(), ConnError> {
+async fn send_continue(stream: &mut impl Conn) -> Result<(), ConnError> {
     stream
         .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
         .await
@@ -1220,7 +1244,7 @@ async fn send_continue(stream: &mut TcpStream) -> Result<(), ConnError> {
 }
 
 async fn read_body(
-    stream: &mut TcpStream,
+    stream: &mut impl Conn,
     buf: &mut BytesMut,
     head: &Head,
 ) -> Result<Bytes, ConnError> {
@@ -1261,7 +1285,7 @@ async fn read_body(
 }
 
 /// Reads and discards until the peer closes, at most `limit` long and `budget` bytes.
-async fn drain(stream: &mut TcpStream, limit: Duration, mut budget: usize) {
+async fn drain(stream: &mut impl Conn, limit: Duration, mut budget: usize) {
     let mut sink = [0u8; 8192];
     let _ = tokio::time::timeout(limit, async {
         loop {
@@ -1275,7 +1299,7 @@ async fn drain(stream: &mut TcpStream, limit: Duration, mut budget: usize) {
     .await;
 }
 
-async fn reply_error_and_close(stream: &mut TcpStream, out: &mut Vec<u8>, err: HttpError) {
+async fn reply_error_and_close(stream: &mut impl Conn, out: &mut Vec<u8>, err: HttpError) {
     let mut resp = Response::error(err.status, err.msg);
     resp.close = true;
     out.clear();
@@ -1300,8 +1324,26 @@ fn is_sim_path(path: &str) -> bool {
 }
 
 /// Serves one connection; `inst` is None on the control listener.
-async fn serve_conn(sim: Arc<Sim>, inst: Option<Arc<Instance>>, mut stream: TcpStream) {
+async fn serve_conn(sim: Arc<Sim>, inst: Option<Arc<Instance>>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
+    let tls = if inst.is_some() {
+        sim.tls.clone()
+    } else {
+        None
+    };
+    match tls {
+        Some(acceptor) => {
+            // A client that fails the handshake (e.g. rejects the certificate) just goes away.
+            if let Ok(Ok(s)) = tokio::time::timeout(READ_TIMEOUT, acceptor.accept(stream)).await {
+                serve_http(sim, inst, s).await;
+            }
+        }
+        None => serve_http(sim, inst, stream).await,
+    }
+}
+
+/// The HTTP/1.1 exchange of one connection.
+async fn serve_http(sim: Arc<Sim>, inst: Option<Arc<Instance>>, mut stream: impl Conn) {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
     loop {
@@ -1824,6 +1866,22 @@ fn listener_name(spec: &str, asked: SocketAddr, bound: SocketAddr) -> String {
     }
 }
 
+/// The TLS side of `--tls-cert` / `--tls-key`: HTTP/1.1 only (ALPN `http/1.1`).
+fn tls_acceptor(cert: &str, key: &str) -> Result<TlsAcceptor, String> {
+    let (certs, key_der) = match load_certs_and_key_files(cert, key) {
+        Ok(Some(pair)) => pair,
+        Ok(None) => return Err(format!("no certificate in {cert} or no key in {key}")),
+        Err(e) => return Err(format!("cannot load {cert} / {key}: {e}")),
+    };
+    install_default_crypto_provider();
+    let mut config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| format!("{cert} / {key}: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
 async fn run(args: Args) -> Result<(), String> {
     let mut instances = Vec::new();
     let mut listeners = Vec::new();
@@ -1854,8 +1912,13 @@ async fn run(args: Args) -> Result<(), String> {
         }
         None => None,
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
     let sim = Arc::new(Sim {
         instances: instances.clone(),
+        tls,
         status_script: args.status_script,
         sessions: Mutex::new(Sessions::new(args.max_sessions)),
         log: Mutex::new(RequestLog {
@@ -2040,6 +2103,19 @@ mod tests {
         assert!(parse_args(argv(&["--listen", "a:1", "--log-max", "x"])).is_err());
         assert!(parse_args(argv(&["--listen", "a:1", "--listen", "a:1"])).is_err());
         assert!(parse_args(argv(&["--listen", "a:1", "--status-script", "{"])).is_err());
+        assert!(parse_args(argv(&["--listen", "a:1", "--tls-cert", "c.pem"])).is_err());
+        let t = parse_args(argv(&[
+            "--listen",
+            "a:1",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key=k.pem",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (t.tls_cert.as_deref(), t.tls_key.as_deref()),
+            (Some("c.pem"), Some("k.pem"))
+        );
         assert!(parse_args(argv(&["--help"])).unwrap().help);
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use pingora::connectors::http::Connector;
+use pingora::connectors::ConnectorOptions;
 use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
 use pingora::{Error, ErrorType};
@@ -16,6 +17,8 @@ use crate::config::OrsSettings;
 const MAX_REPLY_BYTES: usize = 1024 * 1024;
 /// How long an idle pooled connection to a node is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle connections kept in the pool: Pingora's default.
+const POOL_SIZE: usize = 128;
 
 /// One ORS node's address, parsed once from its configured URL.
 #[derive(Debug, Clone)]
@@ -129,10 +132,14 @@ pub struct OrsClient {
 }
 
 impl OrsClient {
-    /// A client with the timeouts of `gms.ors`.
-    pub fn new(settings: &OrsSettings) -> Self {
+    /// A client with the timeouts of `gms.ors`; `https://` nodes must present a certificate
+    /// valid for their host that chains to `ca_file` (checked at start-up), else to the
+    /// system's roots.
+    pub fn new(settings: &OrsSettings, ca_file: Option<&str>) -> Self {
+        let mut options = ConnectorOptions::new(POOL_SIZE);
+        options.ca_file = ca_file.map(str::to_string);
         OrsClient {
-            connector: Connector::new(None),
+            connector: Connector::new(Some(options)),
             connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
             socket_timeout: Duration::from_millis(settings.socket_timeout_ms),
         }

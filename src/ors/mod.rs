@@ -45,7 +45,7 @@ impl Ors {
     /// Resolves the configured nodes and prepares the client.
     pub fn new(config: &Config, store: Arc<dyn Store>) -> Result<Ors, String> {
         Ok(Ors {
-            client: client::OrsClient::new(&config.ors),
+            client: client::OrsClient::new(&config.ors, config.ca_file.as_deref()),
             nodes: nodes::Nodes::from_config(config)?,
             attempts: config.ors.max_ors_request_attempts,
             store,

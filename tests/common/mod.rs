@@ -411,6 +411,92 @@ fn spawn_sh(script: &str) {
         .spawn();
 }
 
+/// A test CA and a server certificate it signed, valid for `127.0.0.1`, `::1` and `localhost`,
+/// made with `openssl` (scripts/deps installs it). PEM files, valid for two days.
+pub struct TestCerts {
+    /// The CA certificate (`ca.pem`): what a client must trust.
+    pub ca: PathBuf,
+    /// The server certificate (`server.pem`).
+    pub cert: PathBuf,
+    /// The server's private key (`server.key`).
+    pub key: PathBuf,
+}
+
+impl TestCerts {
+    /// Makes a new CA and server certificate in `dir` (created); another call in another dir
+    /// gives an unrelated CA.
+    pub fn make(dir: &Path) -> TestCerts {
+        fs::create_dir_all(dir).expect("certs dir");
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+                .expect("openssl (scripts/deps installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let new_key = ["-newkey", "rsa:2048", "-nodes"];
+        run(&[
+            &["req", "-x509", "-days", "2"][..],
+            &new_key,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=gms-test-ca",
+            ],
+        ]
+        .concat());
+        run(&[
+            &["req"][..],
+            &new_key,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat());
+        fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n",
+        )
+        .expect("ext.cnf");
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        TestCerts {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        }
+    }
+}
+
 /// One `redis-server` on a free loopback port, killed on drop.
 pub struct RedisServer {
     child: Option<Child>,
@@ -454,76 +540,19 @@ impl RedisServer {
         unreachable!("the loop either returns or panics")
     }
 
-    /// A server that listens only with TLS, on a certificate for 127.0.0.1 signed by a CA made
-    /// here with `openssl` (`ca.pem` in `dir`, see [`RedisServer::tls_ca`]). No persistence.
+    /// A server that listens only with TLS, on a certificate made by [`TestCerts::make`] in
+    /// `dir` (see [`RedisServer::tls_ca`]). No persistence.
     pub fn start_tls(dir: &Path) -> RedisServer {
         fs::create_dir_all(dir).expect("redis dir");
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .stdin(Stdio::null())
-                .output()
-                .expect("openssl (scripts/deps installs it)");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=gms-test-ca",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
-        fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext.cnf");
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
-        let p = |f: &str| dir.join(f).display().to_string();
+        let certs = TestCerts::make(dir);
+        let p = |f: &Path| f.display().to_string();
         let args: Vec<String> = vec![
             "--tls-cert-file".into(),
-            p("server.pem"),
+            p(&certs.cert),
             "--tls-key-file".into(),
-            p("server.key"),
+            p(&certs.key),
             "--tls-ca-cert-file".into(),
-            p("ca.pem"),
+            p(&certs.ca),
             "--tls-auth-clients".into(),
             "no".into(),
             "--save".into(),
@@ -537,7 +566,7 @@ impl RedisServer {
                 port: free_port(),
                 dir: dir.to_path_buf(),
                 args: args.clone(),
-                tls_ca: Some(dir.join("ca.pem")),
+                tls_ca: Some(certs.ca.clone()),
             };
             match r.spawn() {
                 Ok(()) => return r,
@@ -812,6 +841,8 @@ pub fn shared_cluster() -> Vec<String> {
 
 pub struct OrsSim {
     child: Child,
+    /// `https` when the instances speak TLS, else `http`.
+    scheme: &'static str,
     ports: Vec<u16>,
     control: u16,
     dir: TempDir,
@@ -820,6 +851,16 @@ pub struct OrsSim {
 impl OrsSim {
     /// Start `ors-sim` with `n` ORS / echo listeners and a control listener.
     pub fn start(n: usize) -> OrsSim {
+        OrsSim::start_with(n, None)
+    }
+
+    /// `start`, the instances speaking HTTPS with `certs`' server certificate (the control
+    /// listener stays plain HTTP).
+    pub fn start_tls(n: usize, certs: &TestCerts) -> OrsSim {
+        OrsSim::start_with(n, Some(certs))
+    }
+
+    fn start_with(n: usize, tls: Option<&TestCerts>) -> OrsSim {
         assert!(n >= 1, "at least one instance");
         let dir = TempDir::new("sim");
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
@@ -829,6 +870,12 @@ impl OrsSim {
             cmd.arg("--listen").arg(format!("127.0.0.1:{p}"));
         }
         cmd.arg("--control").arg(format!("127.0.0.1:{control}"));
+        if let Some(c) = tls {
+            cmd.arg("--tls-cert")
+                .arg(&c.cert)
+                .arg("--tls-key")
+                .arg(&c.key);
+        }
         let stdout = fs::File::create(dir.file("stdout.log")).expect("stdout.log");
         let stderr = fs::File::create(dir.file("stderr.log")).expect("stderr.log");
         let child = cmd
@@ -839,6 +886,7 @@ impl OrsSim {
             .expect("spawn ors-sim");
         let mut sim = OrsSim {
             child,
+            scheme: if tls.is_some() { "https" } else { "http" },
             ports,
             control,
             dir,
@@ -896,9 +944,9 @@ impl OrsSim {
         format!("127.0.0.1:{}", self.ports[i])
     }
 
-    /// `http://127.0.0.1:<port i>`
+    /// `http://127.0.0.1:<port i>` (`https://` with TLS)
     pub fn url(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.ports[i])
+        format!("{}://127.0.0.1:{}", self.scheme, self.ports[i])
     }
 
     pub fn control_url(&self) -> String {
