@@ -58,6 +58,10 @@ pub struct RequestCtx {
     pub connect_retries: usize,
     /// When routing began (for the latency histogram).
     pub started: Option<std::time::Instant>,
+    /// The service the request was about, for the access log.
+    pub trace: Option<Box<crate::reply::Trace>>,
+    /// The web-tier upstream a pass-through request went to, for the access log.
+    pub backend: Option<String>,
 }
 
 impl GatewayProxy {
@@ -257,7 +261,7 @@ impl ProxyHttp for GatewayProxy {
         if self.metrics || self.access_log.is_some() {
             ctx.started = Some(std::time::Instant::now());
         }
-        let reply = if self.passes_through(&route) {
+        let mut reply = if self.passes_through(&route) {
             if self.backends.is_some() {
                 return Ok(false);
             }
@@ -265,6 +269,7 @@ impl ProxyHttp for GatewayProxy {
         } else {
             self.answer(session, route).await
         };
+        ctx.trace = reply.trace.take();
         write_reply(session, reply).await?;
         Ok(true)
     }
@@ -272,7 +277,7 @@ impl ProxyHttp for GatewayProxy {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         let backend = self
             .backends
@@ -282,6 +287,9 @@ impl ProxyHttp for GatewayProxy {
         // A TLS backend's SNI is its configured host: the name its certificate is checked
         // against (Pingora verifies by default; `ca_file` sets what it trusts).
         let sni = backend.ext.get::<BackendTls>().map(|t| t.sni.clone());
+        if self.access_log.is_some() {
+            ctx.backend = Some(backend.addr.to_string());
+        }
         Ok(Box::new(HttpPeer::new(
             backend,
             sni.is_some(),
@@ -315,14 +323,26 @@ impl ProxyHttp for GatewayProxy {
                 .started
                 .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
             let h = session.req_header();
-            log.write(format!(
+            let mut line = format!(
                 "ts_ms={} client={client} {} {} status={status} bytes={} ms={ms:.3} route={}",
                 crate::api::admin::unix_ms(),
                 h.method,
                 target(&h.uri),
                 session.body_bytes_sent(),
                 ctx.route
-            ));
+            );
+            if let Some(t) = &ctx.trace {
+                line.push_str(&format!(" service={} id={}", t.service, t.id));
+            }
+            let upstream = ctx
+                .trace
+                .as_ref()
+                .and_then(|t| t.upstream.as_deref())
+                .or(ctx.backend.as_deref());
+            if let Some(u) = upstream {
+                line.push_str(&format!(" upstream={u}"));
+            }
+            log.write(line);
         }
         if !log::log_enabled!(log::Level::Debug) {
             return;

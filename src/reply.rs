@@ -22,6 +22,19 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     /// The body.
     pub body: Bytes,
+    /// For the access log: which service the reply is about and where it was served.
+    pub trace: Option<Box<Trace>>,
+}
+
+/// What the access log tells about a service request beyond its path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    /// The configured service name.
+    pub service: String,
+    /// The service's id (new, for a create).
+    pub id: uuid::Uuid,
+    /// The ORS node the request went to, if any.
+    pub upstream: Option<String>,
 }
 
 impl Reply {
@@ -36,6 +49,7 @@ impl Reply {
             content_type: content_type.into(),
             headers: Vec::new(),
             body: body.into(),
+            trace: None,
         }
     }
 
@@ -59,6 +73,16 @@ impl Reply {
     /// Adds a header.
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Notes, for the access log, the service a reply is about and the ORS node that served it.
+    pub fn traced(mut self, service: &str, id: uuid::Uuid, upstream: Option<&str>) -> Reply {
+        self.trace = Some(Box::new(Trace {
+            service: service.to_string(),
+            id,
+            upstream: upstream.map(str::to_string),
+        }));
         self
     }
 

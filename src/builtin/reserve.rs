@@ -108,7 +108,8 @@ pub async fn request_interaction(
         ors: None,
         reservations: Vec::new(),
     };
-    let id = record.id.hyphenated().to_string();
+    let uuid = record.id;
+    let id = uuid.hyphenated().to_string();
     let data = DataRecord {
         owner: req.gms_user.clone(),
         fields: req.params.into_user_data(),
@@ -118,7 +119,7 @@ pub async fn request_interaction(
         .create_service(record, data, Some(reserve))
         .await?
         .ok_or_else(|| ApiError::Internal("store made no reservation".into()))?;
-    Ok(reply(id, &reservation, ttl))
+    Ok(reply(id, &reservation, ttl).traced(&svc.name, uuid, None))
 }
 
 /// `request-access`: one more reservation for an existing service (`_id`).

@@ -75,6 +75,7 @@ pub async fn create(
     };
     gw.store.create_service(record.clone(), data, None).await?;
     if let Some(place) = place {
+        let reply = id_only(&id).traced(&svc.name, record.id, None);
         start::spawn(
             gw.ors.clone(),
             svc.clone(),
@@ -83,16 +84,21 @@ pub async fn create(
             payload,
             place,
         );
-        return Ok(id_only(&id));
+        return Ok(reply);
     }
     match gw.ors.start_session(svc, conf, &payload).await {
         Ok(started) => {
+            let reply = create_reply(&id, started.start_reply).traced(
+                &svc.name,
+                record.id,
+                Some(&started.node),
+            );
             let session = OrsSession::Started {
                 node: started.node,
                 session_id: started.session_id,
             };
             gw.store.set_ors_session(record.id, session).await?;
-            Ok(create_reply(&id, started.start_reply))
+            Ok(reply)
         }
         Err(e) => {
             gw.store
@@ -123,7 +129,11 @@ pub async fn request(
     }
     let reply = gw.ors.request(svc, &record, request, &payload).await?;
     gw.store.touch_service(&record).await?;
-    Ok(relay(reply))
+    let node = match &record.ors {
+        Some(OrsSession::Started { node, .. }) => Some(node.as_str()),
+        _ => None,
+    };
+    Ok(relay(reply).traced(&svc.name, record.id, node))
 }
 
 /// After a delete: terminate the session, best effort (contract 6.2).
