@@ -36,6 +36,19 @@ pub const GATEWAY_OPTIONS: &[&str] = &[
     "_service_ttl",
 ];
 
+/// Options a request may never override, whatever `_overwritable_options` says: they pick what
+/// runs and where the gateway connects, so a client could otherwise aim it anywhere.
+const NEVER_OVERWRITABLE: &[&str] = &[
+    "_type",
+    "_service",
+    "_ors",
+    "_ors_lb_strategy",
+    "_ors_forward",
+    "_ors_start",
+    "_start_request",
+    "_overwritable_options",
+];
+
 // ---------------------------------------------------------------------------------------------
 // Layer 1: the file as written.
 
@@ -1145,6 +1158,11 @@ impl Validator {
                     format!("{path}._overwritable_options"),
                     format!("'{o}' must be an option name with its leading '_'"),
                 );
+            } else if NEVER_OVERWRITABLE.contains(&o.as_str()) {
+                self.err(
+                    format!("{path}._overwritable_options"),
+                    format!("'{o}' says where and what the gateway runs; no request may set it"),
+                );
             }
         }
         let kind = match get("_type") {
@@ -1566,5 +1584,14 @@ gms:
         assert!(!is_http_url("htp:/x"));
         assert!(!is_http_url("http://"));
         assert!(!is_http_url("ftp://x"));
+    }
+
+    #[test]
+    fn options_that_aim_the_gateway_are_never_overwritable() {
+        let y = "gms:\n  listen: ['127.0.0.1:1']\n  services:\n    a: {_type: ors, _service: 'http://x/a.scxml', _ors: 'http://127.0.0.1:1', _overwritable_options: '_ttl,_ors'}\n";
+        let e = Config::from_yaml(y).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].path, "gms.services.a._overwritable_options");
+        assert!(e[0].message.starts_with("'_ors'"), "{e:?}");
     }
 }
