@@ -14,7 +14,7 @@
 //!   implementations (embedded memory store).
 //! - [`reply`] and [`error`]: what handlers return; the one error enum and its mapping to HTTP.
 //! - [`access_log`]: one line per request, written off the request path.
-//! - [`metrics`]: Prometheus counters and histograms, served on `gms.metrics_listen`.
+//! - [`metrics`]: Prometheus counters, histograms and gauges, served on `gms.metrics_listen`.
 //! - [`tls`]: HTTPS listener certificates and the upstream CA file, checked at start-up.
 //! - [`proxy`]: the only module that knows Pingora's `Session`; [`server`] assembles the process.
 

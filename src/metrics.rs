@@ -1,13 +1,22 @@
-//! Prometheus metrics (issue 7, first part), served by `pingora-prometheus` on
-//! `gms.metrics_listen`: requests by route and status, latency by route, status-cache
-//! outcomes, ORS requests by node and outcome. Names follow Prometheus conventions.
+//! Prometheus metrics (issue 7), served by `pingora-prometheus` on `gms.metrics_listen`:
+//! requests by route and status, latency by route, status-cache outcomes, ORS requests by node
+//! and outcome, ORS node health, store operations by outcome and their latency, and gauges of
+//! live services and reservations per resource group, refreshed by [`run_usage_gauges`].
+//! Names follow Prometheus conventions.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
+use log::{info, warn};
 use pingora_prometheus::prometheus::{
-    register_histogram_vec, register_int_counter, register_int_counter_vec, HistogramVec,
-    IntCounter, IntCounterVec,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
+
+use crate::builtin::reserve::{DEFAULT_CODE_LEN, DEFAULT_GROUP};
+use crate::config::{BuiltinKind, Config, ServiceKind};
+use crate::store::{NumberUse, Store, Usage};
 
 /// `gms_http_requests_total{route, status}`: every request the gateway answered or proxied.
 pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -80,3 +89,229 @@ pub static RATE_LIMITED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
     .expect("metric names are static and registered once")
 });
+
+/// `gms_ors_node_up{node}`: 1 while the gateway believes an ORS node reachable, else 0 (set
+/// by the health checks and by failed connects).
+pub static ORS_NODE_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "gms_ors_node_up",
+        "Whether an ORS node is reachable (1) or not (0)",
+        &["node"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_store_operations_total{op, outcome}`: each [`Store`] call, `op` the trait method's name,
+/// `outcome` `ok`, `error` (store unavailable, too slow or damaged) or, for the ops that
+/// reserve, `exhausted` (no access number free: the pool is full, the store is fine).
+pub static STORE_OPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_store_operations_total",
+        "Store operations by operation and outcome",
+        &["op", "outcome"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_store_operation_duration_seconds{op}`: time each store call took, failures included.
+pub static STORE_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "gms_store_operation_duration_seconds",
+        "Store operation latency by operation",
+        &["op"],
+        vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_live_services`: live service records (memory store only: Redis has no cheap exact
+/// count, see [`Store::usage`]).
+pub static LIVE_SERVICES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!("gms_live_services", "Live service records")
+        .expect("metric names are static and registered once")
+});
+
+/// `gms_reservations{group, state}`: live reservations (`in_use`) and room for more (`free`)
+/// per resource group; see [`free_capacity`] for how `free` is counted.
+pub static RESERVATIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "gms_reservations",
+        "Access-number reservations per resource group: in_use, free",
+        &["group", "state"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// How often the usage gauges are recounted: a few seconds is fresher than a usual scrape
+/// interval (15 s or more), and counting costs the store O(numbers + live holds) each time.
+pub const USAGE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Live reservations on a group's numbers.
+pub fn in_use(numbers: &[NumberUse]) -> u64 {
+    numbers
+        .iter()
+        .map(|n| u64::from(n.exclusive) + n.coded)
+        .fold(0, u64::saturating_add)
+}
+
+/// Reservations a group can still take, counted the way its configured services reserve
+/// (`code_len` from [`group_code_lengths`]): `None`, exclusive numbers: the numbers that hold
+/// nothing; `Some(len)`: codes of `len` digits, `10^len` per number less the codes it holds,
+/// on every number not held exclusively. With all reservations of the configured kind,
+/// `in_use + free` is the group's capacity (numbers, or numbers x 10^len).
+pub fn free_capacity(numbers: &[NumberUse], code_len: Option<u8>) -> u64 {
+    match code_len {
+        None => numbers
+            .iter()
+            .filter(|n| !n.exclusive && n.coded == 0)
+            .count() as u64,
+        Some(len) => {
+            let per_number = 10u64.saturating_pow(u32::from(len));
+            numbers
+                .iter()
+                .filter(|n| !n.exclusive)
+                .map(|n| per_number.saturating_sub(n.coded))
+                .fold(0, u64::saturating_add)
+        }
+    }
+}
+
+/// Each configured group's code length for [`free_capacity`]: a request decides whether its
+/// reservation carries a code (`_provide_code` may be overwritable), so a group's kind is what
+/// the configured `request-interaction` / `request-access` services reserve in it: coded if
+/// any of them provides codes (the shortest of their code lengths: the smallest capacity),
+/// else exclusive (also for a group no service names).
+pub fn group_code_lengths(config: &Config) -> HashMap<String, Option<u8>> {
+    let mut out: HashMap<String, Option<u8>> =
+        config.resources.keys().map(|g| (g.clone(), None)).collect();
+    for svc in config.services.values() {
+        if !matches!(
+            svc.kind,
+            ServiceKind::Builtin(BuiltinKind::RequestInteraction | BuiltinKind::RequestAccess)
+        ) {
+            continue;
+        }
+        let provides = svc
+            .option("_provide_code")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if !provides {
+            continue;
+        }
+        let group = svc
+            .option("_resource_group")
+            .filter(|g| !g.is_empty())
+            .unwrap_or(DEFAULT_GROUP);
+        let len = svc
+            .option("_access_code_length")
+            .and_then(|v| v.parse::<u8>().ok())
+            .unwrap_or(DEFAULT_CODE_LEN as u8);
+        if let Some(kind) = out.get_mut(group) {
+            *kind = Some(kind.map_or(len, |l| l.min(len)));
+        }
+    }
+    out
+}
+
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Sets `gms_live_services` (when the store counts it) and `gms_reservations` from a count.
+pub fn set_usage_gauges(usage: &Usage, code_lengths: &HashMap<String, Option<u8>>) {
+    if let Some(n) = usage.live_services {
+        LIVE_SERVICES.set(gauge(n));
+    }
+    for (group, numbers) in &usage.groups {
+        let code_len = code_lengths.get(group).copied().flatten();
+        RESERVATIONS
+            .with_label_values(&[group.as_str(), "free"])
+            .set(gauge(free_capacity(numbers, code_len)));
+        RESERVATIONS
+            .with_label_values(&[group.as_str(), "in_use"])
+            .set(gauge(in_use(numbers)));
+    }
+}
+
+/// Recounts the store's usage every [`USAGE_INTERVAL`] and sets the gauges, for ever (run only
+/// with metrics on). A failed count keeps the last values; the failure is counted as
+/// `gms_store_operations_total{op="usage",outcome="error"}` and logged when it starts and ends.
+pub async fn run_usage_gauges(store: Arc<dyn Store>, config: Arc<Config>) {
+    let code_lengths = group_code_lengths(&config);
+    let mut tick = tokio::time::interval(USAGE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match store.usage(&config.resources).await {
+            Ok(usage) => {
+                if failing {
+                    info!("the store's usage can be counted again");
+                    failing = false;
+                }
+                set_usage_gauges(&usage, &code_lengths);
+            }
+            Err(e) => {
+                if !failing {
+                    warn!("cannot count the store's usage for the metrics gauges: {e:?}");
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uses(list: &[(bool, u64)]) -> Vec<NumberUse> {
+        list.iter()
+            .map(|&(exclusive, coded)| NumberUse { exclusive, coded })
+            .collect()
+    }
+
+    #[test]
+    fn exclusive_groups_count_idle_numbers_as_free() {
+        let n = uses(&[(true, 0), (false, 0), (false, 0)]);
+        assert_eq!((in_use(&n), free_capacity(&n, None)), (1, 2));
+        // A number carrying codes cannot be held exclusively either.
+        let n = uses(&[(false, 3), (false, 0)]);
+        assert_eq!((in_use(&n), free_capacity(&n, None)), (3, 1));
+    }
+
+    #[test]
+    fn coded_groups_count_free_codes() {
+        let n = uses(&[(false, 3), (false, 0)]);
+        assert_eq!((in_use(&n), free_capacity(&n, Some(2))), (3, 197));
+        // An exclusive hold takes the whole number; longer codes cannot go below zero.
+        let n = uses(&[(true, 0), (false, 150)]);
+        assert_eq!((in_use(&n), free_capacity(&n, Some(2))), (151, 0));
+        assert_eq!(
+            free_capacity(&uses(&[(false, 0)]), Some(12)),
+            1_000_000_000_000
+        );
+        assert_eq!(free_capacity(&[], Some(4)), 0);
+    }
+
+    #[test]
+    fn group_kinds_follow_the_configured_services() {
+        let yaml = r#"
+gms:
+  listen: ["127.0.0.1:1"]
+  resources: {DNIS: ["1"], CODED: ["2"], MIXED: ["3"], IDLE: ["4"]}
+  services:
+    a: {_type: builtin, _service: request-interaction}
+    b: {_type: builtin, _service: request-interaction, _resource_group: CODED, _provide_code: "TRUE", _access_code_length: 6}
+    c: {_type: builtin, _service: request-access, _resource_group: MIXED, _provide_code: "true"}
+    d: {_type: builtin, _service: request-interaction, _resource_group: MIXED, _provide_code: "true", _access_code_length: 3}
+    e: {_type: builtin, _service: request-interaction, _resource_group: MIXED}
+    f: {_type: builtin, _service: match-interaction, _resource_group: IDLE, _provide_code: "true"}
+"#;
+        let config = Config::from_yaml(yaml).unwrap();
+        let kinds = group_code_lengths(&config);
+        assert_eq!(kinds["DNIS"], None);
+        assert_eq!(kinds["CODED"], Some(6));
+        assert_eq!(kinds["MIXED"], Some(3));
+        assert_eq!(kinds["IDLE"], None);
+    }
+}

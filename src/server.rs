@@ -40,6 +40,21 @@ impl BackgroundService for OrsChecks {
     }
 }
 
+/// Keeps the store usage gauges (`gms_live_services`, `gms_reservations`) fresh until the
+/// server stops; added only with metrics on.
+struct UsageGauges(Arc<Gateway>);
+
+#[async_trait::async_trait]
+impl BackgroundService for UsageGauges {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let gw = &self.0;
+        tokio::select! {
+            _ = crate::metrics::run_usage_gauges(gw.store.clone(), gw.config.clone()) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
 /// Builds every service from a validated configuration and runs until told to stop.
 pub fn run(opt: Opt, config: Config) -> Result<(), String> {
     let mut server = Server::new(Some(opt)).map_err(|e| format!("cannot start Pingora: {e}"))?;
@@ -71,6 +86,10 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
         let mut metrics = pingora_prometheus::prometheus_http_service();
         metrics.add_tcp(addr);
         server.add_service(metrics);
+        server.add_service(background_service(
+            "store usage gauges",
+            UsageGauges(gw.clone()),
+        ));
     }
     let access_log = match &config.access_log {
         Some(dest) => Some(AccessLog::open(dest)?),

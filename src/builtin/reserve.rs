@@ -18,8 +18,10 @@ use crate::store::{Allocation, DataRecord, Reservation, ReserveRequest, ServiceR
 pub const DEFAULT_TTL_S: u64 = 30;
 /// Default `_service_ttl`, seconds.
 pub const DEFAULT_SERVICE_TTL_S: u64 = 3600;
-const DEFAULT_GROUP: &str = "DNIS";
-const DEFAULT_CODE_LEN: u64 = 4;
+/// Default `_resource_group`.
+pub const DEFAULT_GROUP: &str = "DNIS";
+/// Default `_access_code_length`.
+pub const DEFAULT_CODE_LEN: u64 = 4;
 
 #[derive(Serialize)]
 struct AccessReply<'a> {

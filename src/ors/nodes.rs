@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use log::{info, warn};
+use pingora_prometheus::prometheus::IntGauge;
 
 use super::client::NodeAddr;
 use crate::config::{Config, LbStrategy, ServiceKind};
@@ -17,9 +18,22 @@ pub struct Node {
     /// Where it is.
     pub addr: NodeAddr,
     healthy: AtomicBool,
+    /// `gms_ors_node_up{node}`, resolved once.
+    up: IntGauge,
 }
 
 impl Node {
+    /// A node believed healthy until a check or a request finds otherwise.
+    pub fn new(addr: NodeAddr) -> Node {
+        let up = crate::metrics::ORS_NODE_UP.with_label_values(&[addr.url.as_str()]);
+        up.set(1);
+        Node {
+            addr,
+            healthy: AtomicBool::new(true),
+            up,
+        }
+    }
+
     /// Whether the last health check (or request) found it reachable.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
@@ -27,7 +41,11 @@ impl Node {
 
     /// Records reachability; logs changes, which an operator wants to see.
     pub fn set_healthy(&self, up: bool) {
-        if self.healthy.swap(up, Ordering::Relaxed) != up {
+        let changed = self.healthy.swap(up, Ordering::Relaxed) != up;
+        // Set on every call, not just on a change: should two racing calls set the gauge out of
+        // order, the next health check puts it right.
+        self.up.set(i64::from(up));
+        if changed {
             if up {
                 info!("ORS node {} is reachable again", self.addr.url);
             } else {
@@ -97,10 +115,7 @@ impl Nodes {
                     None => {
                         let addr = NodeAddr::parse(url)
                             .map_err(|e| format!("gms.services.{name}._ors: {e}"))?;
-                        let node = Arc::new(Node {
-                            addr,
-                            healthy: AtomicBool::new(true),
-                        });
+                        let node = Arc::new(Node::new(addr));
                         nodes.by_url.insert(url.clone(), node.clone());
                         node
                     }
@@ -166,10 +181,9 @@ mod tests {
     fn list(strategy: LbStrategy, n: usize) -> NodeList {
         let nodes = (0..n)
             .map(|i| {
-                Arc::new(Node {
-                    addr: NodeAddr::parse(&format!("http://127.0.0.1:{}", 7000 + i)).unwrap(),
-                    healthy: AtomicBool::new(true),
-                })
+                Arc::new(Node::new(
+                    NodeAddr::parse(&format!("http://127.0.0.1:{}", 7000 + i)).unwrap(),
+                ))
             })
             .collect();
         NodeList {
@@ -198,5 +212,20 @@ mod tests {
         let l = list(LbStrategy::Linear, 3);
         l.nodes[0].set_healthy(false);
         assert_eq!(ports(&l.order()), [7001, 7002, 7000]);
+    }
+
+    #[test]
+    fn the_up_gauge_follows_health() {
+        let node = Node::new(NodeAddr::parse("http://127.0.0.1:7999").unwrap());
+        let gauge = || {
+            crate::metrics::ORS_NODE_UP
+                .with_label_values(&["http://127.0.0.1:7999"])
+                .get()
+        };
+        assert_eq!(gauge(), 1);
+        node.set_healthy(false);
+        assert_eq!(gauge(), 0);
+        node.set_healthy(true);
+        assert_eq!(gauge(), 1);
     }
 }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::pool::{pack_code, unpack_code, Pools};
 use super::{
     may_access, packed, DataRecord, MatchRequest, OrsSession, PutMode, Reservation, ReservationRef,
-    ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult,
+    ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult, Usage,
 };
 use crate::value::{merge_fields, Fields};
 
@@ -74,6 +74,14 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
 
     fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// Entries not expired at `now`; one shard locked at a time.
+    fn count_live(&self, now: Ms) -> usize {
+        self.shards
+            .iter()
+            .map(|s| lock(s).values().filter(|e| e.expires > now).count())
+            .sum()
     }
 }
 
@@ -571,12 +579,33 @@ impl Store for MemoryStore {
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
     }
+
+    async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage> {
+        let i = &self.inner;
+        let now = Instant::now();
+        let groups = groups
+            .iter()
+            .map(|(group, numbers)| {
+                // The pools lock is taken per number, so a reservation waits at most for one
+                // number's count, however large the group.
+                let uses = numbers
+                    .iter()
+                    .map(|n| lock(&i.pools).number_use(n, now))
+                    .collect();
+                (group.clone(), uses)
+            })
+            .collect();
+        Ok(Usage {
+            live_services: Some(i.services.count_live(i.now()) as u64),
+            groups,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Allocation;
+    use crate::store::{Allocation, NumberUse};
     use crate::value::Value;
 
     fn record(ttl: u64) -> ServiceRecord {
@@ -673,6 +702,35 @@ mod tests {
             .unwrap()
             .reservations
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn usage_counts_live_services_and_holds() {
+        let s = MemoryStore::new();
+        let mut coded = reserve(Some(4));
+        coded.numbers = Arc::from(vec!["2".to_string()]);
+        for r in [Some(reserve(None)), Some(coded.clone()), Some(coded), None] {
+            s.create_service(record(60_000), DataRecord::default(), r)
+                .await
+                .unwrap();
+        }
+        s.create_service(record(1), DataRecord::default(), None)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let numbers: Vec<String> = ["1", "2", "3"].map(String::from).to_vec();
+        let groups = HashMap::from([("G".to_string(), Arc::from(numbers))]);
+        let use_of = |exclusive, coded| NumberUse { exclusive, coded };
+        assert_eq!(
+            s.usage(&groups).await.unwrap(),
+            Usage {
+                live_services: Some(4),
+                groups: vec![(
+                    "G".into(),
+                    vec![use_of(true, 0), use_of(false, 2), use_of(false, 0)]
+                )],
+            }
+        );
     }
 
     #[tokio::test]

@@ -8,11 +8,14 @@
 //! script on Redis).
 
 pub mod memory;
+pub mod metered;
 pub mod packed;
 pub mod pool;
 pub mod redis;
 mod redis_lua;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -104,7 +107,7 @@ pub struct ReserveRequest {
     /// Resource group name.
     pub group: String,
     /// The group's numbers, in configured order.
-    pub numbers: std::sync::Arc<[String]>,
+    pub numbers: Arc<[String]>,
     /// `Some(len)`: a shared number with a code of `len` digits; `None`: an exclusive number.
     pub code_len: Option<u8>,
     /// How to choose the number.
@@ -144,6 +147,24 @@ pub struct StatusEntry {
     pub stored_at_ms: u64,
     /// How long after `stored_at_ms` it is fresh.
     pub fresh_ms: u64,
+}
+
+/// The live reservations on one access number (for the metrics gauges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NumberUse {
+    /// Held without a code.
+    pub exclusive: bool,
+    /// How many live coded reservations it carries.
+    pub coded: u64,
+}
+
+/// What the store holds at the moment, as counted by [`Store::usage`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Usage {
+    /// Live service records; `None` where the store cannot count them cheaply (Redis).
+    pub live_services: Option<u64>,
+    /// Each group asked about, with its numbers' use in configured order.
+    pub groups: Vec<(String, Vec<NumberUse>)>,
 }
 
 /// How a data write treats an existing record.
@@ -239,31 +260,40 @@ pub trait Store: Send + Sync {
 
     /// Checks that the store answers (health endpoint).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Counts live services and the live reservations on every number of `groups` (the
+    /// metrics gauges): called every few seconds off the request path, never per request.
+    async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage>;
 }
 
-/// Builds the store the configuration asks for.
-pub fn build(config: &Config) -> Result<std::sync::Arc<dyn Store>, String> {
-    match &config.storage {
-        StorageKind::Memory => Ok(std::sync::Arc::new(memory::MemoryStore::new())),
+/// Builds the store the configuration asks for; with metrics on (`gms.metrics_listen`),
+/// wrapped in [`metered::Metered`], so that without metrics no operation pays for them.
+pub fn build(config: &Config) -> Result<Arc<dyn Store>, String> {
+    let store: Arc<dyn Store> = match &config.storage {
+        StorageKind::Memory => Arc::new(memory::MemoryStore::new()),
         StorageKind::Redis {
             url,
             prefix,
             timeout_ms,
-        } => Ok(std::sync::Arc::new(redis::RedisStore::single(
+        } => Arc::new(redis::RedisStore::single(
             url,
             prefix,
             Duration::from_millis(*timeout_ms),
             &config.resources,
-        )?)),
+        )?),
         StorageKind::RedisCluster {
             nodes,
             prefix,
             timeout_ms,
-        } => Ok(std::sync::Arc::new(redis::RedisStore::cluster(
+        } => Arc::new(redis::RedisStore::cluster(
             nodes,
             prefix,
             Duration::from_millis(*timeout_ms),
             &config.resources,
-        )?)),
-    }
+        )?),
+    };
+    Ok(match config.metrics_listen {
+        Some(_) => Arc::new(metered::Metered::new(store)),
+        None => store,
+    })
 }

@@ -8,7 +8,9 @@ use std::time::Instant;
 use rand::Rng;
 use uuid::Uuid;
 
-use super::{Allocation, MatchRequest, Reservation, ReservationRef, ReserveRequest, StoreError};
+use super::{
+    Allocation, MatchRequest, NumberUse, Reservation, ReservationRef, ReserveRequest, StoreError,
+};
 
 /// One reservation held on a number.
 #[derive(Debug, Clone)]
@@ -220,7 +222,18 @@ impl Pools {
         }
     }
 
-    /// How many live-or-not-yet-swept holds exist (for tests and metrics).
+    /// The live reservations on `number` (metrics); O(its holds).
+    pub fn number_use(&self, number: &str, now: Instant) -> NumberUse {
+        match self.numbers.get(number) {
+            None => NumberUse::default(),
+            Some(st) => NumberUse {
+                exclusive: st.exclusive_live(now),
+                coded: st.coded.values().filter(|h| h.live(now)).count() as u64,
+            },
+        }
+    }
+
+    /// How many live-or-not-yet-swept holds exist (for tests).
     pub fn hold_count(&self) -> usize {
         self.numbers
             .values()
@@ -386,6 +399,40 @@ mod tests {
         assert_eq!(p.hold_count(), 1);
         p.release(a, &r);
         assert_eq!(p.hold_count(), 0);
+    }
+
+    #[test]
+    fn number_use_counts_live_holds_only() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        let mut coded = req(&["1"], Some(4), Allocation::Random);
+        for _ in 0..3 {
+            p.reserve(&coded, Uuid::new_v4(), now).unwrap();
+        }
+        coded.ttl = Duration::from_secs(1);
+        p.reserve(&coded, Uuid::new_v4(), now).unwrap();
+        p.reserve(&req(&["2"], None, Allocation::Random), Uuid::new_v4(), now)
+            .unwrap();
+        let later = now + Duration::from_secs(2);
+        assert_eq!(
+            p.number_use("1", later),
+            NumberUse {
+                exclusive: false,
+                coded: 3
+            }
+        );
+        assert_eq!(
+            p.number_use("2", later),
+            NumberUse {
+                exclusive: true,
+                coded: 0
+            }
+        );
+        assert_eq!(p.number_use("3", later), NumberUse::default());
+        assert_eq!(
+            p.number_use("2", now + Duration::from_secs(31)),
+            NumberUse::default()
+        );
     }
 
     #[test]

@@ -53,14 +53,19 @@ use uuid::Uuid;
 use super::pool::pack_code;
 use super::redis_lua as lua;
 use super::{
-    Allocation, DataRecord, MatchRequest, OrsSession, PutMode, Reservation, ReservationRef,
-    ReserveRequest, ServiceRecord, StatusEntry, Store, StoreError, StoreResult,
+    Allocation, DataRecord, MatchRequest, NumberUse, OrsSession, PutMode, Reservation,
+    ReservationRef, ReserveRequest, ServiceRecord, StatusEntry, Store, StoreError, StoreResult,
+    Usage,
 };
 use crate::value::{Fields, FileValue, Value};
 
 /// Random candidate codes sent with each coded reservation (the script walks on from the
 /// first when all are taken).
 const CODE_CANDIDATES: usize = 8;
+
+/// Numbers one usage script counts: bounds how long one call keeps Redis busy (its numbers'
+/// holds), while a large group still takes few calls.
+const USAGE_CHUNK: usize = 64;
 
 /// Where the store connects (one per process: the variants' sizes do not matter).
 #[derive(Clone)]
@@ -119,6 +124,7 @@ struct Scripts {
     delete_service: Script,
     matching: Script,
     release: Script,
+    usage: Script,
 }
 
 impl Scripts {
@@ -136,10 +142,11 @@ impl Scripts {
             delete_service: s(lua::DELETE_SERVICE),
             matching: s(lua::MATCH),
             release: s(lua::RELEASE),
+            usage: s(lua::USAGE),
         }
     }
 
-    fn all(&self) -> [&Script; 11] {
+    fn all(&self) -> [&Script; 12] {
         [
             &self.create,
             &self.reserve,
@@ -152,6 +159,7 @@ impl Scripts {
             &self.delete_service,
             &self.matching,
             &self.release,
+            &self.usage,
         ]
     }
 }
@@ -240,7 +248,7 @@ impl RedisStore {
                     n.escape_debug()
                 ));
             }
-            let base = format!("{prefix}n{{{group}}}");
+            let base = number_base(prefix, group);
             let keys: Vec<String> = numbers.iter().map(|n| format!("{base}{n}")).collect();
             for (n, k) in numbers.iter().zip(&keys) {
                 number_keys.insert(n.clone(), k.clone());
@@ -368,7 +376,7 @@ impl RedisStore {
             Some(g) if Arc::ptr_eq(&g.numbers, &req.numbers) || *g.numbers == *req.numbers => g,
             _ => {
                 // A group the store was not built with: same layout, computed now.
-                let base = format!("{}n{{{}}}", self.prefix, req.group);
+                let base = number_base(&self.prefix, &req.group);
                 owned = GroupKeys {
                     numbers: req.numbers.clone(),
                     rr: format!("{}r{{{}}}", self.prefix, req.group),
@@ -447,6 +455,11 @@ impl From<redis::RedisError> for OpError {
 
 fn ms(d: Duration) -> u64 {
     (d.as_millis() as u64).max(1)
+}
+
+/// `P n{group}`: the common start of a group's number keys.
+fn number_base(prefix: &str, group: &str) -> String {
+    format!("{prefix}n{{{group}}}")
 }
 
 fn owner_args(owner: Option<&str>) -> (&'static str, &str) {
@@ -1128,6 +1141,58 @@ impl Store for RedisStore {
         self.bounded(async {
             self.read::<()>(&cmd).await?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Holds: one script call per [`USAGE_CHUNK`] numbers of a group (a group's keys share a
+    /// slot), all sent together; each reads its numbers' holds, so the cost is O(numbers +
+    /// live holds). Live services: `None`. Service records are keys of their own, spread over
+    /// the cluster; counting them exactly would take a SCAN of the whole keyspace or an index
+    /// written on every create, renewal and delete (and a hot key on a cluster), which the
+    /// request path should not pay for a gauge.
+    async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage> {
+        let calls = groups.iter().flat_map(|(group, numbers)| {
+            let base = number_base(&self.prefix, group);
+            numbers.chunks(USAGE_CHUNK).map(move |chunk| {
+                let mut inv = self.scripts.usage.prepare_invoke();
+                for n in chunk {
+                    inv.key(format!("{base}{n}"));
+                }
+                async move {
+                    let counts: Vec<u64> = self.invoke(&inv).await?;
+                    if counts.len() != 2 * chunk.len() {
+                        return Err(damaged("usage reply"));
+                    }
+                    let uses = counts.chunks(2).map(|c| NumberUse {
+                        exclusive: c[0] == 1,
+                        coded: c[1],
+                    });
+                    Ok((group, uses.collect::<Vec<_>>()))
+                }
+            })
+        });
+        let calls: Vec<_> = calls.collect();
+        self.bounded(async {
+            let mut out: Vec<(String, Vec<NumberUse>)> = Vec::with_capacity(groups.len());
+            for r in futures::future::join_all(calls).await {
+                let (group, uses) = r?;
+                match out.last_mut() {
+                    // Chunks of one group come one after another.
+                    Some((g, all)) if g == group => all.extend(uses),
+                    _ => out.push((group.clone(), uses)),
+                }
+            }
+            // A group without numbers made no call; it still has (empty) usage.
+            for (group, numbers) in groups {
+                if numbers.is_empty() {
+                    out.push((group.clone(), Vec::new()));
+                }
+            }
+            Ok(Usage {
+                live_services: None,
+                groups: out,
+            })
         })
         .await
     }

@@ -330,3 +330,19 @@ if v and hold_sid(v) == ARGV[2] then
 end
 return 0
 "#;
+
+/// Counts the live holds of some numbers of one group, for the metrics gauges; purges the
+/// expired ones as it goes (as a reservation would), so the next count reads only holds made
+/// since. KEYS: number keys. Returns, per number, 1/0 for a live exclusive hold and the count
+/// of live coded holds.
+pub const USAGE: &str = r#"
+local now = now_ms()
+local out = {}
+for i = 1, #KEYS do
+  local live = purge(KEYS[i], now)
+  local x = redis.call('HEXISTS', KEYS[i], 'x')
+  out[#out + 1] = x
+  out[#out + 1] = live - x
+end
+return out
+"#;
