@@ -134,6 +134,9 @@ impl GatewayProxy {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
+        // An unreadable gms_user must not fall back to "no user": that would make the item
+        // open to everybody.
+        let bad_user = req.gms_user.is_none() && h.headers.contains_key(&GMS_USER);
         let content_type = header(&http::header::CONTENT_TYPE);
         let content_length = h
             .headers
@@ -143,6 +146,9 @@ impl GatewayProxy {
         let query = h.uri.query().map(str::to_string);
         let limits = &self.gw.config.limits;
         let read = match route.body_use() {
+            _ if bad_user => Err(ApiError::BadRequest(
+                "the gms_user header must be visible ASCII".into(),
+            )),
             BodyUse::Ignore => Ok(()),
             BodyUse::Params => {
                 let info = BodyInfo {

@@ -294,3 +294,22 @@ fn both_roots_serve_the_service_api() {
     assert_eq!(ok_json(&r), json!({"_id": id}));
     assert_error(&delete(&gw.service_url(id), &[]), 404);
 }
+
+#[test]
+fn an_unreadable_gms_user_is_refused_not_taken_as_no_user() {
+    let gw = Gateway::start(STD_GMS);
+    let body = "_phone_number=5";
+    let head = format!(
+        "POST /genesys/1/service/request-interaction HTTP/1.1\r\nHost: {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         gms_user: al\u{e9}ice\r\nConnection: close\r\n\r\n{body}",
+        gw.host(),
+        body.len()
+    );
+    let (_, raw) = raw_request(gw.port(), head.as_bytes());
+    let v = assert_error(&parse_response(&raw).expect("a response"), 400);
+    assert!(
+        v["message"].as_str().unwrap_or("").contains("gms_user"),
+        "{v}"
+    );
+}

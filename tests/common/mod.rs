@@ -51,10 +51,22 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 // Ports and temp dirs
 // ---------------------------------------------------------------------------
 
-/// A loopback port that was free a moment ago (bind 127.0.0.1:0, read it, drop).
+/// A loopback port that was free a moment ago (bind 127.0.0.1:0, read it, drop), never one
+/// this test process handed out before: the kernel may offer a just-released port again
+/// before its new owner binds it, and Pingora binds with SO_REUSEPORT, so two gateways of
+/// parallel tests could otherwise share one port and split its traffic.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local_addr").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().expect("local_addr").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no fresh loopback port in 1000 tries");
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
