@@ -16,8 +16,8 @@ pub enum ApiError {
     Unauthorized,
     /// 404: unknown path, service, id or key (also: not yours).
     NotFound(String),
-    /// 405: known path, wrong method.
-    MethodNotAllowed,
+    /// 405: known path, wrong method; the path's methods go in the `Allow` header.
+    MethodNotAllowed(&'static str),
     /// 413: body, field, file or field count over the configured limits.
     PayloadTooLarge(String),
     /// 415: a content type the API does not read.
@@ -45,7 +45,7 @@ impl ApiError {
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::NotFound(_) => 404,
-            ApiError::MethodNotAllowed => 405,
+            ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Unavailable(_) => 503,
@@ -61,7 +61,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "BadRequestException",
             ApiError::Unauthorized => "UnauthorizedException",
             ApiError::NotFound(_) => "NotFoundException",
-            ApiError::MethodNotAllowed => "MethodNotAllowedException",
+            ApiError::MethodNotAllowed(_) => "MethodNotAllowedException",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeException",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
             ApiError::Unavailable(_) => "ServiceUnavailableException",
@@ -81,7 +81,7 @@ impl ApiError {
             | ApiError::OrsFailed(m)
             | ApiError::OrsTimeout(m) => m,
             ApiError::Unauthorized => "valid admin credentials are required",
-            ApiError::MethodNotAllowed => "method not allowed on this path",
+            ApiError::MethodNotAllowed(_) => "method not allowed on this path",
             // Internal detail never reaches the client; it is in the log.
             ApiError::Internal(_) => "internal error",
         }
@@ -100,6 +100,8 @@ impl ApiError {
         );
         match self {
             ApiError::Unauthorized => reply.with_header("WWW-Authenticate", "Basic realm=\"gms\""),
+            // RFC 9110: a 405 lists the methods the path has.
+            ApiError::MethodNotAllowed(allow) => reply.with_header("Allow", *allow),
             _ => reply,
         }
     }
@@ -138,5 +140,8 @@ mod tests {
         let r = ApiError::Unauthorized.to_reply();
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, _)| *k == "WWW-Authenticate"));
+        let r = ApiError::MethodNotAllowed("GET, POST").to_reply();
+        assert_eq!(r.status, 405);
+        assert!(r.headers.contains(&("Allow", "GET, POST".to_string())));
     }
 }

@@ -89,7 +89,7 @@ impl Gateway {
             Route::NotFound | Route::PassThrough => {
                 Err(ApiError::NotFound("no such API path".into()))
             }
-            Route::MethodNotAllowed => Err(ApiError::MethodNotAllowed),
+            Route::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed(allow)),
             Route::BadPath(m) => Err(ApiError::BadRequest(m)),
         }
     }
