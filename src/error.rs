@@ -16,8 +16,8 @@ pub enum ApiError {
     Unauthorized(&'static str),
     /// 404: unknown path, service, id or key (also: not yours).
     NotFound(String),
-    /// 405: known path, wrong method.
-    MethodNotAllowed,
+    /// 405: known path, wrong method; the path's methods go in the `Allow` header.
+    MethodNotAllowed(&'static str),
     /// 413: body, field, file or field count over the configured limits.
     PayloadTooLarge(String),
     /// 408: the request head or body did not arrive in time (`gms.connections`).
@@ -53,7 +53,7 @@ impl ApiError {
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized(_) => 401,
             ApiError::NotFound(_) => 404,
-            ApiError::MethodNotAllowed => 405,
+            ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::RequestTimeout => 408,
             ApiError::TooManyRequests(_) => 429,
@@ -72,7 +72,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "BadRequestException",
             ApiError::Unauthorized(_) => "UnauthorizedException",
             ApiError::NotFound(_) => "NotFoundException",
-            ApiError::MethodNotAllowed => "MethodNotAllowedException",
+            ApiError::MethodNotAllowed(_) => "MethodNotAllowedException",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeException",
             ApiError::RequestTimeout => "RequestTimeoutException",
             ApiError::TooManyRequests(_) => "TooManyRequestsException",
@@ -97,7 +97,7 @@ impl ApiError {
             | ApiError::BackendFailed(m)
             | ApiError::OrsTimeout(m) => m,
             ApiError::Unauthorized(m) => m,
-            ApiError::MethodNotAllowed => "method not allowed on this path",
+            ApiError::MethodNotAllowed(_) => "method not allowed on this path",
             ApiError::RequestTimeout => "the request did not arrive in time",
             ApiError::TooManyRequests(_) => "too many requests from this client; retry later",
             ApiError::HeaderTooLarge => "the request line and headers are over the limit",
@@ -122,6 +122,8 @@ impl ApiError {
                 reply.with_header("WWW-Authenticate", "Basic realm=\"gms\"")
             }
             ApiError::TooManyRequests(after) => reply.with_header("Retry-After", after.to_string()),
+            // RFC 9110: a 405 lists the methods the path has.
+            ApiError::MethodNotAllowed(allow) => reply.with_header("Allow", *allow),
             _ => reply,
         }
     }
@@ -160,5 +162,8 @@ mod tests {
         let r = ApiError::Unauthorized("x").to_reply();
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, _)| *k == "WWW-Authenticate"));
+        let r = ApiError::MethodNotAllowed("GET, POST").to_reply();
+        assert_eq!(r.status, 405);
+        assert!(r.headers.contains(&("Allow", "GET, POST".to_string())));
     }
 }

@@ -107,7 +107,7 @@ impl Gateway {
             Route::NotFound | Route::PassThrough | Route::TestPage(_) => {
                 Err(ApiError::NotFound("no such API path".into()))
             }
-            Route::MethodNotAllowed => Err(ApiError::MethodNotAllowed),
+            Route::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed(allow)),
             Route::BadPath(m) => Err(ApiError::BadRequest(m)),
         }
     }

@@ -42,8 +42,8 @@ pub enum Route {
     TestPage(PageFile),
     /// Under an API root, but no such path.
     NotFound,
-    /// A known path with the wrong method.
-    MethodNotAllowed,
+    /// A known path with the wrong method; `allow` lists the path's methods (the `Allow` header).
+    MethodNotAllowed { allow: &'static str },
     /// A path segment that does not decode to clean UTF-8.
     BadPath(String),
     /// Not under an API root: the web tier's.
@@ -105,7 +105,7 @@ impl Route {
             Route::StatusPush { .. } => "status_push",
             Route::TestPage(_) => "test_page",
             Route::NotFound => "not_found",
-            Route::MethodNotAllowed => "method_not_allowed",
+            Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::BadPath(_) => "bad_path",
             Route::PassThrough => "pass_through",
         }
@@ -137,28 +137,30 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
     let post = *method == Method::POST;
     let delete = *method == Method::DELETE;
     let own = |x: &str| x.to_string();
+    let only = |allow| Route::MethodNotAllowed { allow };
     match s.as_slice() {
         ["service", a] if post => Route::CreateService { service: own(a) },
         ["service", a] if delete => Route::DeleteService { id: own(a) },
-        ["service", _] => Route::MethodNotAllowed,
+        ["service", _] => only("POST, DELETE"),
         ["service", a, b] if post => Route::ServiceRequest {
             id: own(a),
             request: own(b),
         },
-        ["service", _, _] => Route::MethodNotAllowed,
+        ["service", _, _] => only("POST"),
         ["storage", "binary", a, b] if get => Route::StorageBinary {
             id: own(a),
             key: own(b),
         },
+        ["storage", "binary", _, _] => only("GET"),
         ["storage", "custom", a, b] if post => Route::StorageCustom {
             id: own(a),
             ttl: own(b),
         },
-        ["storage", "binary" | "custom", _, _] => Route::MethodNotAllowed,
+        ["storage", "custom", _, _] => only("POST"),
         ["storage", a] if post => Route::StorageCreate { ttl: own(a) },
         ["storage", a] if get => Route::StorageGetAll { id: own(a) },
         ["storage", a] if delete => Route::StorageDelete { id: own(a) },
-        ["storage", _] => Route::MethodNotAllowed,
+        ["storage", _] => only("GET, POST, DELETE"),
         ["storage", a, b] if post => Route::StorageUpdate {
             id: own(a),
             ttl: own(b),
@@ -167,16 +169,16 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
             id: own(a),
             key: own(b),
         },
-        ["storage", _, _] => Route::MethodNotAllowed,
+        ["storage", _, _] => only("GET, POST"),
         ["admin", "node", "status"] if get => Route::NodeStatus,
         ["admin", "node", "health"] if get => Route::NodeHealth,
-        ["admin", "node", "status" | "health"] => Route::MethodNotAllowed,
+        ["admin", "node", "status" | "health"] => only("GET"),
         ["admin", "node", "changestatus", st] if post => {
             Route::NodeChangeStatus { status: own(st) }
         }
-        ["admin", "node", "changestatus", _] => Route::MethodNotAllowed,
+        ["admin", "node", "changestatus", _] => only("POST"),
         ["admin", "service", a, "status"] if post => Route::StatusPush { id: own(a) },
-        ["admin", "service", _, "status"] => Route::MethodNotAllowed,
+        ["admin", "service", _, "status"] => only("POST"),
         // GET only: any other method gets the 404 of an unknown path, as when the page is off.
         ["admin", "servicetest.html"] if get => Route::TestPage(PageFile::Html),
         ["admin", "servicetest.js"] if get => Route::TestPage(PageFile::Script),
@@ -266,11 +268,13 @@ mod tests {
         );
         assert_eq!(
             r(Method::GET, "/genesys/1/service/abc"),
-            Route::MethodNotAllowed
+            Route::MethodNotAllowed {
+                allow: "POST, DELETE"
+            }
         );
         assert_eq!(
             r(Method::PUT, "/genesys/1/service/abc/x"),
-            Route::MethodNotAllowed
+            Route::MethodNotAllowed { allow: "POST" }
         );
     }
 
@@ -318,11 +322,17 @@ mod tests {
         );
         assert_eq!(
             r(Method::PUT, "/genesys/1/storage/30"),
-            Route::MethodNotAllowed
+            Route::MethodNotAllowed {
+                allow: "GET, POST, DELETE"
+            }
         );
         assert_eq!(
             r(Method::POST, "/genesys/1/storage/binary/x/pic"),
-            Route::MethodNotAllowed
+            Route::MethodNotAllowed { allow: "GET" }
+        );
+        assert_eq!(
+            r(Method::GET, "/genesys/1/storage/custom/x/60"),
+            Route::MethodNotAllowed { allow: "POST" }
         );
     }
 

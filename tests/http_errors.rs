@@ -80,7 +80,12 @@ fn non_api_paths_without_backend_are_404_json() {
 #[test]
 fn known_paths_with_wrong_method_are_405_json() {
     let gw = gw();
-    assert_error(&get(&gw.service_url("request-interaction"), &[]), 405);
+    let r = get(&gw.service_url("request-interaction"), &[]);
+    assert_error(&r, 405);
+    assert_eq!(r.header("allow"), Some("POST, DELETE"), "405 without Allow");
+    let r = get(&gw.storage_url("custom/mine/60"), &[]);
+    assert_error(&r, 405);
+    assert_eq!(r.header("allow"), Some("POST"), "405 without Allow");
     assert_error(
         &request(
             "PUT",
