@@ -134,14 +134,14 @@ impl GuardedStream {
     /// Accounts for bytes just read; `Err` when they break a limit.
     fn observe(&mut self, bytes: &[u8]) -> Result<(), ApiError> {
         if matches!(self.phase, Phase::Fresh | Phase::Between) {
+            // A head's first read cannot be late; most heads also end in it.
             self.phase = Phase::Head;
             self.deadline = Some(Instant::now() + self.limits.header_timeout);
             self.head_bytes = 0;
             self.after_lf = false;
         } else if self.phase != Phase::Head {
             return Ok(());
-        }
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(ApiError::RequestTimeout);
         }
         match head_end(bytes, &mut self.after_lf) {
@@ -200,13 +200,19 @@ impl GuardedStream {
 /// Finds the end of a request head in `bytes`, continuing from `after_lf`: the index just past
 /// the blank line, if it is here. Bare LF line ends count, as Pingora's parser accepts them.
 fn head_end(bytes: &[u8], after_lf: &mut bool) -> Option<usize> {
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'\n' if *after_lf => return Some(i + 1),
-            b'\n' => *after_lf = true,
-            b'\r' => {}
-            _ => *after_lf = false,
+    // Only line ends matter: jump from one LF to the next (memchr) and look at what lies
+    // between, which is only CRs (or nothing) when the line was empty.
+    let mut from = 0;
+    for lf in memchr::memchr_iter(b'\n', bytes) {
+        let between = &bytes[from..lf];
+        if *after_lf && between.iter().all(|&b| b == b'\r') {
+            return Some(lf + 1);
         }
+        *after_lf = true;
+        from = lf + 1;
+    }
+    if bytes[from..].iter().any(|&b| b != b'\r') {
+        *after_lf = false;
     }
     None
 }
@@ -393,6 +399,45 @@ mod tests {
             None
         );
         assert!(lf);
+    }
+
+    /// Byte by byte, the definition: LF, then optional CRs, then LF.
+    fn reference_end(bytes: &[u8]) -> Option<usize> {
+        let mut after_lf = false;
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'\n' if after_lf => return Some(i + 1),
+                b'\n' => after_lf = true,
+                b'\r' => {}
+                _ => after_lf = false,
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn head_end_agrees_with_the_definition_at_every_split() {
+        let heads: [&[u8]; 5] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody\n\n",
+            b"GET / HTTP/1.1\nHost: a\n\nrest",
+            b"GET / HTTP/1.1\r\nX: \r\r\n\r\r\r\n",
+            b"\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: b",
+        ];
+        for head in heads {
+            let want = reference_end(head);
+            for cut in 0..=head.len() {
+                let mut lf = false;
+                let got = head_end(&head[..cut], &mut lf)
+                    .or_else(|| head_end(&head[cut..], &mut lf).map(|n| n + cut));
+                assert_eq!(
+                    got,
+                    want,
+                    "{:?} cut at {cut}",
+                    String::from_utf8_lossy(head)
+                );
+            }
+        }
     }
 
     #[test]

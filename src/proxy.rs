@@ -111,8 +111,9 @@ impl GatewayProxy {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
+        let user = h.headers.get(&GMS_USER);
         let mut req = ApiRequest {
-            gms_user: header(&GMS_USER),
+            gms_user: user.and_then(|v| v.to_str().ok()).map(str::to_string),
             authorization: header(&http::header::AUTHORIZATION),
             // HTTP/2 names the host in `:authority` (the URI); it wins over Host there, as it
             // does in an HTTP/1.1 absolute-form target (RFC 9113 8.3.1, RFC 9112 3.2.2).
@@ -136,7 +137,7 @@ impl GatewayProxy {
             .map(|a| a.ip());
         // An unreadable gms_user must not fall back to "no user": that would make the item
         // open to everybody.
-        let bad_user = req.gms_user.is_none() && h.headers.contains_key(&GMS_USER);
+        let bad_user = user.is_some() && req.gms_user.is_none();
         let content_type = header(&http::header::CONTENT_TYPE);
         let content_length = h
             .headers
