@@ -78,6 +78,7 @@ struct LimitsFile {
     max_field_bytes: Option<u64>,
     max_file_bytes: Option<u64>,
     max_ttl: Option<u64>,
+    body_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +192,8 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Longest `_ttl` / storage TTL in seconds.
     pub max_ttl: u64,
+    /// Longest wait for the next piece of an API request's body, ms.
+    pub body_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -201,6 +204,8 @@ impl Default for Limits {
             max_field_bytes: 64 * 1024,
             max_file_bytes: 10 * 1024 * 1024,
             max_ttl: 86_400,
+            // Pingora's own default read timeout.
+            body_timeout_ms: 60_000,
         }
     }
 }
@@ -643,6 +648,7 @@ impl Validator {
         let max_field_bytes = positive("max_field_bytes", f.max_field_bytes, d.max_field_bytes);
         let max_file_bytes = positive("max_file_bytes", f.max_file_bytes, max_body_bytes);
         let mut max_ttl = positive("max_ttl", f.max_ttl, d.max_ttl);
+        let body_timeout_ms = positive("body_timeout_ms", f.body_timeout_ms, d.body_timeout_ms);
         // Expiry instants are computed as now + TTL: keep them far from overflowing.
         if max_ttl > MAX_TTL_LIMIT_S {
             self.err(
@@ -657,6 +663,7 @@ impl Validator {
             max_field_bytes,
             max_file_bytes,
             max_ttl,
+            body_timeout_ms,
         }
     }
 

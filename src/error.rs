@@ -18,6 +18,8 @@ pub enum ApiError {
     NotFound(String),
     /// 405: known path, wrong method.
     MethodNotAllowed,
+    /// 408: the request body stopped arriving (`gms.limits.body_timeout_ms`).
+    RequestTimeout(String),
     /// 413: body, field, file or field count over the configured limits.
     PayloadTooLarge(String),
     /// 415: a content type the API does not read.
@@ -46,6 +48,7 @@ impl ApiError {
             ApiError::Unauthorized => 401,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed => 405,
+            ApiError::RequestTimeout(_) => 408,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Unavailable(_) => 503,
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::Unauthorized => "UnauthorizedException",
             ApiError::NotFound(_) => "NotFoundException",
             ApiError::MethodNotAllowed => "MethodNotAllowedException",
+            ApiError::RequestTimeout(_) => "RequestTimeoutException",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeException",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
             ApiError::Unavailable(_) => "ServiceUnavailableException",
@@ -75,6 +79,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(m)
             | ApiError::NotFound(m)
+            | ApiError::RequestTimeout(m)
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m)

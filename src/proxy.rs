@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -130,11 +131,10 @@ impl GatewayProxy {
             }
         };
         if let Err(e) = read {
-            // An unread rest of the body would be drained before the next request: a client
-            // that sent too much gets its connection closed instead.
-            if !session.is_body_done() {
-                session.set_keepalive(None);
-            }
+            // An unread rest of the body would be drained before the next request, and after a
+            // broken body (bad chunk, timeout) Pingora counts the body as done although the
+            // stream stands somewhere inside it: close the connection either way.
+            session.set_keepalive(None);
             return e.to_reply();
         }
         match self.gw.handle(route, req).await {
@@ -156,7 +156,13 @@ fn body_stream(session: &mut Session) -> impl Stream<Item = io::Result<Bytes>> +
         match s.read_request_body().await {
             Ok(Some(chunk)) => Some((Ok(chunk), Some(s))),
             Ok(None) => None,
-            Err(e) => Some((Err(io::Error::other(e.to_string())), None)),
+            Err(e) => {
+                let kind = match e.etype() {
+                    ErrorType::ReadTimedout => io::ErrorKind::TimedOut,
+                    _ => io::ErrorKind::Other,
+                };
+                Some((Err(io::Error::new(kind, e.to_string())), None))
+            }
         }
     }))
 }
@@ -200,6 +206,10 @@ impl ProxyHttp for GatewayProxy {
             let h = session.req_header();
             routes::route(&h.method, h.uri.path(), &self.gw.config.prefixes)
         };
+        // Pingora waits up to 60 s for each read of a body; a client that stalls longer than
+        // the configured time gets a 408 (API) or Pingora's 400 (pass-through) instead.
+        let body_timeout = Duration::from_millis(self.gw.config.limits.body_timeout_ms);
+        session.set_read_timeout(Some(body_timeout));
         ctx.route = route.name();
         if self.metrics || self.access_log.is_some() {
             ctx.started = Some(std::time::Instant::now());
