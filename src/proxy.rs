@@ -214,7 +214,12 @@ impl ProxyHttp for GatewayProxy {
         if self.metrics || self.access_log.is_some() {
             ctx.started = Some(std::time::Instant::now());
         }
-        let reply = if self.passes_through(&route) {
+        let reply = if session.req_header().method == http::Method::CONNECT {
+            // Pingora lets CONNECT through to here only so that this 405 is JSON (server.rs):
+            // no tunnels, on any path.
+            session.set_keepalive(None);
+            ApiError::MethodNotAllowed.to_reply()
+        } else if self.passes_through(&route) {
             if self.backends.is_some() {
                 return Ok(false);
             }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pingora::apps::HttpServerOptions;
 use pingora::lb::health_check::TcpHealthCheck;
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::LoadBalancer;
@@ -72,6 +73,13 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
         &server.configuration,
         GatewayProxy::new(gw, backends, access_log),
     );
+    // Pingora answers CONNECT itself with an empty 405; let it reach request_filter, which
+    // refuses it with the API's JSON 405 (and never opens a tunnel).
+    let mut options = HttpServerOptions::default();
+    options.allow_connect_method_proxying = true;
+    if let Some(proxy) = api.app_logic_mut() {
+        proxy.server_options = Some(options);
+    }
     for addr in &config.listen {
         api.add_tcp(addr);
     }
