@@ -79,6 +79,7 @@ impl GatewayProxy {
     /// Builds the API request from the session (reading the body as the route needs) and
     /// answers it.
     async fn answer(&self, session: &mut Session, route: Route) -> Reply {
+        let limits = &self.gw.config.limits;
         let h = session.req_header();
         let header = |name: &HeaderName| {
             h.headers
@@ -86,8 +87,22 @@ impl GatewayProxy {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
+        // A user name may be any UTF-8 (to_str would refuse non-ASCII and so drop the owner);
+        // bytes that are not UTF-8 are refused rather than read as "no user".
+        let gms_user = match h
+            .headers
+            .get(&GMS_USER)
+            .map(|v| std::str::from_utf8(v.as_bytes()))
+        {
+            None => None,
+            Some(Ok(user)) => Some(user.to_string()),
+            Some(Err(_)) => {
+                return ApiError::BadRequest("the gms_user header is not valid UTF-8".into())
+                    .to_reply()
+            }
+        };
         let mut req = ApiRequest {
-            gms_user: header(&GMS_USER),
+            gms_user,
             authorization: header(&http::header::AUTHORIZATION),
             host: header(&http::header::HOST),
             ..Default::default()
@@ -99,7 +114,6 @@ impl GatewayProxy {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let query = h.uri.query().map(str::to_string);
-        let limits = &self.gw.config.limits;
         let read = match route.body_use() {
             BodyUse::Ignore => Ok(()),
             BodyUse::Params => {
