@@ -556,4 +556,24 @@ mod tests {
             Some("1")
         );
     }
+
+    #[tokio::test]
+    async fn a_stalled_body_is_408_and_a_broken_one_400_in_every_format() {
+        for ct in [MP, "application/x-www-form-urlencoded", "application/json"] {
+            for (kind, status) in [(io::ErrorKind::TimedOut, 408), (io::ErrorKind::Other, 400)] {
+                let body = futures::stream::iter(vec![
+                    Ok(Bytes::from_static(
+                        b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"",
+                    )),
+                    Err(io::Error::new(kind, "read failed")),
+                ]);
+                let info = BodyInfo {
+                    content_type: Some(ct),
+                    ..BodyInfo::default()
+                };
+                let e = read_params(info, body, &limits()).await.unwrap_err();
+                assert_eq!(e.status(), status, "{ct} {kind:?}: {e}");
+            }
+        }
+    }
 }
