@@ -6,7 +6,7 @@
 //! feeds it `session.read_request_body()`, unit tests feed it a vector.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -135,6 +135,7 @@ where
     Ok(buf.freeze())
 }
 
+/// A body that stopped arriving (the proxy's read timeout) is a 408; any other broken read a 400.
 fn read_error(e: io::Error) -> ApiError {
     if e.kind() == io::ErrorKind::TimedOut {
         return ApiError::RequestTimeout;
@@ -299,26 +300,29 @@ where
     S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
 {
     // The whole-body limit is counted here, on the raw stream, so chunked uploads are cut off
-    // as soon as they pass it; the flag tells that cut-off apart from a malformed body.
-    let over_limit = AtomicBool::new(false);
+    // as soon as they pass it. multer wraps a stream error in its own; the first one is kept
+    // here so that a cut-off or a broken read is told apart from a malformed body.
+    let stream_failed: OnceLock<ApiError> = OnceLock::new();
     let max = limits.max_body_bytes;
     let mut seen: u64 = 0;
     let counted = body.map(|chunk| {
-        let chunk = chunk?;
+        let chunk = chunk.map_err(|e| {
+            let _ = stream_failed.set(read_error(e));
+            io::Error::other("cannot read the request body")
+        })?;
         seen += chunk.len() as u64;
         if seen > max {
-            over_limit.store(true, Ordering::Relaxed);
+            let _ = stream_failed.set(too_large_body(limits));
             return Err(io::Error::other("request body over the limit"));
         }
         Ok(chunk)
     });
     let mut mp = multer::Multipart::new(counted, boundary);
     let fail = |e: multer::Error| {
-        if over_limit.load(Ordering::Relaxed) {
-            too_large_body(limits)
-        } else {
-            ApiError::BadRequest(format!("malformed multipart body: {e}"))
-        }
+        stream_failed
+            .get()
+            .cloned()
+            .unwrap_or_else(|| ApiError::BadRequest(format!("malformed multipart body: {e}")))
     };
     while let Some(mut field) = mp.next_field().await.map_err(fail)? {
         check_count(params, limits)?;
@@ -552,5 +556,25 @@ mod tests {
             read(None, vec![], Some("a=1")).await.unwrap().text("a"),
             Some("1")
         );
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_is_408_and_a_broken_one_400_in_every_format() {
+        for ct in [MP, "application/x-www-form-urlencoded", "application/json"] {
+            for (kind, status) in [(io::ErrorKind::TimedOut, 408), (io::ErrorKind::Other, 400)] {
+                let body = futures::stream::iter(vec![
+                    Ok(Bytes::from_static(
+                        b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"",
+                    )),
+                    Err(io::Error::new(kind, "read failed")),
+                ]);
+                let info = BodyInfo {
+                    content_type: Some(ct),
+                    ..BodyInfo::default()
+                };
+                let e = read_params(info, body, &limits()).await.unwrap_err();
+                assert_eq!(e.status(), status, "{ct} {kind:?}: {e}");
+            }
+        }
     }
 }

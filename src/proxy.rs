@@ -104,6 +104,7 @@ impl GatewayProxy {
     /// Builds the API request from the session (reading the body as the route needs) and
     /// answers it.
     async fn answer(&self, session: &mut Session, route: Route) -> Reply {
+        let limits = &self.gw.config.limits;
         let h = session.req_header();
         let header = |name: &HeaderName| {
             h.headers
@@ -111,9 +112,22 @@ impl GatewayProxy {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let user = h.headers.get(&GMS_USER);
+        // A user name may be any UTF-8 (to_str would refuse non-ASCII and so drop the owner);
+        // bytes that are not UTF-8 are refused rather than read as "no user".
+        let gms_user = match h
+            .headers
+            .get(&GMS_USER)
+            .map(|v| std::str::from_utf8(v.as_bytes()))
+        {
+            None => None,
+            Some(Ok(user)) => Some(user.to_string()),
+            Some(Err(_)) => {
+                return ApiError::BadRequest("the gms_user header is not valid UTF-8".into())
+                    .to_reply()
+            }
+        };
         let mut req = ApiRequest {
-            gms_user: user.and_then(|v| v.to_str().ok()).map(str::to_string),
+            gms_user,
             authorization: header(&http::header::AUTHORIZATION),
             // HTTP/2 names the host in `:authority` (the URI); it wins over Host there, as it
             // does in an HTTP/1.1 absolute-form target (RFC 9113 8.3.1, RFC 9112 3.2.2).
@@ -135,9 +149,6 @@ impl GatewayProxy {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        // An unreadable gms_user must not fall back to "no user": that would make the item
-        // open to everybody.
-        let bad_user = user.is_some() && req.gms_user.is_none();
         let content_type = header(&http::header::CONTENT_TYPE);
         let content_length = h
             .headers
@@ -145,11 +156,7 @@ impl GatewayProxy {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let query = h.uri.query().map(str::to_string);
-        let limits = &self.gw.config.limits;
         let read = match route.body_use() {
-            _ if bad_user => Err(ApiError::BadRequest(
-                "the gms_user header must be visible ASCII".into(),
-            )),
             BodyUse::Ignore => Ok(()),
             BodyUse::Params => {
                 let info = BodyInfo {
@@ -180,11 +187,10 @@ impl GatewayProxy {
             }
         };
         if let Err(e) = read {
-            // An unread rest of the body would be drained before the next request: a client
-            // that sent too much gets its connection closed instead.
-            if !session.is_body_done() {
-                session.set_keepalive(None);
-            }
+            // An unread rest of the body would be drained before the next request, and after a
+            // broken body (bad chunk, timeout) Pingora counts the body as done although the
+            // stream stands somewhere inside it: close the connection either way.
+            session.set_keepalive(None);
             return e.to_reply();
         }
         match self.gw.handle(route, req).await {
@@ -268,7 +274,12 @@ impl ProxyHttp for GatewayProxy {
         if self.metrics || self.access_log.is_some() {
             ctx.started = Some(std::time::Instant::now());
         }
-        let mut reply = if self.passes_through(&route) {
+        let mut reply = if session.req_header().method == http::Method::CONNECT {
+            // Pingora lets CONNECT through to here only so that this 405 is JSON (server.rs):
+            // no tunnels, on any path.
+            session.set_keepalive(None);
+            ApiError::MethodNotAllowed("GET, HEAD, POST, DELETE").to_reply()
+        } else if self.passes_through(&route) {
             if self.backends.is_some() {
                 return Ok(false);
             }

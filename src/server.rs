@@ -121,6 +121,9 @@ fn api_service(
     let mut app = HttpProxy::new(proxy, server.configuration.clone());
     app.handle_init_modules();
     let mut options = HttpServerOptions::default();
+    // Pingora answers CONNECT itself with an empty 405; let it reach request_filter, which
+    // refuses it with the API's JSON 405 (and never opens a tunnel).
+    options.allow_connect_method_proxying = true;
     // Pingora counts reuses after the first request.
     options.keepalive_request_limit = match c.max_requests {
         0 => None,

@@ -113,6 +113,14 @@ fn check_rejects_an_unknown_key_and_names_it() {
 }
 
 #[test]
+fn check_rejects_a_zero_body_timeout_naming_the_key_path() {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
+        "connections: {{body_timeout_ms: 0}}\n{STD_GMS}"
+    )));
+    assert_rejected(&c, &path, &["gms.connections.body_timeout_ms"]);
+}
+
+#[test]
 fn check_rejects_an_unknown_top_level_gms_key() {
     let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
         "fallback_to_backendd: true\n{STD_GMS}"

@@ -296,18 +296,21 @@ fn both_roots_serve_the_service_api() {
 }
 
 #[test]
-fn an_unreadable_gms_user_is_refused_not_taken_as_no_user() {
+fn a_gms_user_that_is_not_utf8_is_refused_not_taken_as_no_user() {
     let gw = Gateway::start(STD_GMS);
     let body = "_phone_number=5";
-    let head = format!(
+    let mut raw = format!(
         "POST /genesys/1/service/request-interaction HTTP/1.1\r\nHost: {}\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-         gms_user: al\u{e9}ice\r\nConnection: close\r\n\r\n{body}",
+         Connection: close\r\ngms_user: al",
         gw.host(),
         body.len()
-    );
-    let (_, raw) = raw_request(gw.port(), head.as_bytes());
-    let v = assert_error(&parse_response(&raw).expect("a response"), 400);
+    )
+    .into_bytes();
+    raw.extend_from_slice(b"\xff\xfeice\r\n\r\n");
+    raw.extend_from_slice(body.as_bytes());
+    let (_, resp) = raw_request(gw.port(), &raw);
+    let v = assert_error(&parse_response(&resp).expect("a response"), 400);
     assert!(
         v["message"].as_str().unwrap_or("").contains("gms_user"),
         "{v}"

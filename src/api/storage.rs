@@ -1,5 +1,6 @@
 //! Storage API (contract section 7): key/value records and files under a data id.
 
+use std::num::IntErrorKind;
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -29,6 +30,8 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 pub fn storage_ttl(raw: &str, max_ttl: u64) -> Duration {
     let secs = match raw.trim().parse::<i64>() {
         Ok(n) if n > 0 => (n as u64).min(max_ttl),
+        // Numeric but past i64: over the limit like any big number, not "non-numeric".
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => max_ttl,
         _ => DEFAULT_TTL_S.min(max_ttl),
     };
     Duration::from_secs(secs)
@@ -209,6 +212,9 @@ mod tests {
         assert_eq!(s("abc"), 30);
         assert_eq!(s("1"), 1);
         assert_eq!(s("999999"), 86400);
+        assert_eq!(s("99999999999999999999999"), 86400);
+        assert_eq!(s("-99999999999999999999999"), 30);
+        assert_eq!(s("1.5"), 30);
         assert_eq!(storage_ttl("x", 10).as_secs(), 10);
     }
 
