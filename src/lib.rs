@@ -16,6 +16,7 @@
 //! - [`access_log`]: one line per request, written off the request path.
 //! - [`metrics`]: Prometheus counters and histograms, served on `gms.metrics_listen`.
 //! - [`proxy`]: the only module that knows Pingora's `Session`; [`server`] assembles the process.
+//! - [`lifecycle`]: work that starts once the process serves, and the drain before it stops.
 
 #![warn(missing_docs)]
 
@@ -27,6 +28,7 @@ pub mod error;
 pub mod form;
 pub mod gateway;
 pub mod ids;
+pub mod lifecycle;
 pub mod metrics;
 pub mod ors;
 pub mod params;

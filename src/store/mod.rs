@@ -239,6 +239,10 @@ pub trait Store: Send + Sync {
 
     /// Checks that the store answers (health endpoint).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Starts the store's own background work, once the process serves (after a daemon's
+    /// fork, which keeps no other thread). The default has none.
+    fn start_upkeep(&self) {}
 }
 
 /// Builds the store the configuration asks for.
