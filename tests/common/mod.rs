@@ -304,7 +304,11 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        for &pid in &self.successors {
+        // A daemon a failed reload started before the test could adopt it is in pid_file.
+        let in_pid_file = fs::read_to_string(self.dir.file("gw.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        for pid in self.successors.iter().copied().chain(in_pid_file) {
             // Only while it is still this gateway (runs this config): a PID can be reused.
             if runs_config(pid, &self.config) {
                 signal_pid(pid, "KILL");
