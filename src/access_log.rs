@@ -1,6 +1,7 @@
 //! The access log (issue 7): one line per request, written by its own thread so that a slow
 //! disk never holds up a request. Lines go through a bounded channel; when it is full the line
-//! is dropped and counted, never waited for.
+//! is dropped and counted, never waited for. The thread starts once the process serves
+//! ([`crate::lifecycle`]): a daemon's fork would leave a thread started earlier behind.
 //!
 //! Line: `ts_ms=<unix ms> client=<ip:port> method path status=<code> bytes=<body bytes sent>
 //! ms=<latency> route=<route>` (`route` names the API operation or `pass_through`).
@@ -19,9 +20,28 @@ pub struct AccessLog {
     dropped: AtomicU64,
 }
 
+/// The writing side: the destination and the queue, until [`AccessLogWriter::spawn`].
+pub struct AccessLogWriter {
+    rx: Receiver<String>,
+    out: Box<dyn Write + Send>,
+}
+
+impl AccessLogWriter {
+    /// Starts the writer thread; it ends when the [`AccessLog`] is dropped.
+    pub fn spawn(self) -> Result<(), String> {
+        let AccessLogWriter { rx, out } = self;
+        std::thread::Builder::new()
+            .name("gms-access-log".into())
+            .spawn(move || writer(rx, out))
+            .map(|_| ())
+            .map_err(|e| format!("gms.access_log: cannot start its thread: {e}"))
+    }
+}
+
 impl AccessLog {
-    /// Opens the destination (`stderr` or a file, appended to) and starts the writer thread.
-    pub fn open(dest: &str) -> Result<AccessLog, String> {
+    /// Opens the destination (`stderr` or a file, appended to); lines queue until the writer
+    /// is spawned.
+    pub fn open(dest: &str) -> Result<(AccessLog, AccessLogWriter), String> {
         let out: Box<dyn Write + Send> = if dest == "stderr" {
             Box::new(std::io::stderr())
         } else {
@@ -33,14 +53,11 @@ impl AccessLog {
             Box::new(f)
         };
         let (tx, rx) = sync_channel(QUEUE);
-        std::thread::Builder::new()
-            .name("gms-access-log".into())
-            .spawn(move || writer(rx, out))
-            .map_err(|e| format!("gms.access_log: cannot start its thread: {e}"))?;
-        Ok(AccessLog {
+        let log = AccessLog {
             tx,
             dropped: AtomicU64::new(0),
-        })
+        };
+        Ok((log, AccessLogWriter { rx, out }))
     }
 
     /// Queues one line; drops it (and counts) if the writer is behind.

@@ -586,6 +586,23 @@ impl Config {
         }
     }
 
+    /// The health endpoint as a client on this host reaches it: the first listen address (a
+    /// wildcard address becomes loopback) and the first API root. `conf/reload` polls it.
+    pub fn local_health_url(&self) -> String {
+        let host = match self
+            .listen
+            .first()
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+        {
+            Some(SocketAddr::V4(a)) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
+            Some(SocketAddr::V6(a)) if a.ip().is_unspecified() => format!("[::1]:{}", a.port()),
+            Some(a) => a.to_string(),
+            None => "127.0.0.1:80".into(),
+        };
+        let root = self.prefixes.first().map_or("", String::as_str);
+        format!("http://{host}{root}/admin/node/health")
+    }
+
     /// Reads and validates the `gms:` section of a YAML file.
     pub fn load(path: &str) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
@@ -1395,6 +1412,23 @@ gms:
       _status_ttl_ms: 500
       _overwritable_options: "_ttl, _foo"
 "#;
+
+    #[test]
+    fn the_local_health_url_uses_loopback_for_a_wildcard_listen_address() {
+        let url = |listen: &str| {
+            let y = format!("gms:\n  listen: ['{listen}']\n  prefixes: ['/api/1']\n");
+            Config::from_yaml(&y).unwrap().local_health_url()
+        };
+        assert_eq!(
+            url("10.1.2.3:8080"),
+            "http://10.1.2.3:8080/api/1/admin/node/health"
+        );
+        assert_eq!(
+            url("0.0.0.0:8080"),
+            "http://127.0.0.1:8080/api/1/admin/node/health"
+        );
+        assert_eq!(url("[::]:81"), "http://[::1]:81/api/1/admin/node/health");
+    }
 
     #[test]
     fn good_config_parses_with_defaults() {

@@ -17,6 +17,7 @@
 //! - [`metrics`]: Prometheus counters, histograms and gauges, served on `gms.metrics_listen`.
 //! - [`tls`]: HTTPS listener certificates and the upstream CA file, checked at start-up.
 //! - [`proxy`]: the only module that knows Pingora's `Session`; [`server`] assembles the process.
+//! - [`lifecycle`]: work that starts once the process serves, and the drain before it stops.
 
 #![warn(missing_docs)]
 
@@ -30,6 +31,7 @@ pub mod error;
 pub mod form;
 pub mod gateway;
 pub mod ids;
+pub mod lifecycle;
 pub mod metrics;
 pub mod ors;
 pub mod params;

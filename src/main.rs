@@ -1,5 +1,8 @@
 //! `gms-gateway -c FILE`: runs the gateway; `-t -c FILE` checks the file and exits; `-d` and
 //! `-u` keep Pingora's meaning (daemon, graceful upgrade).
+//!
+//! `-t` prints, after `FILE: configuration OK`, the settings that operations scripts need
+//! (`conf/reload`), one `key: value` a line, so they never parse YAML themselves.
 
 use std::process::exit;
 
@@ -28,15 +31,37 @@ fn main() {
     };
     if opt.test {
         // Pingora's own keys are checked by Pingora's parser, the same one the server uses.
-        if let Err(e) = ServerConf::load_from_yaml(&path) {
+        let conf = match ServerConf::load_from_yaml(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{path}: {e}");
+                exit(1);
+            }
+        };
+        if let Err(e) = gms_gateway::server::check_server_conf(&conf) {
             eprintln!("{path}: {e}");
             exit(1);
         }
         println!("{path}: configuration OK");
+        print!("{}", ops_summary(&conf, &config));
         exit(0);
     }
     if let Err(e) = gms_gateway::server::run(opt, config) {
         eprintln!("gms-gateway: {e}");
         exit(1);
     }
+}
+
+/// What `-t` reports for scripts. Pingora's defaults where a key is unset: the grace period is
+/// 300 s (`EXIT_TIMEOUT`), the runtime shutdown timeout 5 s.
+fn ops_summary(conf: &ServerConf, config: &Config) -> String {
+    format!(
+        "pid_file: {}\nupgrade_sock: {}\ngrace_period_seconds: {}\n\
+         graceful_shutdown_timeout_seconds: {}\nhealth_url: {}\n",
+        conf.pid_file,
+        conf.upgrade_sock,
+        conf.grace_period_seconds.unwrap_or(300),
+        conf.graceful_shutdown_timeout_seconds.unwrap_or(5),
+        config.local_health_url()
+    )
 }

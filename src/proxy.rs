@@ -26,6 +26,7 @@ use crate::access_log::AccessLog;
 use crate::error::ApiError;
 use crate::form::{self, BodyInfo};
 use crate::gateway::{ApiRequest, Gateway};
+use crate::lifecycle::Drain;
 use crate::reply::Reply;
 use crate::routes::{self, BodyUse, Route};
 
@@ -40,6 +41,8 @@ pub struct GatewayProxy {
     metrics: bool,
     /// The access log, when `gms.access_log` is set.
     access_log: Option<AccessLog>,
+    /// Set once this process is being replaced or stopped: replies close their connections.
+    drain: Drain,
 }
 
 /// Carried on a web-tier [`pingora::lb::Backend`] reached over TLS.
@@ -70,6 +73,7 @@ impl GatewayProxy {
         gw: Arc<Gateway>,
         backends: Option<Arc<LoadBalancer<RoundRobin>>>,
         access_log: Option<AccessLog>,
+        drain: Drain,
     ) -> Self {
         let metrics = gw.config.metrics_listen.is_some();
         GatewayProxy {
@@ -77,6 +81,7 @@ impl GatewayProxy {
             backends,
             metrics,
             access_log,
+            drain,
         }
     }
 
@@ -271,6 +276,10 @@ impl ProxyHttp for GatewayProxy {
             routes::route(&h.method, h.uri.path(), &self.gw.config.prefixes)
         };
         ctx.route = route.name();
+        if self.drain.is_draining() {
+            // `Connection: close` on this reply, API or passed through (see `lifecycle`).
+            session.set_keepalive(None);
+        }
         if self.metrics || self.access_log.is_some() {
             ctx.started = Some(std::time::Instant::now());
         }

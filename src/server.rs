@@ -1,5 +1,5 @@
 //! Assembles the process: Pingora server, store, gateway, backend load balancer and its health
-//! check, listeners.
+//! check, listeners, lifecycle (start work, drain).
 
 use std::collections::BTreeSet;
 use std::net::ToSocketAddrs;
@@ -14,6 +14,7 @@ use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backend, Backends, LoadBalancer};
 use pingora::prelude::{background_service, Opt};
 use pingora::proxy::HttpProxy;
+use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::listening::Service;
 
@@ -21,6 +22,7 @@ use crate::access_log::AccessLog;
 use crate::config::{BackendConfig, Config};
 use crate::conn_guard::{ConnLimits, Guarded};
 use crate::gateway::Gateway;
+use crate::lifecycle::{Drain, Lifecycle};
 use crate::ors::Ors;
 use crate::proxy::{BackendTls, GatewayProxy};
 use crate::store;
@@ -56,9 +58,13 @@ impl BackgroundService for UsageGauges {
 }
 
 /// Builds every service from a validated configuration and runs until told to stop.
+///
+/// With `-u` the listening sockets come from the running process (`server.bootstrap()`), and
+/// that is the last step before running: everything that can fail is done before the upgrade
+/// socket appears, so a new process that cannot start never makes the old one hand over.
 pub fn run(opt: Opt, config: Config) -> Result<(), String> {
     let mut server = Server::new(Some(opt)).map_err(|e| format!("cannot start Pingora: {e}"))?;
-    server.bootstrap();
+    check_server_conf(&server.configuration)?;
     let config = Arc::new(config);
     let store = store::build(&config)?;
     let gw = Arc::new(Gateway::new(config.clone(), store)?);
@@ -91,14 +97,29 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
             UsageGauges(gw.clone()),
         ));
     }
-    let access_log = match &config.access_log {
-        Some(dest) => Some(AccessLog::open(dest)?),
-        None => None,
+    let (access_log, log_writer) = match &config.access_log {
+        Some(dest) => {
+            let (log, writer) = AccessLog::open(dest)?;
+            (Some(log), Some(writer))
+        }
+        None => (None, None),
     };
+    let drain = Drain::default();
+    let store = gw.store.clone();
+    let on_start = Box::new(move || {
+        store.start_upkeep();
+        if let Some(Err(e)) = log_writer.map(|w| w.spawn()) {
+            log::error!("{e}");
+        }
+    });
+    server.add_service(background_service(
+        "lifecycle",
+        Lifecycle::new(drain.clone(), server.watch_execution_phase(), on_start),
+    ));
     let mut api = api_service(
         &server,
         &config,
-        GatewayProxy::new(gw, backends, access_log),
+        GatewayProxy::new(gw, backends, access_log, drain),
     );
     for addr in &config.listen {
         api.add_tcp(addr);
@@ -107,6 +128,7 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
         api.add_tls_with_settings(&l.addr, None, crate::tls::listener_settings(l)?);
     }
     server.add_service(api);
+    server.bootstrap();
     server.run_forever();
 }
 
@@ -167,4 +189,18 @@ fn backend_balancer(b: &BackendConfig) -> Result<LoadBalancer<RoundRobin>, Strin
         .ok_or("backend list update did not complete")?
         .map_err(|e| format!("gms.backend.upstreams: {e}"))?;
     Ok(lb)
+}
+
+/// Pingora settings the gateway cannot honour. `daemon_wait_for_ready` makes the launching
+/// process wait for a signal that is sent from inside `bootstrap()`; the gateway bootstraps
+/// before daemonizing (see [`run`]), so the launcher would wait its whole timeout.
+pub fn check_server_conf(conf: &ServerConf) -> Result<(), String> {
+    if conf.daemon_wait_for_ready {
+        return Err(
+            "daemon_wait_for_ready: not supported by gms-gateway (the launching process \
+                    exits once the new process holds the listening sockets)"
+                .into(),
+        );
+    }
+    Ok(())
 }

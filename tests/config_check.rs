@@ -55,6 +55,37 @@ fn check_accepts_the_test_harness_config() {
 }
 
 #[test]
+fn check_prints_the_settings_conf_reload_reads() {
+    let dir = TempDir::new("check");
+    let path = dir.file("gateway.yaml");
+    let yaml = gateway_yaml(STD_GMS).replace("127.0.0.1:{PORT}", "0.0.0.0:18080");
+    fs::write(&path, fill(&yaml, 0, dir.path())).expect("write config");
+    let c = run_check(&path, &dir);
+    assert_ok(&c, "the harness config");
+    let d = dir.path().display();
+    for line in [
+        format!("pid_file: {d}/gw.pid"),
+        format!("upgrade_sock: {d}/gw.sock"),
+        "grace_period_seconds: 1".to_string(),
+        "graceful_shutdown_timeout_seconds: 1".to_string(),
+        "health_url: http://127.0.0.1:18080/genesys/1/admin/node/health".to_string(),
+    ] {
+        assert!(
+            c.stdout.lines().any(|l| l == line),
+            "no line {line:?} in:\n{}",
+            c.stdout
+        );
+    }
+}
+
+#[test]
+fn check_refuses_daemon_wait_for_ready() {
+    let yaml = format!("daemon_wait_for_ready: true\n{}", gateway_yaml(STD_GMS));
+    let (c, path, _dir) = check_yaml(&yaml);
+    assert_rejected(&c, &path, &["daemon_wait_for_ready"]);
+}
+
+#[test]
 fn check_accepts_the_contract_example_config() {
     let gms = r#"prefixes: ["/genesys/1", "/GMS-web/gms/1"]
 external_url_base: "http://gms.example.com:8080"

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Once, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -204,6 +204,7 @@ struct Inner {
 /// The embedded in-memory [`Store`].
 pub struct MemoryStore {
     inner: Arc<Inner>,
+    sweeper: Once,
 }
 
 impl Default for MemoryStore {
@@ -213,7 +214,7 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store with its sweeper thread (which ends when the store is dropped).
+    /// An empty store; its sweeper starts with [`Store::start_upkeep`].
     pub fn new() -> Self {
         let inner = Arc::new(Inner {
             born: Instant::now(),
@@ -223,13 +224,10 @@ impl MemoryStore {
             pools: Mutex::new(Pools::default()),
             names: Interner::default(),
         });
-        let weak = Arc::downgrade(&inner);
-        // A plain thread, not a task: the store is built before Pingora's runtimes exist, and
-        // sweeping is short, lock-bound work.
-        let _ = std::thread::Builder::new()
-            .name("gms-store-sweeper".into())
-            .spawn(move || sweeper(weak));
-        MemoryStore { inner }
+        MemoryStore {
+            inner,
+            sweeper: Once::new(),
+        }
     }
 
     /// Live-or-unswept entry counts: (services, data records, status entries, holds).
@@ -576,6 +574,17 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    /// Starts the sweeper thread (once; it ends when the store is dropped). A plain thread,
+    /// not a task: sweeping is short, lock-bound work.
+    fn start_upkeep(&self) {
+        self.sweeper.call_once(|| {
+            let weak = Arc::downgrade(&self.inner);
+            let _ = std::thread::Builder::new()
+                .name("gms-store-sweeper".into())
+                .spawn(move || sweeper(weak));
+        });
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
     }
@@ -736,6 +745,7 @@ mod tests {
     #[tokio::test]
     async fn expired_entries_vanish_and_are_reclaimed() {
         let s = MemoryStore::new();
+        s.start_upkeep();
         let rec = record(30);
         s.create_service(rec.clone(), DataRecord::default(), None)
             .await

@@ -243,6 +243,10 @@ impl Store for Metered {
     async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage> {
         metered(Op::Usage, self.inner.usage(groups)).await
     }
+
+    fn start_upkeep(&self) {
+        self.inner.start_upkeep()
+    }
 }
 
 #[cfg(test)]

@@ -264,6 +264,11 @@ pub trait Store: Send + Sync {
     /// Counts live services and the live reservations on every number of `groups` (the
     /// metrics gauges): called every few seconds off the request path, never per request.
     async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage>;
+
+    /// Starts the store's own background work, once the process serves (after a daemon's
+    /// fork, which keeps no other thread). Required, not defaulted: a wrapper that forgot to
+    /// pass it on would leave a memory store without its sweeper.
+    fn start_upkeep(&self);
 }
 
 /// Builds the store the configuration asks for; with metrics on (`gms.metrics_listen`),

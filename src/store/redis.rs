@@ -1151,6 +1151,9 @@ impl Store for RedisStore {
     /// the cluster; counting them exactly would take a SCAN of the whole keyspace or an index
     /// written on every create, renewal and delete (and a hot key on a cluster), which the
     /// request path should not pay for a gauge.
+    /// Nothing to start: Redis expires keys itself and connects lazily.
+    fn start_upkeep(&self) {}
+
     async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage> {
         let calls = groups.iter().flat_map(|(group, numbers)| {
             let base = number_base(&self.prefix, group);

@@ -156,6 +156,9 @@ pub struct Gateway {
     child: Child,
     port: u16,
     config: PathBuf,
+    /// Processes that took over from `child` (graceful upgrade, `conf/reload`): daemons, not
+    /// our children, killed by PID on drop.
+    successors: Vec<u32>,
     /// The Redis this gateway got from `GMS_TEST_STORE=redis` (dropped after the gateway,
     /// before its dir).
     _redis: Option<RedisServer>,
@@ -208,6 +211,7 @@ impl Gateway {
                 child,
                 port,
                 config,
+                successors: Vec::new(),
                 _redis: redis,
                 dir,
             };
@@ -312,6 +316,153 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A daemon a failed reload started before the test could adopt it is in pid_file.
+        let in_pid_file = fs::read_to_string(self.dir.file("gw.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        for pid in self.successors.iter().copied().chain(in_pid_file) {
+            // Only while it is still this gateway (runs this config): a PID can be reused.
+            if runs_config(pid, &self.config) {
+                signal_pid(pid, "KILL");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Graceful upgrade: conf/reload and the processes it starts
+// ---------------------------------------------------------------------------
+
+impl Gateway {
+    /// The PID of the process the harness started.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The config file the gateway runs.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Waits (bounded) for the process the harness started to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Takes charge of a process that took over from this gateway: it is killed on drop, or
+    /// when the test binary dies first (watchdog).
+    pub fn adopt(&mut self, pid: u32) {
+        watchdog(pid);
+        self.successors.push(pid);
+    }
+}
+
+/// Does `pid` run a gms-gateway on `config` (its command line names the file)?
+pub fn runs_config(pid: u32, config: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let want = config.as_os_str().as_encoded_bytes();
+    process_running(pid) && cmdline.split(|b| *b == 0).any(|arg| arg == want)
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn process_running(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may contain spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z"),
+        Err(_) => false,
+    }
+}
+
+/// `kill -SIG pid`; true when the signal was sent.
+pub fn signal_pid(pid: u32, sig: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Waits (bounded) until `pid` is gone; true if it went.
+pub fn wait_gone(pid: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while process_running(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// What one run of `conf/reload` did.
+pub struct Reloaded {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Reloaded {
+    /// The new process's PID (the script's last stdout line), when it succeeded.
+    pub fn new_pid(&self) -> Option<u32> {
+        self.stdout
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+    }
+}
+
+/// Runs the real `conf/reload` with `args` (after `-c <config>`), the gateway binary of this
+/// build, a 60 s deadline; output goes to files in `dir` (the new daemon keeps writing its
+/// log to the stderr file).
+pub fn run_reload(config: &Path, args: &[&str], dir: &Path, tag: &str) -> Reloaded {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/reload");
+    let out = dir.join(format!("reload-{tag}.stdout"));
+    let err = dir.join(format!("reload-{tag}.stderr"));
+    let mut child = Command::new(&script)
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env("GMS_GATEWAY", env!("CARGO_BIN_EXE_gms-gateway"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(fs::File::create(&out).expect("reload stdout")))
+        .stderr(Stdio::from(fs::File::create(&err).expect("reload stderr")))
+        .spawn()
+        .expect("spawn conf/reload");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "conf/reload did not exit within 60 s; stderr:\n{}",
+                read_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Reloaded {
+        code: status.code(),
+        stdout: read_lossy(&out),
+        stderr: read_lossy(&err),
     }
 }
 
@@ -1401,6 +1552,131 @@ fn raw_exchange(port: u16, bytes: &[u8], half_close: bool) -> (u16, Vec<u8>) {
     }
     let status = parse_response(&buf).map(|r| r.status).unwrap_or(0);
     (status, buf)
+}
+
+/// What became of one request on a [`KeepAliveClient`].
+#[derive(Debug)]
+pub enum Exchange {
+    /// A complete response.
+    Answered(Resp),
+    /// The connection ended (EOF or reset) before one byte of a response arrived. On a reused
+    /// connection this is the keep-alive race: the server closed it as the request went out.
+    ClosedBeforeAnswer { reused: bool, error: String },
+    /// Anything else: no connection, a timeout, a response cut off.
+    Failed(String),
+}
+
+/// An HTTP/1.1 client on one keep-alive connection at a time, written here rather than using
+/// ureq so that nothing is retried behind the test's back and every outcome is told apart
+/// (fresh or reused connection, closed before any byte or after some). A response with
+/// `Connection: close` ends the connection; the next request opens a new one.
+pub struct KeepAliveClient {
+    port: u16,
+    conn: Option<TcpStream>,
+}
+
+impl KeepAliveClient {
+    pub fn new(port: u16) -> KeepAliveClient {
+        KeepAliveClient { port, conn: None }
+    }
+
+    /// Sends one request (`body` with its content type, if any) and reads its response.
+    pub fn send(&mut self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Exchange {
+        let reused = self.conn.is_some();
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => match self.connect() {
+                Ok(c) => c,
+                Err(e) => return Exchange::Failed(format!("connect: {e}")),
+            },
+        };
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n",
+            self.port
+        );
+        if let Some((ct, bytes)) = body {
+            req.push_str(&format!(
+                "Content-Type: {ct}\r\nContent-Length: {}\r\n",
+                bytes.len()
+            ));
+        }
+        req.push_str("\r\n");
+        let mut wire = req.into_bytes();
+        if let Some((_, bytes)) = body {
+            wire.extend_from_slice(bytes);
+        }
+        if let Err(e) = conn.write_all(&wire) {
+            // Nothing can have been answered yet.
+            return Exchange::ClosedBeforeAnswer {
+                reused,
+                error: format!("write: {e}"),
+            };
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some(n) = complete_len(&buf) {
+                buf.truncate(n);
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Exchange::Failed(format!("no complete response within 15 s: {buf:?}"));
+            }
+            match conn.read(&mut chunk) {
+                Ok(0) if buf.is_empty() => {
+                    return Exchange::ClosedBeforeAnswer {
+                        reused,
+                        error: "EOF".into(),
+                    }
+                }
+                Ok(0) => {
+                    return Exchange::Failed(format!(
+                        "connection closed inside a response: {:?}",
+                        String::from_utf8_lossy(&buf)
+                    ))
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return Exchange::Failed(format!("read timeout: {e}"))
+                }
+                Err(e) if buf.is_empty() => {
+                    return Exchange::ClosedBeforeAnswer {
+                        reused,
+                        error: format!("read: {e}"),
+                    }
+                }
+                Err(e) => return Exchange::Failed(format!("read inside a response: {e}")),
+            }
+        }
+        let Some(resp) = parse_response(&buf) else {
+            return Exchange::Failed(format!("unparsable: {:?}", String::from_utf8_lossy(&buf)));
+        };
+        let closes = resp
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if !closes {
+            self.conn = Some(conn);
+        }
+        Exchange::Answered(resp)
+    }
+
+    /// Whether the next request goes on a connection already used.
+    pub fn has_connection(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    fn connect(&self) -> std::io::Result<TcpStream> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let c = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        c.set_read_timeout(Some(Duration::from_secs(10)))?;
+        c.set_write_timeout(Some(Duration::from_secs(10)))?;
+        c.set_nodelay(true)?;
+        Ok(c)
+    }
 }
 
 // ---------------------------------------------------------------------------
