@@ -204,18 +204,7 @@ fn run(exe: &Path, dir: &Path, gw: &Gateway) -> (bool, String) {
         .stderr(Stdio::from(err))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for schemathesis") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait_or_kill(&mut child, RUN_TIMEOUT, None);
     let text = fs::read_to_string(&out_path).unwrap_or_default();
     match status {
         Some(s) => (s.success(), text),

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -100,24 +100,8 @@ fn a_browser_creates_polls_and_matches_through_the_page() {
         ))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run node ({e}): run scripts/deps (nodejs)"));
-    let deadline = Instant::now() + BROWSER_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait node") {
-            break Some(s);
-        }
-        if Instant::now() > deadline {
-            // By PID: on SIGTERM Playwright closes the Chromium it launched; SIGKILL if node hangs.
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            std::thread::sleep(Duration::from_secs(3));
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // On SIGTERM Playwright closes the Chromium it launched; SIGKILL if node hangs.
+    let status = wait_or_kill(&mut child, BROWSER_TIMEOUT, Some(Duration::from_secs(3)));
     let out = std::fs::read_to_string(dir.file("stdout.log")).unwrap_or_default();
     let err = std::fs::read_to_string(dir.file("stderr.log")).unwrap_or_default();
     assert!(

@@ -427,6 +427,41 @@ impl Reloaded {
     }
 }
 
+/// Waits for `child` up to `limit`; past it, stops it (SIGTERM first when `term_grace` is
+/// given, so it can stop what it started; then SIGKILL) and returns `None`.
+pub fn wait_or_kill(
+    child: &mut Child,
+    limit: Duration,
+    term_grace: Option<Duration>,
+) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return Some(s);
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Some(grace) = term_grace {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let until = Instant::now() + grace;
+        while Instant::now() < until {
+            if let Ok(Some(_)) = child.try_wait() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 /// Runs the real `conf/reload` with `args` (after `-c <config>`), the gateway binary of this
 /// build, a 60 s deadline; output goes to files in `dir` (the new daemon keeps writing its
 /// log to the stderr file).
@@ -444,21 +479,12 @@ pub fn run_reload(config: &Path, args: &[&str], dir: &Path, tag: &str) -> Reload
         .stderr(Stdio::from(fs::File::create(&err).expect("reload stderr")))
         .spawn()
         .expect("spawn conf/reload");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "conf/reload did not exit within 60 s; stderr:\n{}",
-                read_lossy(&err)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_or_kill(&mut child, Duration::from_secs(60), None).unwrap_or_else(|| {
+        panic!(
+            "conf/reload did not exit within 60 s; stderr:\n{}",
+            read_lossy(&err)
+        )
+    });
     Reloaded {
         code: status.code(),
         stdout: read_lossy(&out),
@@ -1832,21 +1858,12 @@ pub fn run_check(path: &Path, dir: &TempDir) -> Checked {
         .stderr(Stdio::from(fs::File::create(&err).expect("stderr file")))
         .spawn()
         .expect("spawn gms-gateway -t");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`gms-gateway -t -c {}` did not exit within 20 s",
-                path.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_or_kill(&mut child, Duration::from_secs(20), None).unwrap_or_else(|| {
+        panic!(
+            "`gms-gateway -t -c {}` did not exit within 20 s",
+            path.display()
+        )
+    });
     Checked {
         code: status.code(),
         stderr: String::from_utf8_lossy(&fs::read(&err).unwrap_or_default()).into_owned(),
