@@ -838,10 +838,7 @@ impl Validator {
             connections,
             api_auth,
             metrics_listen: f.metrics_listen,
-            access_log: f
-                .access_log
-                .filter(|a| !a.is_empty() && a != "off")
-                .inspect(|a| self.access_log_path(a)),
+            access_log: f.access_log.filter(|a| !a.is_empty() && a != "off"),
             storage,
             admin,
             backend,
@@ -850,33 +847,6 @@ impl Validator {
             ors,
             resources,
             services,
-        }
-    }
-
-    /// A file access log must be one the gateway can append to, so that `-t` (and
-    /// `conf/reload`, which runs it) refuses what start-up would: a missing directory, a
-    /// directory, a file it may not write. Opening for append changes nothing in the file.
-    fn access_log_path(&mut self, dest: &str) {
-        if dest == "stderr" {
-            return;
-        }
-        let path = std::path::Path::new(dest);
-        let result = if path.exists() {
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(path)
-                .map(drop)
-        } else {
-            match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                Some(dir) if !dir.is_dir() => Err(std::io::Error::other(format!(
-                    "directory {} does not exist",
-                    dir.display()
-                ))),
-                _ => Ok(()),
-            }
-        };
-        if let Err(e) = result {
-            self.err("gms.access_log", format!("cannot append to '{dest}': {e}"));
         }
     }
 

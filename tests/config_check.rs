@@ -333,20 +333,3 @@ fn check_rejects_a_test_page_that_is_not_a_boolean() {
     let (c, _, _dir) = check_yaml(&gateway_yaml(&format!("test_page: true\n{STD_GMS}")));
     assert_ok(&c, "test_page: true");
 }
-
-#[test]
-fn check_refuses_an_access_log_it_could_not_append_to() {
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
-        "access_log: /nonexistent-dir/access.log\n{STD_GMS}"
-    )));
-    assert_rejected(&c, &path, &["gms.access_log", "/nonexistent-dir"]);
-    let (c, path, dir) = check_yaml(&gateway_yaml(&format!(
-        "access_log: \"{{DIR}}\"\n{STD_GMS}"
-    )));
-    assert_rejected(&c, &path, &["gms.access_log"]);
-    drop(dir);
-    let (c, _, _dir) = check_yaml(&gateway_yaml(&format!(
-        "access_log: \"{{DIR}}/access.log\"\n{STD_GMS}"
-    )));
-    assert_ok(&c, "an access log in an existing directory");
-}
