@@ -295,22 +295,9 @@ fn an_oversized_body_over_http2_is_413_json() {
     let (ct, body) = form(&[("_phone_number", "5551234567"), ("first_name", &big)]);
     let r = h2_post(&certs.ca, gw.tls_port, path, &ct, &body);
     assert_error(&r, 413);
-    // With curl: a body just over the limit, which curl has sent whole (in the frame after
-    // the headers) before the 413 and the stream reset come back. With a larger body curl
-    // may still be sending then and report the reset (error 92) instead of the reply: a race
-    // seen once in a full run with 30 KB.
-    let big = "x".repeat(1_100);
-    let (ct, body) = form(&[("_phone_number", "5551234567"), ("first_name", &big)]);
-    let (r, version) = curl(
-        &certs.ca,
-        "--http2",
-        "POST",
-        &url,
-        Some((&ct, &body)),
-        dir.path(),
-    );
-    assert_eq!(version, "2");
-    assert_error(&r, 413);
+    // Not with curl: curl 7.88 reports the stream reset that follows an early 413 as error 92
+    // instead of the reply, intermittently even for a 1.1 KB body (twice in fresh-clone CI
+    // runs); see the README's TLS part. A normal create over h2 with curl still works:
     let (ct, body) = form(&[("_phone_number", "5551234567"), ("first_name", "Ann")]);
     let (r, _) = curl(
         &certs.ca,
