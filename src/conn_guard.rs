@@ -158,6 +158,15 @@ impl GuardedStream {
         Ok(())
     }
 
+    /// A response going out (other than an interim 1xx) ends the request: what is read next
+    /// starts the next head.
+    fn on_write(&mut self, first_bytes: &[u8]) {
+        if self.phase != Phase::Between && !is_interim(first_bytes) {
+            self.phase = Phase::Between;
+            self.deadline = None;
+        }
+    }
+
     /// Starts writing `e` to the client; the stream ends once it is out.
     fn start_reject(&mut self, e: ApiError) {
         log::info!("closing a client connection: {e}");
@@ -277,10 +286,7 @@ impl AsyncWrite for GuardedStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.phase != Phase::Between && !is_interim(buf) {
-            this.phase = Phase::Between;
-            this.deadline = None;
-        }
+        this.on_write(buf);
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
@@ -290,11 +296,7 @@ impl AsyncWrite for GuardedStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let interim = bufs.first().is_some_and(|b| is_interim(b));
-        if this.phase != Phase::Between && !interim {
-            this.phase = Phase::Between;
-            this.deadline = None;
-        }
+        this.on_write(bufs.first().map_or(&[][..], |b| &b[..]));
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 

@@ -410,14 +410,17 @@ pub fn wait_gone(pid: u32, limit: Duration) -> bool {
     true
 }
 
-/// What one run of `conf/reload` did.
-pub struct Reloaded {
+/// What one bounded run of a command (`conf/reload`, `gms-gateway -t`) did.
+pub struct Finished {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
-impl Reloaded {
+/// What `conf/reload` did.
+pub type Reloaded = Finished;
+
+impl Finished {
     /// The new process's PID (the script's last stdout line), when it succeeded.
     pub fn new_pid(&self) -> Option<u32> {
         self.stdout
@@ -467,25 +470,37 @@ pub fn wait_or_kill(
 /// log to the stderr file).
 pub fn run_reload(config: &Path, args: &[&str], dir: &Path, tag: &str) -> Reloaded {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/reload");
-    let out = dir.join(format!("reload-{tag}.stdout"));
-    let err = dir.join(format!("reload-{tag}.stderr"));
-    let mut child = Command::new(&script)
-        .arg("-c")
+    let mut cmd = Command::new(&script);
+    cmd.arg("-c")
         .arg(config)
         .args(args)
-        .env("GMS_GATEWAY", env!("CARGO_BIN_EXE_gms-gateway"))
+        .env("GMS_GATEWAY", env!("CARGO_BIN_EXE_gms-gateway"));
+    run_logged(
+        &mut cmd,
+        &dir.join(format!("reload-{tag}")),
+        Duration::from_secs(60),
+    )
+}
+
+/// Runs `cmd` with its output in `<base>.stdout` / `<base>.stderr` (files, so a daemon it
+/// leaves behind cannot hold a pipe open), within `limit` (else it is killed and the test
+/// fails with its stderr).
+pub fn run_logged(cmd: &mut Command, base: &Path, limit: Duration) -> Finished {
+    let out = base.with_extension("stdout");
+    let err = base.with_extension("stderr");
+    let mut child = cmd
         .stdin(Stdio::null())
-        .stdout(Stdio::from(fs::File::create(&out).expect("reload stdout")))
-        .stderr(Stdio::from(fs::File::create(&err).expect("reload stderr")))
+        .stdout(Stdio::from(fs::File::create(&out).expect("stdout file")))
+        .stderr(Stdio::from(fs::File::create(&err).expect("stderr file")))
         .spawn()
-        .expect("spawn conf/reload");
-    let status = wait_or_kill(&mut child, Duration::from_secs(60), None).unwrap_or_else(|| {
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let status = wait_or_kill(&mut child, limit, None).unwrap_or_else(|| {
         panic!(
-            "conf/reload did not exit within 60 s; stderr:\n{}",
+            "{cmd:?} did not exit within {limit:?}; stderr:\n{}",
             read_lossy(&err)
         )
     });
-    Reloaded {
+    Finished {
         code: status.code(),
         stdout: read_lossy(&out),
         stderr: read_lossy(&err),
@@ -1839,34 +1854,11 @@ pub fn tally<I: IntoIterator<Item = String>>(items: I) -> HashMap<String, usize>
 // `gms-gateway -t`
 
 /// What `gms-gateway -t` did.
-pub struct Checked {
-    pub code: Option<i32>,
-    pub stderr: String,
-    pub stdout: String,
-}
+pub type Checked = Finished;
 
 /// Run `gms-gateway -t -c <path>` with a deadline; output goes to files in `dir`.
 pub fn run_check(path: &Path, dir: &TempDir) -> Checked {
-    let out = dir.file("check.stdout");
-    let err = dir.file("check.stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gms-gateway"))
-        .arg("-t")
-        .arg("-c")
-        .arg(path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(fs::File::create(&out).expect("stdout file")))
-        .stderr(Stdio::from(fs::File::create(&err).expect("stderr file")))
-        .spawn()
-        .expect("spawn gms-gateway -t");
-    let status = wait_or_kill(&mut child, Duration::from_secs(20), None).unwrap_or_else(|| {
-        panic!(
-            "`gms-gateway -t -c {}` did not exit within 20 s",
-            path.display()
-        )
-    });
-    Checked {
-        code: status.code(),
-        stderr: String::from_utf8_lossy(&fs::read(&err).unwrap_or_default()).into_owned(),
-        stdout: String::from_utf8_lossy(&fs::read(&out).unwrap_or_default()).into_owned(),
-    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gms-gateway"));
+    cmd.arg("-t").arg("-c").arg(path);
+    run_logged(&mut cmd, &dir.file("check"), Duration::from_secs(20))
 }
