@@ -5,11 +5,13 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use pingora::connectors::http::Connector;
-use pingora::connectors::ConnectorOptions;
-use pingora::http::RequestHeader;
+use pingora::connectors::{ConnectorOptions, TransportConnector};
 use pingora::prelude::HttpPeer;
+use pingora::protocols::http::v1::client::HttpSession;
+use pingora::protocols::Stream;
+use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorType};
+use tokio::io::AsyncWriteExt;
 
 use crate::config::OrsSettings;
 
@@ -126,7 +128,7 @@ fn classify(e: &Error) -> OrsFailure {
 
 /// The ORS HTTP client: pooled connections, configured timeouts.
 pub struct OrsClient {
-    connector: Connector,
+    transport: TransportConnector,
     connect_timeout: Duration,
     socket_timeout: Duration,
 }
@@ -139,7 +141,7 @@ impl OrsClient {
         let mut options = ConnectorOptions::new(POOL_SIZE);
         options.ca_file = ca_file.map(str::to_string);
         OrsClient {
-            connector: Connector::new(Some(options)),
+            transport: TransportConnector::new(Some(options)),
             connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
             socket_timeout: Duration::from_millis(settings.socket_timeout_ms),
         }
@@ -164,94 +166,136 @@ impl OrsClient {
         headers: &[(String, String)],
     ) -> Result<OrsReply, OrsFailure> {
         let peer = self.peer(node);
-        let full_path = format!("{}{}", node.base_path, path);
+        let request = request_bytes(node, path, &body, headers)?;
         // A pooled connection the node has closed meanwhile fails at once; one retry on a
         // fresh connection is not a second attempt at the node.
         for _ in 0..2 {
-            let (mut session, reused) = self
-                .connector
-                .get_http_session(&peer)
+            let (stream, reused) = self
+                .transport
+                .get_stream(&peer)
                 .await
                 .map_err(|e| classify(&e))?;
-            session.set_read_timeout(Some(self.socket_timeout));
-            session.set_write_timeout(Some(self.socket_timeout));
-            let result = exchange(&mut session, node, &full_path, body.clone(), headers).await;
-            match result {
-                Ok(reply) => {
-                    self.connector
-                        .release_http_session(session, &peer, Some(IDLE_TIMEOUT))
-                        .await;
-                    return Ok(reply);
-                }
+            match self.exchange(stream, &peer, &request).await {
+                Ok(reply) => return Ok(reply),
                 Err(OrsFailure::Broken(_)) if reused => continue,
                 Err(e) => return Err(e),
             }
         }
         Err(OrsFailure::Broken("connection closed by ORS".into()))
     }
-}
 
-async fn exchange(
-    session: &mut pingora::protocols::http::client::HttpSession,
-    node: &NodeAddr,
-    path: &str,
-    body: Bytes,
-    headers: &[(String, String)],
-) -> Result<OrsReply, OrsFailure> {
-    let broken = |e: Box<Error>| classify(&e);
-    let mut req = RequestHeader::build("POST", path.as_bytes(), Some(4 + headers.len()))
-        .map_err(|e| OrsFailure::Broken(format!("bad request path: {e}")))?;
-    let set = |req: &mut RequestHeader, k: &str, v: &str| {
-        req.insert_header(k.to_string(), v)
-            .map_err(|e| OrsFailure::Broken(format!("bad header {k}: {e}")))
-    };
-    set(&mut req, "Host", &node.authority)?;
-    set(
-        &mut req,
-        "Content-Type",
-        "application/x-www-form-urlencoded",
-    )?;
-    set(&mut req, "Content-Length", &body.len().to_string())?;
-    for (k, v) in headers {
-        set(&mut req, k, v)?;
-    }
-    session
-        .write_request_header(Box::new(req))
-        .await
-        .map_err(broken)?;
-    if !body.is_empty() {
-        session
-            .write_request_body(body, true)
-            .await
-            .map_err(broken)?;
-    }
-    session.finish_request_body().await.map_err(broken)?;
-    session.read_response_header().await.map_err(broken)?;
-    let (status, content_type, location) = {
-        let h = session
-            .response_header()
-            .ok_or_else(|| OrsFailure::Broken("no response header".into()))?;
-        let get = |name: &str| {
+    /// Sends the request in one write (one segment, one wake-up of the node: Pingora's
+    /// client writes head and body apart), reads the reply with Pingora's HTTP/1 reader,
+    /// and pools the connection again when the reply allows it.
+    async fn exchange(
+        &self,
+        mut stream: Stream,
+        peer: &HttpPeer,
+        request: &[u8],
+    ) -> Result<OrsReply, OrsFailure> {
+        let t = self.socket_timeout;
+        let write = async {
+            stream.write_all(request).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(t, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(OrsFailure::Broken(format!("cannot send: {e}"))),
+            Err(_) => return Err(OrsFailure::Timeout(format!("sending took over {t:?}"))),
+        }
+        let mut session = HttpSession::new_with_options(stream, peer);
+        session.read_timeout = Some(t);
+        let broken = |e: Box<Error>| classify(&e);
+        // Informational replies (100 Continue and the like) come before the real one.
+        let mut informational = 0;
+        let h = loop {
+            session.read_response().await.map_err(broken)?;
+            match session.resp_header() {
+                Some(h) if h.status.is_informational() && informational < MAX_INFORMATIONAL => {
+                    informational += 1
+                }
+                Some(h) if h.status.is_informational() => {
+                    return Err(OrsFailure::Broken("too many 1xx replies".into()))
+                }
+                Some(h) => break h,
+                None => return Err(OrsFailure::Broken("no response header".into())),
+            }
+        };
+        let get = |name: http::header::HeaderName| {
             h.headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        (h.status.as_u16(), get("content-type"), get("location"))
-    };
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = session.read_response_body().await.map_err(broken)? {
-        if buf.len() + chunk.len() > MAX_REPLY_BYTES {
-            return Err(OrsFailure::Broken("reply larger than 1 MiB".into()));
+        let (status, content_type, location) = (
+            h.status.as_u16(),
+            get(http::header::CONTENT_TYPE),
+            get(http::header::LOCATION),
+        );
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = session.read_body_ref().await.map_err(broken)? {
+            if buf.len() + chunk.len() > MAX_REPLY_BYTES {
+                return Err(OrsFailure::Broken("reply larger than 1 MiB".into()));
+            }
+            buf.extend_from_slice(chunk);
         }
-        buf.extend_from_slice(&chunk);
+        session.respect_keepalive();
+        if let Some(stream) = session.reuse().await {
+            self.transport
+                .release_stream(stream, peer.reuse_hash(), Some(IDLE_TIMEOUT));
+        }
+        Ok(OrsReply {
+            status,
+            content_type,
+            location,
+            body: buf.freeze(),
+        })
     }
-    Ok(OrsReply {
-        status,
-        content_type,
-        location,
-        body: buf.freeze(),
-    })
+}
+
+/// 1xx replies skipped before the final one.
+const MAX_INFORMATIONAL: usize = 4;
+
+/// The whole request, head and body, in one buffer. The path may come from a node's 307
+/// `Location` and header names from client parameters, so both are checked: nothing may
+/// break out of the request line or a header line.
+fn request_bytes(
+    node: &NodeAddr,
+    path: &str,
+    body: &[u8],
+    headers: &[(String, String)],
+) -> Result<Vec<u8>, OrsFailure> {
+    let full_path = format!("{}{}", node.base_path, path);
+    if full_path.is_empty() || !full_path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(OrsFailure::Broken(format!(
+            "bad request path '{full_path}'"
+        )));
+    }
+    let field_ok = |s: &str| !s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
+    let extra: usize = headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+    let mut out =
+        Vec::with_capacity(128 + full_path.len() + node.authority.len() + extra + body.len());
+    out.extend_from_slice(b"POST ");
+    out.extend_from_slice(full_path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(node.authority.as_bytes());
+    out.extend_from_slice(
+        b"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ",
+    );
+    out.extend_from_slice(body.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (k, v) in headers {
+        if k.is_empty() || k.contains(':') || !field_ok(k) || !field_ok(v) {
+            return Err(OrsFailure::Broken(format!("bad header {k}")));
+        }
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    Ok(out)
 }
 
 #[cfg(test)]
