@@ -19,6 +19,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::{Buf, BytesMut};
 use pingora::apps::ServerApp;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
@@ -29,6 +30,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::ApiError;
+
+/// How far [`GuardedStream::peek_request_line`] looks for the end of a request line.
+const PEEK_LIMIT: usize = 4096;
+/// Bytes asked of the socket per peek read: a whole small request, as Pingora would read it.
+const PEEK_READ: usize = 16 * 1024;
 
 /// The per-connection limits the guard enforces (`gms.connections`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,13 +88,24 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
 enum Phase {
     /// Nothing read yet on a new connection: the idle deadline runs.
     Fresh,
-    /// Waiting for the next request on a kept-alive connection (Pingora's keep-alive timeout
-    /// bounds this wait).
+    /// Waiting for the next request on a kept-alive connection: the idle deadline runs once
+    /// the next request is awaited (`peek_request_line`).
     Between,
     /// Inside a request head: the head deadline runs and its bytes are counted.
     Head,
     /// Past the head (body, or waiting for the reply): Pingora's own timeouts apply.
     Rest,
+}
+
+/// What [`GuardedStream::peek_request_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Peeked<'a> {
+    /// The request line, without its line end.
+    Line(&'a [u8]),
+    /// Bytes that are not (yet) a line: a very long line, or a request cut short.
+    Unknown,
+    /// The stream ended (closed, idle too long, or ended by the guard) before a byte came.
+    Closed,
 }
 
 /// A client stream that enforces [`ConnLimits`] on request heads.
@@ -105,6 +122,9 @@ pub struct GuardedStream {
     timer: Option<Pin<Box<Sleep>>>,
     /// A rejection being written: the bytes and how many are out.
     reject: Option<(Vec<u8>, usize)>,
+    /// Bytes read by [`GuardedStream::peek_request_line`] and not yet handed on: reads return
+    /// these first. Already observed by the guard when they came off the socket.
+    replay: BytesMut,
 }
 
 impl fmt::Debug for GuardedStream {
@@ -128,6 +148,48 @@ impl GuardedStream {
             after_lf: false,
             timer: None,
             reject: None,
+            replay: BytesMut::new(),
+        }
+    }
+
+    /// Reads until the next request's first line is here and returns it (without its line
+    /// end), leaving every byte read to be read again. Cancel-safe: bytes read before a
+    /// cancel stay in the replay buffer.
+    pub async fn peek_request_line(&mut self) -> Peeked<'_> {
+        let mut scanned = 0;
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.replay[scanned..]) {
+                let end = scanned + i;
+                let line = &self.replay[..end];
+                return Peeked::Line(line.strip_suffix(b"\r").unwrap_or(line));
+            }
+            scanned = self.replay.len();
+            if scanned >= PEEK_LIMIT {
+                return Peeked::Unknown;
+            }
+            if self.phase == Phase::Between && self.deadline.is_none() {
+                // Waiting for the next request on a kept-alive connection.
+                self.deadline = Some(Instant::now() + self.limits.idle_timeout);
+            }
+            let got = std::future::poll_fn(|cx| {
+                // The read goes into the replay buffer's spare room; taken out for the call.
+                let mut replay = std::mem::take(&mut self.replay);
+                replay.reserve(PEEK_READ);
+                let mut buf = ReadBuf::uninit(replay.spare_capacity_mut());
+                let polled = self.poll_read_observed(cx, &mut buf);
+                let n = buf.filled().len();
+                // SAFETY: `ReadBuf` reports `n` bytes of the spare capacity as written.
+                unsafe { replay.set_len(replay.len() + n) };
+                self.replay = replay;
+                polled.map_ok(|()| n)
+            })
+            .await;
+            match got {
+                Ok(n) if n > 0 => {}
+                // Bytes read before the end are a broken request: Pingora reads and reports it.
+                _ if scanned > 0 => return Peeked::Unknown,
+                _ => return Peeked::Closed,
+            }
         }
     }
 
@@ -232,13 +294,14 @@ fn is_interim(buf: &[u8]) -> bool {
     buf.len() > 9 && buf.starts_with(b"HTTP/1.") && buf[9] == b'1'
 }
 
-impl AsyncRead for GuardedStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
+impl GuardedStream {
+    /// Reads from the socket under the guard's limits.
+    fn poll_read_observed(
+        &mut self,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
+        let this = self;
         if this.reject.is_some() {
             // End of stream once the error is out: Pingora closes the connection.
             ready!(this.poll_reject(cx));
@@ -263,19 +326,41 @@ impl AsyncRead for GuardedStream {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
-                if matches!(this.phase, Phase::Fresh | Phase::Head) {
+                if matches!(this.phase, Phase::Fresh | Phase::Between | Phase::Head) {
                     ready!(this.poll_deadline(cx));
                     if this.phase == Phase::Head {
                         this.start_reject(ApiError::RequestTimeout);
                         ready!(this.poll_reject(cx));
                     }
-                    // A connection that never sent anything is closed without a word.
+                    // A connection idle before a request (new or kept alive) is closed
+                    // without a word.
                     return Poll::Ready(Ok(()));
                 }
                 Poll::Pending
             }
             other => other,
         }
+    }
+}
+
+impl AsyncRead for GuardedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.replay.is_empty() {
+            let n = this.replay.len().min(buf.remaining());
+            buf.put_slice(&this.replay[..n]);
+            this.replay.advance(n);
+            if this.replay.is_empty() {
+                // Give the buffer back: an idle kept-alive connection holds no read buffer.
+                this.replay = BytesMut::new();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        this.poll_read_observed(cx, buf)
     }
 }
 
@@ -384,6 +469,68 @@ impl Peek for GuardedStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A guarded server end and the client end of a loopback connection.
+    async fn pair(limits: ConnLimits) -> (GuardedStream, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let stream: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(server));
+        (GuardedStream::new(stream, limits), client)
+    }
+
+    fn limits() -> ConnLimits {
+        ConnLimits {
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_millis(200),
+            max_header_bytes: 1024,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peeked_line_is_read_again_whole() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut g, mut client) = pair(limits()).await;
+        client.write_all(b"GET /a HT").await.unwrap();
+        // The line is not complete yet: the peek waits, and a cancel keeps what it read.
+        let early = tokio::time::timeout(Duration::from_millis(50), g.peek_request_line()).await;
+        assert!(early.is_err());
+        client
+            .write_all(b"TP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            g.peek_request_line().await,
+            Peeked::Line(b"GET /a HTTP/1.1")
+        );
+        let mut all = vec![0u8; 64];
+        let n = g.read(&mut all).await.unwrap();
+        assert_eq!(&all[..n], b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn peeks_end_on_close_idle_and_overlong_lines() {
+        use tokio::io::AsyncWriteExt;
+        let (mut g, client) = pair(limits()).await;
+        drop(client);
+        assert_eq!(g.peek_request_line().await, Peeked::Closed);
+        // Idle past `idle_timeout`: closed without a word.
+        let (mut g, _client) = pair(limits()).await;
+        let waited = tokio::time::timeout(Duration::from_secs(5), g.peek_request_line()).await;
+        assert_eq!(waited.unwrap(), Peeked::Closed);
+        // A line longer than the peek looks: Pingora gets it (and the guard its size).
+        let big = ConnLimits {
+            max_header_bytes: 64 * 1024,
+            ..limits()
+        };
+        let (mut g, mut client) = pair(big).await;
+        let mut line = b"GET /".to_vec();
+        line.resize(PEEK_LIMIT + 100, b'a');
+        client.write_all(&line).await.unwrap();
+        assert_eq!(g.peek_request_line().await, Peeked::Unknown);
+    }
 
     #[test]
     fn head_end_finds_the_blank_line_across_reads() {

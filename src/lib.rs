@@ -24,6 +24,7 @@
 pub mod access;
 pub mod access_log;
 pub mod api;
+pub mod app;
 pub mod builtin;
 pub mod config;
 pub mod conn_guard;

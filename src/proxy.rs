@@ -15,10 +15,12 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::HeaderName;
 use log::error;
+use pingora::apps::{HttpPersistentSettings, ReusedHttpStream};
 use pingora::http::ResponseHeader;
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::LoadBalancer;
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
+use pingora::protocols::http::ServerSession;
 use pingora::proxy::FailToProxy;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
@@ -33,14 +35,15 @@ use crate::routes::{self, BodyUse, Route};
 /// GMS's user header (contract 4.1); a constant so lookups do not parse the name each time.
 static GMS_USER: HeaderName = HeaderName::from_static("gms_user");
 
-/// The gateway as a Pingora proxy service.
+/// The gateway as a Pingora proxy service; clones share everything.
+#[derive(Clone)]
 pub struct GatewayProxy {
     gw: Arc<Gateway>,
     backends: Option<Arc<LoadBalancer<RoundRobin>>>,
     /// Whether `gms.metrics_listen` is set: without it, nothing is counted.
     metrics: bool,
     /// The access log, when `gms.access_log` is set.
-    access_log: Option<AccessLog>,
+    access_log: Option<Arc<AccessLog>>,
     /// Set once this process is being replaced or stopped: replies close their connections.
     drain: Drain,
 }
@@ -80,19 +83,165 @@ impl GatewayProxy {
             gw,
             backends,
             metrics,
-            access_log,
+            access_log: access_log.map(Arc::new),
             drain,
         }
     }
 
+    /// The gateway's configuration.
+    pub fn config(&self) -> &crate::config::Config {
+        &self.gw.config
+    }
+
+    /// Reads and answers one API request on an HTTP/1 session, without Pingora's proxy (see
+    /// `app.rs`), the way the proxy would: the same reply as `request_filter`, the same
+    /// logging, and the connection handed back for the next request when it can be reused.
+    pub async fn serve(&self, mut session: ServerSession) -> Option<ReusedHttpStream> {
+        match session.read_request().await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                // As Pingora's proxy does: a head it cannot parse gets its plain 400.
+                if matches!(e.etype(), ErrorType::InvalidHTTPHeader) {
+                    let _ = session.respond_error(400).await;
+                }
+                session.shutdown().await;
+                return None;
+            }
+        }
+        let mut ctx = RequestCtx::default();
+        let written = match self.api_reply(&mut session, &mut ctx).await {
+            Some(mut reply) => {
+                ctx.trace = reply.trace.take();
+                write_reply(&mut session, reply).await
+            }
+            // The request line said API, the parsed request says otherwise: it cannot be
+            // passed on any more, so it is refused rather than mishandled.
+            None => {
+                session.set_keepalive(None);
+                let e = ApiError::Internal("request routed inconsistently".into());
+                write_reply(&mut session, e.to_reply()).await
+            }
+        };
+        self.log_request(&session, written.as_ref().err().map(|e| &**e), &ctx);
+        if written.is_err() {
+            return None;
+        }
+        let settings = HttpPersistentSettings::for_session(&session);
+        session
+            .finish()
+            .await
+            .ok()
+            .flatten()
+            .map(|s| ReusedHttpStream::from_reusable_stream(s, settings))
+    }
+
+    /// The reply to an API request, or `None` for a request that passes through to the web
+    /// tier; sets the per-request connection limits either way.
+    async fn api_reply(&self, session: &mut ServerSession, ctx: &mut RequestCtx) -> Option<Reply> {
+        self.apply_connection_timeouts(session);
+        let route = {
+            let h = session.req_header();
+            routes::route(&h.method, h.uri.path(), &self.gw.config.prefixes)
+        };
+        ctx.route = route.name();
+        if self.drain.is_draining() {
+            // `Connection: close` on this reply, API or passed through (see `lifecycle`).
+            session.set_keepalive(None);
+        }
+        if self.metrics || self.access_log.is_some() {
+            ctx.started = Some(std::time::Instant::now());
+        }
+        Some(if session.req_header().method == http::Method::CONNECT {
+            // Pingora lets CONNECT through to here only so that this 405 is JSON (server.rs):
+            // no tunnels, on any path.
+            session.set_keepalive(None);
+            ApiError::MethodNotAllowed("GET, HEAD, POST, DELETE").to_reply()
+        } else if self.passes_through(&route) {
+            if self.backends.is_some() {
+                return None;
+            }
+            ApiError::NotFound("no such path (and no backend is configured)".into()).to_reply()
+        } else {
+            self.answer(session, route).await
+        })
+    }
+
     /// Pingora keeps an HTTP/1.1 connection open forever between requests and waits 60 s for
     /// each body read; `gms.connections` bounds both.
-    fn apply_connection_timeouts(&self, session: &mut Session) {
+    fn apply_connection_timeouts(&self, session: &mut ServerSession) {
         let c = &self.gw.config.connections;
         session.set_read_timeout(Some(Duration::from_millis(c.body_timeout_ms)));
         // Off (the client asked to close) stays off; Pingora counts keep-alive in seconds.
         if session.get_keepalive().is_some() {
             session.set_keepalive(Some(c.idle_timeout_ms.div_ceil(1000)));
+        }
+    }
+
+    /// Counts the request (when metrics are on), writes its access-log line (when the log is
+    /// on) and one debug line (`RUST_LOG=debug`); nothing is formatted otherwise.
+    fn log_request(&self, session: &ServerSession, e: Option<&Error>, ctx: &RequestCtx) {
+        if self.metrics {
+            let status = session
+                .response_written()
+                .map_or("0", |r| r.status.as_str());
+            crate::metrics::REQUESTS
+                .with_label_values(&[ctx.route, status])
+                .inc();
+            if let Some(t) = ctx.started {
+                crate::metrics::LATENCY
+                    .with_label_values(&[ctx.route])
+                    .observe(t.elapsed().as_secs_f64());
+            }
+        }
+        if let Some(log) = &self.access_log {
+            let status = session.response_written().map_or(0, |r| r.status.as_u16());
+            let client = session
+                .client_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let ms = ctx
+                .started
+                .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
+            let h = session.req_header();
+            let mut line = format!(
+                "ts_ms={} client={client} {} {} status={status} bytes={} ms={ms:.3} route={}",
+                crate::api::admin::unix_ms(),
+                h.method,
+                target(&h.uri),
+                session.body_bytes_sent(),
+                ctx.route
+            );
+            if let Some(t) = &ctx.trace {
+                line.push_str(&format!(" service={} id={}", t.service, t.id));
+            }
+            let upstream = ctx
+                .trace
+                .as_ref()
+                .and_then(|t| t.upstream.as_deref())
+                .or(ctx.backend.as_deref());
+            if let Some(u) = upstream {
+                line.push_str(&format!(" upstream={u}"));
+            }
+            log.write(line);
+        }
+        if !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let client = session
+            .client_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let h = session.req_header();
+        let uri = target(&h.uri);
+        match e {
+            Some(e) => log::debug!(
+                "{client} {} {uri} {status} {} error: {e}",
+                h.method,
+                ctx.route
+            ),
+            None => log::debug!("{client} {} {uri} {status} {}", h.method, ctx.route),
         }
     }
 
@@ -108,7 +257,7 @@ impl GatewayProxy {
 
     /// Builds the API request from the session (reading the body as the route needs) and
     /// answers it.
-    async fn answer(&self, session: &mut Session, route: Route) -> Reply {
+    async fn answer(&self, session: &mut ServerSession, route: Route) -> Reply {
         let limits = &self.gw.config.limits;
         let h = session.req_header();
         let header = |name: &HeaderName| {
@@ -211,7 +360,9 @@ impl GatewayProxy {
 }
 
 /// The request body as a stream of chunks, read off the socket as the consumer pulls.
-fn body_stream(session: &mut Session) -> impl Stream<Item = io::Result<Bytes>> + Send + Unpin + '_ {
+fn body_stream(
+    session: &mut ServerSession,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + Unpin + '_ {
     Box::pin(futures::stream::unfold(Some(session), |s| async move {
         let s = s?;
         match s.read_request_body().await {
@@ -236,7 +387,7 @@ fn target(uri: &http::Uri) -> &str {
 }
 
 /// Writes a complete reply, always with Content-Length so the connection can be reused.
-async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
+async fn write_reply(session: &mut ServerSession, reply: Reply) -> Result<()> {
     let mut h = ResponseHeader::build(reply.status, Some(2 + reply.headers.len()))?;
     let content_type = match &reply.content_type {
         Cow::Borrowed(s) => http::HeaderValue::from_static(s),
@@ -249,8 +400,8 @@ async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
         // Values are built by the gateway; one that is not a valid header is dropped, not fatal.
         let _ = h.insert_header(*name, value);
     }
-    session.write_response_header(Box::new(h), false).await?;
-    session.write_response_body(Some(reply.body), true).await?;
+    session.write_response_header(Box::new(h)).await?;
+    session.write_response_body(reply.body, true).await?;
     Ok(())
 }
 
@@ -270,31 +421,9 @@ impl ProxyHttp for GatewayProxy {
     /// Answers every API request here (`Ok(true)`); lets pass-through requests continue to
     /// `upstream_peer` (`Ok(false)`).
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        self.apply_connection_timeouts(session);
-        let route = {
-            let h = session.req_header();
-            routes::route(&h.method, h.uri.path(), &self.gw.config.prefixes)
-        };
-        ctx.route = route.name();
-        if self.drain.is_draining() {
-            // `Connection: close` on this reply, API or passed through (see `lifecycle`).
-            session.set_keepalive(None);
-        }
-        if self.metrics || self.access_log.is_some() {
-            ctx.started = Some(std::time::Instant::now());
-        }
-        let mut reply = if session.req_header().method == http::Method::CONNECT {
-            // Pingora lets CONNECT through to here only so that this 405 is JSON (server.rs):
-            // no tunnels, on any path.
-            session.set_keepalive(None);
-            ApiError::MethodNotAllowed("GET, HEAD, POST, DELETE").to_reply()
-        } else if self.passes_through(&route) {
-            if self.backends.is_some() {
-                return Ok(false);
-            }
-            ApiError::NotFound("no such path (and no backend is configured)".into()).to_reply()
-        } else {
-            self.answer(session, route).await
+        let session = session.as_downstream_mut();
+        let Some(mut reply) = self.api_reply(session, ctx).await else {
+            return Ok(false);
         };
         ctx.trace = reply.trace.take();
         write_reply(session, reply).await?;
@@ -324,71 +453,8 @@ impl ProxyHttp for GatewayProxy {
         )))
     }
 
-    /// Counts the request (when metrics are on) and writes one debug line per request
-    /// (`RUST_LOG=debug`); nothing is formatted otherwise.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        if self.metrics {
-            let status = session
-                .response_written()
-                .map_or("0", |r| r.status.as_str());
-            crate::metrics::REQUESTS
-                .with_label_values(&[ctx.route, status])
-                .inc();
-            if let Some(t) = ctx.started {
-                crate::metrics::LATENCY
-                    .with_label_values(&[ctx.route])
-                    .observe(t.elapsed().as_secs_f64());
-            }
-        }
-        if let Some(log) = &self.access_log {
-            let status = session.response_written().map_or(0, |r| r.status.as_u16());
-            let client = session
-                .client_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            let ms = ctx
-                .started
-                .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
-            let h = session.req_header();
-            let mut line = format!(
-                "ts_ms={} client={client} {} {} status={status} bytes={} ms={ms:.3} route={}",
-                crate::api::admin::unix_ms(),
-                h.method,
-                target(&h.uri),
-                session.body_bytes_sent(),
-                ctx.route
-            );
-            if let Some(t) = &ctx.trace {
-                line.push_str(&format!(" service={} id={}", t.service, t.id));
-            }
-            let upstream = ctx
-                .trace
-                .as_ref()
-                .and_then(|t| t.upstream.as_deref())
-                .or(ctx.backend.as_deref());
-            if let Some(u) = upstream {
-                line.push_str(&format!(" upstream={u}"));
-            }
-            log.write(line);
-        }
-        if !log::log_enabled!(log::Level::Debug) {
-            return;
-        }
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let client = session
-            .client_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let h = session.req_header();
-        let uri = target(&h.uri);
-        match e {
-            Some(e) => log::debug!(
-                "{client} {} {uri} {status} {} error: {e}",
-                h.method,
-                ctx.route
-            ),
-            None => log::debug!("{client} {} {uri} {status} {}", h.method, ctx.route),
-        }
+        self.log_request(session.as_downstream(), e, ctx);
     }
 
     /// A pass-through that found no web tier to answer (none healthy, connect or TLS failure,

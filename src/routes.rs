@@ -188,6 +188,35 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
 }
 
 /// The part of `path` after `root` and its slash, if `path` is under `root`.
+/// Whether a request, known only by its request line, is answered by the gateway for sure:
+/// an origin-form target under an API root. Such requests skip Pingora's proxy machinery
+/// (see `app.rs`); anything else (other targets, a line that is not plain HTTP/1, and with
+/// `fallback_to_backend` every create, which may yet pass through) takes the proxy path,
+/// whose `request_filter` answers API requests just the same.
+pub fn answered_here(line: &[u8], prefixes: &[String], fallback_to_backend: bool) -> bool {
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    if !version.starts_with(b"HTTP/1.") || parts.next().is_some() || !target.starts_with(b"/") {
+        return false;
+    }
+    let path_end = memchr::memchr2(b'?', b'#', target).unwrap_or(target.len());
+    let Ok(path) = std::str::from_utf8(&target[..path_end]) else {
+        return false;
+    };
+    let Some(rest) = prefixes.iter().find_map(|p| under_root(path, p)) else {
+        return false;
+    };
+    // A create of a service this gateway does not know passes through under the fallback.
+    let create = method == b"POST"
+        && rest
+            .strip_prefix("service/")
+            .is_some_and(|name| !name.is_empty() && !name.contains('/'));
+    !(fallback_to_backend && create)
+}
+
 fn under_root<'a>(path: &'a str, root: &str) -> Option<&'a str> {
     let rest = path.strip_prefix(root)?;
     if rest.is_empty() {
@@ -276,6 +305,34 @@ mod tests {
             r(Method::PUT, "/genesys/1/service/abc/x"),
             Route::MethodNotAllowed { allow: "POST" }
         );
+    }
+
+    #[test]
+    fn request_lines_answered_here() {
+        let roots = p();
+        let here = |line: &str, fallback| answered_here(line.as_bytes(), &roots, fallback);
+        assert!(here("GET /genesys/1/storage/x HTTP/1.1", false));
+        assert!(here(
+            "POST /genesys/1/service/abc/status?x=1 HTTP/1.0",
+            false
+        ));
+        assert!(here("POST /GMS-web/gms/1/service/x#f HTTP/1.1", false));
+        assert!(here("GET /genesys/1 HTTP/1.1", false));
+        // Not under a root, or not a plain origin-form HTTP/1 request line.
+        assert!(!here("GET /genesys/12 HTTP/1.1", false));
+        assert!(!here("GET /static/a.html HTTP/1.1", false));
+        assert!(!here("GET http://h/genesys/1/storage/x HTTP/1.1", false));
+        assert!(!here("CONNECT h:443 HTTP/1.1", false));
+        assert!(!here("GET /genesys/1/storage/x HTTP/2.0", false));
+        assert!(!here("GET /genesys/1/storage/x", false));
+        assert!(!here("GET  /genesys/1/storage/x HTTP/1.1", false));
+        assert!(!here("GET /genesys/1/storage/x HTTP/1.1 x", false));
+        assert!(!answered_here(b"GET /genesys/\xff HTTP/1.1", &roots, false));
+        // Under the fallback, a create may pass through: only its other requests stay here.
+        assert!(!here("POST /genesys/1/service/unknown HTTP/1.1", true));
+        assert!(here("POST /genesys/1/service/abc/status HTTP/1.1", true));
+        assert!(here("DELETE /genesys/1/service/abc HTTP/1.1", true));
+        assert!(here("POST /genesys/1/service/abc HTTP/1.1", false));
     }
 
     #[test]

@@ -19,8 +19,9 @@ use pingora::server::Server;
 use pingora::services::listening::Service;
 
 use crate::access_log::AccessLog;
+use crate::app::GatewayApp;
 use crate::config::{BackendConfig, Config};
-use crate::conn_guard::{ConnLimits, Guarded};
+use crate::conn_guard::ConnLimits;
 use crate::gateway::Gateway;
 use crate::lifecycle::{Drain, Lifecycle};
 use crate::ors::Ors;
@@ -132,14 +133,11 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
     server.run_forever();
 }
 
-/// The API service: Pingora's HTTP proxy over the gateway, each client connection under the
-/// guard of `gms.connections`.
-fn api_service(
-    server: &Server,
-    config: &Config,
-    proxy: GatewayProxy,
-) -> Service<Guarded<HttpProxy<GatewayProxy>>> {
+/// The API service: the gateway's application over Pingora's HTTP proxy, each client
+/// connection under the guard of `gms.connections` (see `app.rs`).
+fn api_service(server: &Server, config: &Config, proxy: GatewayProxy) -> Service<GatewayApp> {
     let c = &config.connections;
+    let api = proxy.clone();
     let mut app = HttpProxy::new(proxy, server.configuration.clone());
     app.handle_init_modules();
     let mut options = HttpServerOptions::default();
@@ -147,17 +145,21 @@ fn api_service(
     // refuses it with the API's JSON 405 (and never opens a tunnel).
     options.allow_connect_method_proxying = true;
     // Pingora counts reuses after the first request.
-    options.keepalive_request_limit = match c.max_requests {
+    let reuses = match c.max_requests {
         0 => None,
         n => Some(u32::try_from(n - 1).unwrap_or(u32::MAX)),
     };
+    options.keepalive_request_limit = reuses;
     app.server_options = Some(options);
     let limits = ConnLimits {
         header_timeout: Duration::from_millis(c.header_timeout_ms),
         idle_timeout: Duration::from_millis(c.idle_timeout_ms),
         max_header_bytes: usize::try_from(c.max_header_bytes).unwrap_or(usize::MAX),
     };
-    Service::new("gms API".to_string(), Guarded::new(app, limits))
+    Service::new(
+        "gms API".to_string(),
+        GatewayApp::new(app, api, limits, reuses),
+    )
 }
 
 /// The web tier's load balancer: every address each upstream resolves to, TLS upstreams

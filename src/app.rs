@@ -1,0 +1,120 @@
+//! The Pingora application behind the API listeners: each HTTP/1 client connection under the
+//! guard of `gms.connections` (`conn_guard.rs`), and each request on it sent one of two ways.
+//!
+//! A request whose request line already shows it is the gateway's own (an API path, see
+//! [`routes::answered_here`]) is read and answered straight on Pingora's HTTP/1 session
+//! ([`GatewayProxy::serve`]). Everything else goes through Pingora's proxy ([`HttpProxy`]):
+//! the web tier, HTTP/2, and requests the line alone cannot place; its `request_filter`
+//! answers API requests with the same code. The first way skips the proxy's per-request
+//! machinery (its session, phases and two large boxed futures), which the benchmark showed
+//! costs more than answering a storage GET.
+//!
+//! The loop mirrors the HTTP/1 keep-alive loop of Pingora's own `ServerApp` for
+//! `HttpServerApp`s: the same persistent settings carry from one request to the next, the
+//! same request limit applies, and a shutdown ends the wait for the next request.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::{Stream, ALPN};
+use pingora::proxy::HttpProxy;
+use pingora::server::ShutdownWatch;
+
+use crate::conn_guard::{ConnLimits, GuardedStream, Peeked};
+use crate::proxy::GatewayProxy;
+use crate::routes;
+
+/// Pingora's keep-alive default for a new connection, in seconds; `request_filter` and
+/// [`GatewayProxy::serve`] set the configured one on every request.
+const FIRST_KEEPALIVE_S: u64 = 60;
+
+/// The API service's application: the guard, the direct way for API requests, and
+/// Pingora's proxy for the rest.
+pub struct GatewayApp {
+    proxy: Arc<HttpProxy<GatewayProxy>>,
+    api: GatewayProxy,
+    limits: ConnLimits,
+    /// Requests one connection may carry after its first (Pingora's `keepalive_request_limit`).
+    reuses: Option<u32>,
+}
+
+impl GatewayApp {
+    /// Wraps Pingora's proxy over `api` (a clone of the proxy's own [`GatewayProxy`]).
+    pub fn new(
+        proxy: HttpProxy<GatewayProxy>,
+        api: GatewayProxy,
+        limits: ConnLimits,
+        reuses: Option<u32>,
+    ) -> Self {
+        GatewayApp {
+            proxy: Arc::new(proxy),
+            api,
+            limits,
+            reuses,
+        }
+    }
+
+    /// One HTTP/1 connection, request after request, until it closes.
+    async fn serve_http1(&self, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let mut guarded = Box::new(GuardedStream::new(stream, self.limits));
+        let mut settings: Option<HttpPersistentSettings> = None;
+        let mut shutdown_rx = shutdown.clone();
+        loop {
+            let direct = tokio::select! {
+                biased;
+                peeked = guarded.peek_request_line() => match peeked {
+                    Peeked::Line(line) => routes::answered_here(
+                        line,
+                        &self.api.config().prefixes,
+                        self.api.config().fallback_to_backend,
+                    ),
+                    Peeked::Unknown => false,
+                    Peeked::Closed => return None,
+                },
+                // No new request starts once the process is going down.
+                _ = shutdown_rx.wait_for(|down| *down) => return None,
+            };
+            let mut session = ServerSession::new_http1(guarded);
+            match settings.take() {
+                Some(s) => s.apply_to_session(&mut session),
+                None => {
+                    session.set_keepalive(Some(FIRST_KEEPALIVE_S));
+                    session.set_keepalive_reuses_remaining(self.reuses);
+                }
+            }
+            if *shutdown.borrow() {
+                session.set_keepalive(None);
+            }
+            let reused = if direct {
+                self.api.serve(session).await
+            } else {
+                self.proxy.process_new_http(session, shutdown).await
+            };
+            let (stream, next) = reused?.consume();
+            settings = next;
+            // The stream handed back is the one handed in; anything else is closed.
+            guarded = stream.into_any().downcast::<GuardedStream>().ok()?;
+        }
+    }
+}
+
+#[async_trait]
+impl ServerApp for GatewayApp {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            // HTTP/2 (TLS listeners, by ALPN): Pingora's own connection handling throughout.
+            return self.proxy.process_new(stream, shutdown).await;
+        }
+        self.serve_http1(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.proxy.cleanup().await
+    }
+}
