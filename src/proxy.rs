@@ -388,7 +388,8 @@ fn target(uri: &http::Uri) -> &str {
 
 /// Writes a complete reply, always with Content-Length so the connection can be reused.
 async fn write_reply(session: &mut ServerSession, reply: Reply) -> Result<()> {
-    let mut h = ResponseHeader::build(reply.status, Some(2 + reply.headers.len()))?;
+    // Room for what Pingora adds (Date, Connection) too: growing the maps costs a rehash.
+    let mut h = ResponseHeader::build(reply.status, Some(4 + reply.headers.len()))?;
     let content_type = match &reply.content_type {
         Cow::Borrowed(s) => http::HeaderValue::from_static(s),
         Cow::Owned(s) => http::HeaderValue::from_str(s)
