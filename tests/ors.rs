@@ -635,6 +635,26 @@ fn a_node_nobody_listens_on_is_skipped() {
     assert_eq!(on(&starts(&sim), &sim, 0), 6);
 }
 
+/// A node that closes idle kept-alive connections (as servers with an idle timeout do) must
+/// cost no request: the gateway sees the pooled connection closed, or retries the exchange
+/// once on a fresh one. One attempt only, so that no second attempt at the node hides a
+/// failure.
+#[test]
+fn connections_the_node_closed_while_idle_lose_no_request() {
+    let sim = OrsSim::start(1);
+    sim.set(0, &json!({"idle_close_ms": 100}));
+    let gw = cfg(nodes(&sim))
+        .ors("max_ors_request_attempts: 1, connect_timeout_ms: 500, socket_timeout_ms: 1000")
+        .start();
+    for round in 0..4 {
+        let (v, _) = create(&gw, &[]);
+        assert_eq!(v["message"], "started", "round {round}: {v}");
+        // Past the node's idle limit: every pooled connection is closed by now.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(starts(&sim).len(), 4);
+}
+
 #[test]
 fn a_refusing_node_is_skipped() {
     let sim = OrsSim::start(2);

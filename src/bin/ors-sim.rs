@@ -63,11 +63,13 @@
 //! - `redirect`: ORS requests answer 307 `Location: {redirect_to}{path}?{query}`.
 //! - `status_script` replaces the global script for status requests this instance answers;
 //!   `start_reply: "text"` answers the new session id as text/plain.
+//! - `idle_close_ms`: a kept-alive connection idle this long is closed (default 120 s), as
+//!   a server that times out idle clients does.
 //!
 //! # Control endpoints (every listener; not logged)
 //! - `GET /sim/instances`; `GET|PUT /sim/instances/{addr}`: an instance's failure-injection
 //!   config `{"latency_ms":0,"mode":"ok|refuse|error|hang|redirect","error_status":503,
-//!   "redirect_to":null,"status_script":null,"start_reply":"json|text"}`.
+//!   "redirect_to":null,"status_script":null,"start_reply":"json|text","idle_close_ms":0}`.
 //! - `GET /sim/log[?path_prefix=P&instance=ADDR]`, `DELETE /sim/log` (also resets the stats).
 //! - `GET /sim/stats`: per instance `{"requests":n,"by_kind":{...}}`.
 //! - `GET /sim/sessions`, `DELETE /sim/sessions`.
@@ -292,6 +294,8 @@ struct InstanceConfig {
     redirect_to: Option<String>,
     status_script: Option<Vec<ScriptStep>>,
     start_reply: StartReply,
+    /// Closes a kept-alive connection idle this long (0: the default two minutes).
+    idle_close_ms: u64,
 }
 
 impl Default for InstanceConfig {
@@ -303,6 +307,7 @@ impl Default for InstanceConfig {
             redirect_to: None,
             status_script: None,
             start_reply: StartReply::Json,
+            idle_close_ms: 0,
         }
     }
 }
@@ -314,6 +319,9 @@ impl InstanceConfig {
         }
         if self.latency_ms > 600_000 {
             return Err("latency_ms must be at most 600000".into());
+        }
+        if self.idle_close_ms > 600_000 {
+            return Err("idle_close_ms must be at most 600000".into());
         }
         if let Some(to) = &self.redirect_to {
             if !(to.starts_with("http://") || to.starts_with("https://"))
@@ -1187,7 +1195,11 @@ async fn fill(
 }
 
 /// Reads the next head; None on a clean close between requests.
-async fn read_head(stream: &mut impl Conn, buf: &mut BytesMut) -> Result<Option<Head>, ConnError> {
+async fn read_head(
+    stream: &mut impl Conn,
+    buf: &mut BytesMut,
+    idle: Duration,
+) -> Result<Option<Head>, ConnError> {
     let mut scan_from = 0;
     loop {
         if scan_from == 0 {
@@ -1214,11 +1226,7 @@ async fn read_head(stream: &mut impl Conn, buf: &mut BytesMut) -> Result<Option<
         if buf.len() > MAX_HEAD {
             return Err(too_big_head().into());
         }
-        let limit = if buf.is_empty() {
-            IDLE_TIMEOUT
-        } else {
-            READ_TIMEOUT
-        };
+        let limit = if buf.is_empty() { idle } else { READ_TIMEOUT };
         if fill(stream, buf, limit).await? == 0 {
             return if buf.is_empty() {
                 Ok(None)
@@ -1347,7 +1355,11 @@ async fn serve_http(sim: Arc<Sim>, inst: Option<Arc<Instance>>, mut stream: impl
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
     loop {
-        let head = match read_head(&mut stream, &mut buf).await {
+        let idle = match inst.as_ref().map(|i| i.config().idle_close_ms) {
+            Some(ms) if ms > 0 => Duration::from_millis(ms),
+            _ => IDLE_TIMEOUT,
+        };
+        let head = match read_head(&mut stream, &mut buf, idle).await {
             Ok(Some(h)) => h,
             Ok(None) | Err(ConnError::Closed) => return,
             Err(ConnError::Http(e)) => {

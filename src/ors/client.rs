@@ -13,13 +13,14 @@ use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorType};
 use tokio::io::AsyncWriteExt;
 
+use super::idle::IdleConns;
 use crate::config::OrsSettings;
 
 /// Largest ORS reply body read; ORS replies are small JSON documents.
 const MAX_REPLY_BYTES: usize = 1024 * 1024;
 /// How long an idle pooled connection to a node is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Idle connections kept in the pool: Pingora's default.
+/// Idle connections kept per node: Pingora's default pool size.
 const POOL_SIZE: usize = 128;
 
 /// One ORS node's address, parsed once from its configured URL.
@@ -129,6 +130,7 @@ fn classify(e: &Error) -> OrsFailure {
 /// The ORS HTTP client: pooled connections, configured timeouts.
 pub struct OrsClient {
     transport: TransportConnector,
+    idle: IdleConns,
     connect_timeout: Duration,
     socket_timeout: Duration,
 }
@@ -138,10 +140,12 @@ impl OrsClient {
     /// valid for their host that chains to `ca_file` (checked at start-up), else to the
     /// system's roots.
     pub fn new(settings: &OrsSettings, ca_file: Option<&str>) -> Self {
-        let mut options = ConnectorOptions::new(POOL_SIZE);
+        // Pingora's own pool stays empty: idle connections wait in `idle` (see idle.rs).
+        let mut options = ConnectorOptions::new(0);
         options.ca_file = ca_file.map(str::to_string);
         OrsClient {
             transport: TransportConnector::new(Some(options)),
+            idle: IdleConns::new(POOL_SIZE, IDLE_TIMEOUT),
             connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
             socket_timeout: Duration::from_millis(settings.socket_timeout_ms),
         }
@@ -170,11 +174,13 @@ impl OrsClient {
         // A pooled connection the node has closed meanwhile fails at once; one retry on a
         // fresh connection is not a second attempt at the node.
         for _ in 0..2 {
-            let (stream, reused) = self
-                .transport
-                .get_stream(&peer)
-                .await
-                .map_err(|e| classify(&e))?;
+            let (stream, reused) = match self.idle.take(peer.reuse_hash()) {
+                Some(stream) => (stream, true),
+                None => {
+                    let fresh = self.transport.new_stream(&peer).await;
+                    (fresh.map_err(|e| classify(&e))?, false)
+                }
+            };
             match self.exchange(stream, &peer, &request).await {
                 Ok(reply) => return Ok(reply),
                 Err(OrsFailure::Broken(_)) if reused => continue,
@@ -241,8 +247,7 @@ impl OrsClient {
         }
         session.respect_keepalive();
         if let Some(stream) = session.reuse().await {
-            self.transport
-                .release_stream(stream, peer.reuse_hash(), Some(IDLE_TIMEOUT));
+            self.idle.put(peer.reuse_hash(), stream);
         }
         Ok(OrsReply {
             status,

@@ -1,0 +1,70 @@
+//! Idle keep-alive connections to ORS nodes, newest first per node.
+//!
+//! Pingora's connection pool watches every idle connection with a task of its own and checks
+//! the peer's address (a `getpeername`) each time one is reused: per ORS request, a task
+//! spawned and woken and a system call, which the ORS-create benchmark showed. Here an idle
+//! connection just waits in a list; whether the node closed it meanwhile is seen when it is
+//! taken (a closed socket is readable), and a request that still fails on a reused connection
+//! is retried once on a fresh one (`client.rs`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use pingora::protocols::Stream;
+use tokio::io::AsyncReadExt;
+
+/// Idle connections, keyed by the peer they lead to.
+pub struct IdleConns {
+    idle: Mutex<HashMap<u64, Vec<(Stream, Instant)>>>,
+    /// Most idle connections kept per peer; more are closed.
+    per_peer: usize,
+    /// How long a connection may stay idle before it is closed instead of reused.
+    timeout: Duration,
+}
+
+impl IdleConns {
+    /// An empty set keeping at most `per_peer` connections per peer for up to `timeout`.
+    pub fn new(per_peer: usize, timeout: Duration) -> Self {
+        IdleConns {
+            idle: Mutex::new(HashMap::new()),
+            per_peer,
+            timeout,
+        }
+    }
+
+    /// The most recently used idle connection to `peer` that is still usable, if any.
+    pub fn take(&self, peer: u64) -> Option<Stream> {
+        loop {
+            let (mut stream, since) = self.lock().get_mut(&peer)?.pop()?;
+            if since.elapsed() < self.timeout && still_open(&mut stream) {
+                return Some(stream);
+            }
+            // Dropped here: closed, outside the lock.
+        }
+    }
+
+    /// Keeps a connection whose last exchange ended cleanly, for the next request to `peer`.
+    pub fn put(&self, peer: u64, stream: Stream) {
+        let mut idle = self.lock();
+        let list = idle.entry(peer).or_default();
+        if list.len() < self.per_peer {
+            list.push((stream, Instant::now()));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<(Stream, Instant)>>> {
+        // A panic elsewhere cannot leave the lists half-changed: use them as they are.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An idle connection the node has closed (or sent something on, which it never should) is
+/// readable; one still open is not. The test is one non-blocking read at most.
+fn still_open(stream: &mut Stream) -> bool {
+    let mut byte = [0u8; 1];
+    tokio::task::unconstrained(stream.read(&mut byte))
+        .now_or_never()
+        .is_none()
+}
