@@ -3,11 +3,12 @@
 //!
 //! A request whose request line already shows it is the gateway's own (an API path, see
 //! [`routes::answered_here`]) is read and answered straight on Pingora's HTTP/1 session
-//! ([`GatewayProxy::serve`]). Everything else goes through Pingora's proxy ([`HttpProxy`]):
-//! the web tier, HTTP/2, and requests the line alone cannot place; its `request_filter`
-//! answers API requests with the same code. The first way skips the proxy's per-request
-//! machinery (its session, phases and two large boxed futures), which the benchmark showed
-//! costs more than answering a storage GET.
+//! ([`GatewayProxy::serve`]), and so is a plain fetch for the web tier whose whole head is
+//! already read ([`routes::plain_fetch`], `web_tier.rs`). Everything else goes through
+//! Pingora's proxy ([`HttpProxy`]): other web-tier requests, HTTP/2, and requests the peeked
+//! bytes cannot place; its `request_filter` answers API requests with the same code. The
+//! direct way skips the proxy's per-request machinery (its session, phases and two large
+//! boxed futures), which the benchmark showed costs more than answering a storage GET.
 //!
 //! The loop mirrors the HTTP/1 keep-alive loop of Pingora's own `ServerApp` for
 //! `HttpServerApp`s: the same persistent settings carry from one request to the next, the
@@ -23,7 +24,7 @@ use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 
 use crate::conn_guard::{ConnLimits, GuardedStream, Peeked};
-use crate::proxy::GatewayProxy;
+use crate::proxy::{GatewayProxy, Lane};
 use crate::routes;
 
 /// Pingora's keep-alive default for a new connection, in seconds; `request_filter` and
@@ -62,7 +63,7 @@ impl GatewayApp {
         let mut settings: Option<HttpPersistentSettings> = None;
         let mut shutdown_rx = shutdown.clone();
         loop {
-            let direct = tokio::select! {
+            let api = tokio::select! {
                 biased;
                 peeked = guarded.peek_request_line() => match peeked {
                     Peeked::Line(line) => routes::answered_here(
@@ -76,6 +77,15 @@ impl GatewayApp {
                 // No new request starts once the process is going down.
                 _ = shutdown_rx.wait_for(|down| *down) => return None,
             };
+            let lane = if api {
+                Some(Lane::Api)
+            } else if self.api.has_web_tier()
+                && guarded.peeked_head().is_some_and(routes::plain_fetch)
+            {
+                Some(Lane::WebTier)
+            } else {
+                None
+            };
             let mut session = ServerSession::new_http1(guarded);
             match settings.take() {
                 Some(s) => s.apply_to_session(&mut session),
@@ -87,10 +97,9 @@ impl GatewayApp {
             if *shutdown.borrow() {
                 session.set_keepalive(None);
             }
-            let reused = if direct {
-                self.api.serve(session).await
-            } else {
-                self.proxy.process_new_http(session, shutdown).await
+            let reused = match lane {
+                Some(lane) => self.api.serve(session, lane).await,
+                None => self.proxy.process_new_http(session, shutdown).await,
             };
             let (stream, next) = reused?.consume();
             settings = next;

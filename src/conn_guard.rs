@@ -152,6 +152,12 @@ impl GuardedStream {
         }
     }
 
+    /// The whole next request head, if the bytes peeked so far hold all of it.
+    pub fn peeked_head(&self) -> Option<&[u8]> {
+        let mut after_lf = false;
+        head_end(&self.replay, &mut after_lf).map(|end| &self.replay[..end])
+    }
+
     /// Reads until the next request's first line is here and returns it (without its line
     /// end), leaving every byte read to be read again. Cancel-safe: bytes read before a
     /// cancel stay in the replay buffer.

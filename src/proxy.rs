@@ -31,6 +31,7 @@ use crate::gateway::{ApiRequest, Gateway};
 use crate::lifecycle::Drain;
 use crate::reply::Reply;
 use crate::routes::{self, BodyUse, Route};
+use crate::web_tier::{FetchError, WebTier};
 
 /// GMS's user header (contract 4.1); a constant so lookups do not parse the name each time.
 static GMS_USER: HeaderName = HeaderName::from_static("gms_user");
@@ -40,6 +41,8 @@ static GMS_USER: HeaderName = HeaderName::from_static("gms_user");
 pub struct GatewayProxy {
     gw: Arc<Gateway>,
     backends: Option<Arc<LoadBalancer<RoundRobin>>>,
+    /// The direct path to the same backends, for plain fetches (`web_tier.rs`).
+    web: Option<Arc<WebTier>>,
     /// Whether `gms.metrics_listen` is set: without it, nothing is counted.
     metrics: bool,
     /// The access log, when `gms.access_log` is set.
@@ -74,14 +77,19 @@ impl GatewayProxy {
     /// A proxy over a gateway, with the web tier's load balancer if one is configured.
     pub fn new(
         gw: Arc<Gateway>,
-        backends: Option<Arc<LoadBalancer<RoundRobin>>>,
+        backends: Option<(Arc<LoadBalancer<RoundRobin>>, WebTier)>,
         access_log: Option<AccessLog>,
         drain: Drain,
     ) -> Self {
         let metrics = gw.config.metrics_listen.is_some();
+        let (backends, web) = match backends {
+            Some((lb, web)) => (Some(lb), Some(Arc::new(web))),
+            None => (None, None),
+        };
         GatewayProxy {
             gw,
             backends,
+            web,
             metrics,
             access_log: access_log.map(Arc::new),
             drain,
@@ -93,10 +101,15 @@ impl GatewayProxy {
         &self.gw.config
     }
 
-    /// Reads and answers one API request on an HTTP/1 session, without Pingora's proxy (see
-    /// `app.rs`), the way the proxy would: the same reply as `request_filter`, the same
-    /// logging, and the connection handed back for the next request when it can be reused.
-    pub async fn serve(&self, mut session: ServerSession) -> Option<ReusedHttpStream> {
+    /// Whether a web tier is configured (plain fetches can take the direct path).
+    pub fn has_web_tier(&self) -> bool {
+        self.web.is_some()
+    }
+
+    /// Reads and answers one request on an HTTP/1 session without Pingora's proxy (see
+    /// `app.rs`), the way the proxy would: the same replies, the same logging, and the
+    /// connection handed back for the next request when it can be reused.
+    pub async fn serve(&self, mut session: ServerSession, lane: Lane) -> Option<ReusedHttpStream> {
         match session.read_request().await {
             Ok(true) => {}
             Ok(false) => return None,
@@ -110,18 +123,9 @@ impl GatewayProxy {
             }
         }
         let mut ctx = RequestCtx::default();
-        let written = match self.api_reply(&mut session, &mut ctx).await {
-            Some(mut reply) => {
-                ctx.trace = reply.trace.take();
-                write_reply(&mut session, reply).await
-            }
-            // The request line said API, the parsed request says otherwise: it cannot be
-            // passed on any more, so it is refused rather than mishandled.
-            None => {
-                session.set_keepalive(None);
-                let e = ApiError::Internal("request routed inconsistently".into());
-                write_reply(&mut session, e.to_reply()).await
-            }
+        let written = match lane {
+            Lane::Api => self.write_api_reply(&mut session, &mut ctx).await,
+            Lane::WebTier => self.fetch_from_web_tier(&mut session, &mut ctx).await,
         };
         self.log_request(&session, written.as_ref().err().map(|e| &**e), &ctx);
         if written.is_err() {
@@ -136,15 +140,55 @@ impl GatewayProxy {
             .map(|s| ReusedHttpStream::from_reusable_stream(s, settings))
     }
 
-    /// The reply to an API request, or `None` for a request that passes through to the web
-    /// tier; sets the per-request connection limits either way.
-    async fn api_reply(&self, session: &mut ServerSession, ctx: &mut RequestCtx) -> Option<Reply> {
-        self.apply_connection_timeouts(session);
-        let route = {
-            let h = session.req_header();
-            routes::route(&h.method, h.uri.path(), &self.gw.config.prefixes)
+    async fn write_api_reply(
+        &self,
+        session: &mut ServerSession,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        match self.api_reply(session, ctx).await {
+            Some(mut reply) => {
+                ctx.trace = reply.trace.take();
+                write_reply(session, reply).await
+            }
+            // The request line said API, the parsed request says otherwise: it cannot be
+            // passed on any more, so it is refused rather than mishandled.
+            None => {
+                session.set_keepalive(None);
+                let e = ApiError::Internal("request routed inconsistently".into());
+                write_reply(session, e.to_reply()).await
+            }
+        }
+    }
+
+    /// A plain fetch from the web tier (the request head said so, `routes::plain_fetch`).
+    async fn fetch_from_web_tier(
+        &self,
+        session: &mut ServerSession,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        self.begin(session, ctx, Route::PassThrough.name());
+        let Some(web) = &self.web else {
+            return write_reply(session, no_backend().to_reply()).await;
         };
-        ctx.route = route.name();
+        match web.fetch(session).await {
+            Ok(backend) => {
+                if self.access_log.is_some() {
+                    ctx.backend = Some(backend);
+                }
+                Ok(())
+            }
+            Err(FetchError::BeforeResponse(why)) => {
+                write_reply(session, web_tier_failed(&why).to_reply()).await
+            }
+            Err(FetchError::AfterResponse(e)) => Err(e),
+        }
+    }
+
+    /// What every request gets first: `gms.connections` limits, its route name for the logs,
+    /// `Connection: close` while draining, and the clock started when anyone reads it.
+    fn begin(&self, session: &mut ServerSession, ctx: &mut RequestCtx, route: &'static str) {
+        self.apply_connection_timeouts(session);
+        ctx.route = route;
         if self.drain.is_draining() {
             // `Connection: close` on this reply, API or passed through (see `lifecycle`).
             session.set_keepalive(None);
@@ -152,6 +196,16 @@ impl GatewayProxy {
         if self.metrics || self.access_log.is_some() {
             ctx.started = Some(std::time::Instant::now());
         }
+    }
+
+    /// The reply to an API request, or `None` for a request that passes through to the web
+    /// tier; sets the per-request connection limits either way.
+    async fn api_reply(&self, session: &mut ServerSession, ctx: &mut RequestCtx) -> Option<Reply> {
+        let route = {
+            let h = session.req_header();
+            routes::route(&h.method, h.uri.path(), &self.gw.config.prefixes)
+        };
+        self.begin(session, ctx, route.name());
         Some(if session.req_header().method == http::Method::CONNECT {
             // Pingora lets CONNECT through to here only so that this 405 is JSON (server.rs):
             // no tunnels, on any path.
@@ -161,7 +215,7 @@ impl GatewayProxy {
             if self.backends.is_some() {
                 return None;
             }
-            ApiError::NotFound("no such path (and no backend is configured)".into()).to_reply()
+            no_backend().to_reply()
         } else {
             self.answer(session, route).await
         })
@@ -359,6 +413,26 @@ impl GatewayProxy {
     }
 }
 
+/// Which way `GatewayProxy::serve` answers a request (chosen in `app.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// An API request, answered by the gateway.
+    Api,
+    /// A plain fetch passed to the web tier directly.
+    WebTier,
+}
+
+/// A non-API path when no web tier is configured.
+fn no_backend() -> ApiError {
+    ApiError::NotFound("no such path (and no backend is configured)".into())
+}
+
+/// The web tier gave no response to pass on (none healthy, connect or TLS failure, a broken
+/// response head).
+fn web_tier_failed(why: &str) -> ApiError {
+    ApiError::BackendFailed(format!("the web tier did not answer ({why})"))
+}
+
 /// The request body as a stream of chunks, read off the socket as the consumer pulls.
 fn body_stream(
     session: &mut ServerSession,
@@ -481,11 +555,8 @@ impl ProxyHttp for GatewayProxy {
         };
         if code > 0 && session.response_written().is_none() {
             let written = if code == 502 {
-                let err = ApiError::BackendFailed(format!(
-                    "the web tier did not answer ({})",
-                    e.etype().as_str()
-                ));
-                write_reply(session, err.to_reply()).await
+                let err = web_tier_failed(e.etype().as_str());
+                write_reply(session.as_downstream_mut(), err.to_reply()).await
             } else {
                 session.respond_error(code).await
             };

@@ -27,6 +27,8 @@ use crate::lifecycle::{Drain, Lifecycle};
 use crate::ors::Ors;
 use crate::proxy::{BackendTls, GatewayProxy};
 use crate::store;
+use crate::web_tier::WebTier;
+use pingora::connectors::ConnectorOptions;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
@@ -84,7 +86,10 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
             let bg = background_service("backend health check", lb);
             let task = bg.task();
             server.add_service(bg);
-            Some(task)
+            // The direct path for plain fetches connects as Pingora's proxy would (`ca_file`).
+            let options = ConnectorOptions::from_server_conf(&server.configuration);
+            let web = WebTier::new(task.clone(), options, b.upstreams.len());
+            Some((task, web))
         }
         None => None,
     };

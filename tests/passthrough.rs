@@ -192,3 +192,123 @@ fn without_backend_non_api_paths_are_404_json() {
         404,
     );
 }
+
+#[test]
+fn hop_by_hop_headers_stay_on_the_client_connection() {
+    let sim = OrsSim::start(1);
+    let gw = with_backend(&[sim.addr(0)], "");
+    let (status, raw) = raw_request(
+        gw.port(),
+        b"GET /page?x=1 HTTP/1.1\r\nHost: web.example\r\nConnection: keep-alive, X-Drop-Me\r\n\
+          X-Drop-Me: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Authorization: Basic eA==\r\n\
+          X-Keep: yes\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&raw));
+    let v = echo(&parse_response(&raw).expect("a response"));
+    let headers = v["headers"].as_object().expect("headers");
+    assert_eq!(v["path"], "/page");
+    assert_eq!(headers["x-keep"], "yes");
+    assert_eq!(headers["host"], "web.example");
+    for gone in [
+        "connection",
+        "x-drop-me",
+        "keep-alive",
+        "te",
+        "proxy-authorization",
+    ] {
+        assert!(!headers.contains_key(gone), "{gone} was forwarded: {v}");
+    }
+}
+
+/// A backend written here: what ors-sim never sends (responses ended by close, chunked,
+/// large), for each path of the request.
+fn raw_backend() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(64) {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || serve_raw(conn));
+        }
+    });
+    addr
+}
+
+/// Bytes of the big body: a repeating, position-dependent pattern.
+fn big_body(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn serve_raw(mut conn: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    for _ in 0..32 {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.drain(..end + 4);
+        let path = head.split(' ').nth(1).unwrap_or("").to_string();
+        let out: Vec<u8> = match path.as_str() {
+            "/close" => {
+                let mut r = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n".to_vec();
+                r.extend(big_body(300_000));
+                let _ = conn.write_all(&r);
+                return;
+            }
+            "/chunked" => {
+                let mut r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                for part in ["alpha-", "beta-", "gamma"] {
+                    r.extend(format!("{:x}\r\n{part}\r\n", part.len()).as_bytes());
+                }
+                r.extend(b"0\r\n\r\n");
+                r
+            }
+            _ => b"HTTP/1.1 204 No Content\r\nX-Raw: 1\r\n\r\n".to_vec(),
+        };
+        if conn.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn responses_of_every_framing_reach_the_client_whole() {
+    let backend = raw_backend();
+    let gw = with_backend(&[backend], "");
+    // Ended by the backend's close: the client gets it all, and keeps its connection.
+    let r = get(&gw.url("/close"), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, big_body(300_000));
+    let r = get(&gw.url("/chunked"), &[]);
+    assert_eq!((r.status, r.text()), (200, "alpha-beta-gamma".to_string()));
+    let r = get(&gw.url("/nothing"), &[]);
+    assert_eq!((r.status, r.header("x-raw")), (204, Some("1")));
+    let (status, raw) = raw_request(
+        gw.port(),
+        b"HEAD /chunked HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&raw));
+    assert!(raw.ends_with(b"\r\n\r\n"), "HEAD got a body: {raw:?}");
+}
+
+/// A backend that closes idle kept-alive connections must cost no request: the pooled
+/// connection is seen closed, or the fetch is sent again on a fresh one. One upstream only,
+/// so that no other backend hides a failure.
+#[test]
+fn connections_the_backend_closed_while_idle_lose_no_request() {
+    let sim = OrsSim::start(1);
+    sim.set(0, &json!({"idle_close_ms": 100}));
+    let gw = with_backend(&[sim.addr(0)], "");
+    for round in 0..4 {
+        let v = echo(&get(&gw.url(&format!("/idle/{round}")), &[]));
+        assert_eq!(v["path"], format!("/idle/{round}").as_str());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}

@@ -13,8 +13,8 @@ use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorType};
 use tokio::io::AsyncWriteExt;
 
-use super::idle::IdleConns;
 use crate::config::OrsSettings;
+use crate::idle_conns::IdleConns;
 
 /// Largest ORS reply body read; ORS replies are small JSON documents.
 const MAX_REPLY_BYTES: usize = 1024 * 1024;

@@ -11,7 +11,6 @@
 
 pub mod client;
 pub mod forward;
-pub mod idle;
 pub mod nodes;
 pub mod service;
 pub mod session;

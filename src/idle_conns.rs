@@ -1,11 +1,11 @@
-//! Idle keep-alive connections to ORS nodes, newest first per node.
+//! Idle keep-alive connections to upstreams (ORS nodes, the web tier), newest first per peer.
 //!
 //! Pingora's connection pool watches every idle connection with a task of its own and checks
-//! the peer's address (a `getpeername`) each time one is reused: per ORS request, a task
+//! the peer's address (a `getpeername`) each time one is reused: per upstream request, a task
 //! spawned and woken and a system call, which the ORS-create benchmark showed. Here an idle
-//! connection just waits in a list; whether the node closed it meanwhile is seen when it is
+//! connection just waits in a list; whether the peer closed it meanwhile is seen when it is
 //! taken (a closed socket is readable), and a request that still fails on a reused connection
-//! is retried once on a fresh one (`client.rs`).
+//! is retried once on a fresh one (`ors/client.rs`, `web_tier.rs`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
