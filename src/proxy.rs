@@ -463,7 +463,14 @@ fn target(uri: &http::Uri) -> &str {
 /// Writes a complete reply, always with Content-Length so the connection can be reused.
 async fn write_reply(session: &mut ServerSession, reply: Reply) -> Result<()> {
     // Room for what Pingora adds (Date, Connection) too: growing the maps costs a rehash.
-    let mut h = ResponseHeader::build(reply.status, Some(4 + reply.headers.len()))?;
+    let size = Some(4 + reply.headers.len());
+    // Pingora writes the standard names it adds and ours (Content-Type, Content-Length)
+    // title-cased by itself; only other names need its second, case-keeping map.
+    let mut h = if reply.headers.is_empty() {
+        ResponseHeader::build_no_case(reply.status, size)?
+    } else {
+        ResponseHeader::build(reply.status, size)?
+    };
     let content_type = match &reply.content_type {
         Cow::Borrowed(s) => http::HeaderValue::from_static(s),
         Cow::Owned(s) => http::HeaderValue::from_str(s)
