@@ -112,33 +112,41 @@ impl Route {
     }
 }
 
+/// The most path segments under an API root that any route has.
+const MAX_SEGMENTS: usize = 6;
+
 /// Finds the route of a request. `path` excludes the query string.
 pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
     let Some(rest) = prefixes.iter().find_map(|p| under_root(path, p)) else {
         return Route::PassThrough;
     };
-    let raw: Vec<&str> = if rest.is_empty() {
-        Vec::new()
-    } else {
-        rest.split('/').collect()
-    };
-    if raw.len() > 6 || raw.iter().any(|s| s.is_empty()) {
-        return Route::NotFound;
+    // Segments live in arrays, not vectors: routing runs on every API request.
+    let mut raw = [""; MAX_SEGMENTS];
+    let mut n = 0;
+    for part in rest.split('/').filter(|_| !rest.is_empty()) {
+        if n == MAX_SEGMENTS || part.is_empty() {
+            return Route::NotFound;
+        }
+        raw[n] = part;
+        n += 1;
     }
-    let mut seg = Vec::with_capacity(raw.len());
-    for s in &raw {
-        match decode_segment(s) {
-            Ok(d) => seg.push(d),
+    let mut seg: [Cow<'_, str>; MAX_SEGMENTS] = Default::default();
+    for (slot, part) in seg.iter_mut().zip(&raw[..n]) {
+        match decode_segment(part) {
+            Ok(d) => *slot = d,
             Err(m) => return Route::BadPath(m),
         }
     }
-    let s: Vec<&str> = seg.iter().map(|c| c.as_ref()).collect();
+    let mut s = [""; MAX_SEGMENTS];
+    for (slot, c) in s.iter_mut().zip(&seg[..n]) {
+        *slot = c;
+    }
     let get = *method == Method::GET;
     let post = *method == Method::POST;
     let delete = *method == Method::DELETE;
     let own = |x: &str| x.to_string();
     let only = |allow| Route::MethodNotAllowed { allow };
-    match s.as_slice() {
+    match &s[..n] {
         ["service", a] if post => Route::CreateService { service: own(a) },
         ["service", a] if delete => Route::DeleteService { id: own(a) },
         ["service", _] => only("POST, DELETE"),
@@ -187,7 +195,6 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
     }
 }
 
-/// The part of `path` after `root` and its slash, if `path` is under `root`.
 /// Whether a request, known only by its request line, is answered by the gateway for sure:
 /// an origin-form target under an API root. Such requests skip Pingora's proxy machinery
 /// (see `app.rs`); anything else (other targets, a line that is not plain HTTP/1, and with
@@ -210,11 +217,13 @@ pub fn answered_here(line: &[u8], prefixes: &[String], fallback_to_backend: bool
         return false;
     };
     // A create of a service this gateway does not know passes through under the fallback.
-    let create = method == b"POST"
-        && rest
-            .strip_prefix("service/")
-            .is_some_and(|name| !name.is_empty() && !name.contains('/'));
-    !(fallback_to_backend && create)
+    let create = || {
+        method == b"POST"
+            && rest
+                .strip_prefix("service/")
+                .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+    };
+    !(fallback_to_backend && create())
 }
 
 /// Whether a complete request head (as read off the socket) is a plain HTTP/1.1 `GET` or
@@ -244,6 +253,7 @@ pub fn plain_fetch(head: &[u8]) -> bool {
         })
 }
 
+/// The part of `path` after `root` and its slash, if `path` is under `root`.
 fn under_root<'a>(path: &'a str, root: &str) -> Option<&'a str> {
     let rest = path.strip_prefix(root)?;
     if rest.is_empty() {
