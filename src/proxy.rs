@@ -173,7 +173,7 @@ impl GatewayProxy {
         match web.fetch(session).await {
             Ok(backend) => {
                 if self.access_log.is_some() {
-                    ctx.backend = Some(backend);
+                    ctx.backend = Some(backend.to_string());
                 }
                 Ok(())
             }

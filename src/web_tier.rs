@@ -12,8 +12,10 @@
 
 use std::sync::Arc;
 
+use pingora::protocols::l4::socket::SocketAddr;
+
 use bytes::Bytes;
-use http::header;
+use http::header::{self, HeaderName};
 use pingora::connectors::{ConnectorOptions, TransportConnector};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::lb::selection::RoundRobin;
@@ -35,18 +37,18 @@ const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const MAX_INFORMATIONAL: usize = 4;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 7.6.1), as Pingora's
-/// proxy removes them.
-const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "http2-settings",
+/// proxy removes them. Typed names: a name given as text is parsed on every removal.
+static HOP_BY_HOP: [HeaderName; 10] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("http2-settings"),
 ];
 
 /// Why a fetch failed.
@@ -84,8 +86,7 @@ impl WebTier {
 
     /// Sends the client's request to a backend and streams the response back; returns the
     /// backend's address (for the access log).
-    pub async fn fetch(&self, session: &mut ServerSession) -> Result<String, FetchError> {
-        let request = upstream_request(session.req_header());
+    pub async fn fetch(&self, session: &mut ServerSession) -> Result<SocketAddr, FetchError> {
         let mut connect_failures = 0;
         loop {
             let backend = self
@@ -93,9 +94,9 @@ impl WebTier {
                 .select(b"", 256)
                 .ok_or_else(|| FetchError::BeforeResponse("no healthy backend".into()))?;
             let sni = backend.ext.get::<BackendTls>().map(|t| t.sni.clone());
-            let addr = backend.addr.to_string();
+            let addr = backend.addr.clone();
             let peer = HttpPeer::new(backend, sni.is_some(), sni.unwrap_or_default());
-            match self.exchange(session, &peer, &request).await {
+            match self.exchange(session, &peer).await {
                 Ok(()) => return Ok(addr),
                 Err(Attempt::ConnectFailed(e)) if connect_failures < self.retries => {
                     log::debug!("backend {addr}: {e}; trying the next one");
@@ -111,12 +112,7 @@ impl WebTier {
 
     /// One backend: a pooled connection (or, when it turns out closed, a fresh one), the
     /// request, and the response relayed.
-    async fn exchange(
-        &self,
-        session: &mut ServerSession,
-        peer: &HttpPeer,
-        request: &RequestHeader,
-    ) -> Result<(), Attempt> {
+    async fn exchange(&self, session: &mut ServerSession, peer: &HttpPeer) -> Result<(), Attempt> {
         let key = peer.reuse_hash();
         let mut pooled = self.idle.take(key);
         loop {
@@ -130,7 +126,7 @@ impl WebTier {
                     .map_err(Attempt::ConnectFailed)?,
             };
             let mut up = HttpSession::new_with_options(stream, peer);
-            match send_and_read_head(&mut up, request).await {
+            match send_and_read_head(&mut up, upstream_request(session.req_header())).await {
                 Ok(()) => return self.relay(session, up, key).await,
                 // A pooled connection the backend closed meanwhile: GET and HEAD are safe to
                 // send again, on a fresh connection.
@@ -212,9 +208,9 @@ enum Attempt {
 /// Writes the request head (bodiless: one write) and reads the final response head.
 async fn send_and_read_head(
     up: &mut HttpSession,
-    request: &RequestHeader,
+    request: RequestHeader,
 ) -> Result<(), Box<Error>> {
-    up.write_request_header(Box::new(request.clone())).await?;
+    up.write_request_header(Box::new(request)).await?;
     for _ in 0..=MAX_INFORMATIONAL {
         up.read_response().await?;
         match up.resp_header() {
@@ -233,20 +229,21 @@ async fn send_and_read_head(
 /// client's `Connection` names, removed.
 fn upstream_request(client: &RequestHeader) -> RequestHeader {
     let mut req = client.clone();
-    let named: Vec<String> = req
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
-        .collect();
-    for name in HOP_BY_HOP
-        .iter()
-        .copied()
-        .chain(named.iter().map(String::as_str))
-    {
+    if req.headers.contains_key(header::CONNECTION) {
+        let named: Vec<String> = req
+            .headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        for name in &named {
+            req.remove_header(name.as_str());
+        }
+    }
+    for name in &HOP_BY_HOP {
         req.remove_header(name);
     }
     req
