@@ -290,6 +290,18 @@ pub fn parse_json(input: &[u8], limits: &Limits, params: &mut Params) -> Result<
     Ok(())
 }
 
+/// One buffer of `len` bytes from `parts`, copying only when there are several.
+fn join(mut parts: Vec<Bytes>, len: usize) -> Bytes {
+    if parts.len() <= 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut out = BytesMut::with_capacity(len);
+    for p in parts {
+        out.extend_from_slice(&p);
+    }
+    out.freeze()
+}
+
 async fn read_multipart<S>(
     body: S,
     boundary: String,
@@ -338,16 +350,21 @@ where
         } else {
             limits.max_field_bytes
         };
-        let mut buf = BytesMut::new();
+        // Chunks are kept as they come (slices of multer's buffer) and joined once: a value
+        // in one chunk, the common case, is never copied here.
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
         while let Some(chunk) = field.chunk().await.map_err(fail)? {
-            if (buf.len() + chunk.len()) as u64 > limit {
+            len += chunk.len();
+            if len as u64 > limit {
                 return Err(ApiError::PayloadTooLarge(match filename {
                     Some(_) => format!("file '{name}' is larger than {limit} bytes"),
                     None => format!("value of '{name}' is longer than {limit} bytes"),
                 }));
             }
-            buf.extend_from_slice(&chunk);
+            parts.push(chunk);
         }
+        let buf = join(parts, len);
         let value = match filename {
             // A browser sends an empty, nameless file for a file input left empty.
             Some(f) if f.is_empty() && buf.is_empty() => continue,
@@ -356,7 +373,7 @@ where
                 Value::File(FileValue {
                     filename,
                     content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
-                    bytes: buf.freeze(),
+                    bytes: buf,
                 })
             }
             None => {
