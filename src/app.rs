@@ -10,20 +10,24 @@
 //! direct way skips the proxy's per-request machinery (its session, phases and two large
 //! boxed futures), which the benchmark showed costs more than answering a storage GET.
 //!
-//! The loop mirrors the HTTP/1 keep-alive loop of Pingora's own `ServerApp` for
-//! `HttpServerApp`s: the same persistent settings carry from one request to the next, the
-//! same request limit applies, and a shutdown ends the wait for the next request.
+//! Most API requests are not even read by Pingora's session: when the whole head is in the
+//! peeked bytes and is plain (`h1.rs`), the gateway reads it and writes the reply itself.
+//!
+//! The loop does what the HTTP/1 keep-alive loop of Pingora's own `ServerApp` does: the
+//! request limit (`max_requests`) counts every request on the connection whichever way it
+//! went, and a shutdown ends the wait for the next request.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 
 use crate::conn_guard::{ConnLimits, GuardedStream, Peeked};
+use crate::h1;
 use crate::proxy::{GatewayProxy, Lane};
 use crate::routes;
 
@@ -60,8 +64,9 @@ impl GatewayApp {
     /// One HTTP/1 connection, request after request, until it closes.
     async fn serve_http1(&self, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let mut guarded = Box::new(GuardedStream::new(stream, self.limits));
-        let mut settings: Option<HttpPersistentSettings> = None;
         let mut shutdown_rx = shutdown.clone();
+        // Requests on this connection so far, whichever way they went.
+        let mut served: u32 = 0;
         loop {
             let api = tokio::select! {
                 biased;
@@ -77,6 +82,19 @@ impl GatewayApp {
                 // No new request starts once the process is going down.
                 _ = shutdown_rx.wait_for(|down| *down) => return None,
             };
+            // This request is the connection's last: the process is going down, or the
+            // connection has had `max_requests`.
+            let last = *shutdown.borrow() || self.reuses.is_some_and(|r| served >= r);
+            let reuses_left = self.reuses.map(|r| r.saturating_sub(served));
+            served = served.saturating_add(1);
+            if api {
+                if let Some(head) = h1::Head::take(&mut guarded) {
+                    if !self.api.serve_h1(&mut guarded, head, last).await {
+                        return None;
+                    }
+                    continue;
+                }
+            }
             let lane = if api {
                 Some(Lane::Api)
             } else if self.api.has_web_tier()
@@ -87,22 +105,15 @@ impl GatewayApp {
                 None
             };
             let mut session = ServerSession::new_http1(guarded);
-            match settings.take() {
-                Some(s) => s.apply_to_session(&mut session),
-                None => {
-                    session.set_keepalive(Some(FIRST_KEEPALIVE_S));
-                    session.set_keepalive_reuses_remaining(self.reuses);
-                }
-            }
-            if *shutdown.borrow() {
-                session.set_keepalive(None);
-            }
+            session.set_keepalive((!last).then_some(FIRST_KEEPALIVE_S));
+            session.set_keepalive_reuses_remaining(reuses_left);
             let reused = match lane {
                 Some(lane) => self.api.serve(session, lane).await,
                 None => self.proxy.process_new_http(session, shutdown).await,
             };
-            let (stream, next) = reused?.consume();
-            settings = next;
+            // Pingora's persistent settings carry nothing this loop does not set itself: the
+            // keep-alive wait is the guard's, the request count is `served`.
+            let (stream, _) = reused?.consume();
             // The stream handed back is the one handed in; anything else is closed.
             guarded = stream.into_any().downcast::<GuardedStream>().ok()?;
         }

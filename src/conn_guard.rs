@@ -19,7 +19,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use pingora::apps::ServerApp;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
@@ -156,6 +156,27 @@ impl GuardedStream {
     pub fn peeked_head(&self) -> Option<&[u8]> {
         let mut after_lf = false;
         head_end(&self.replay, &mut after_lf).map(|end| &self.replay[..end])
+    }
+
+    /// Takes the first `len` peeked bytes (a request head read by `h1.rs`) for good.
+    pub fn take_peeked(&mut self, len: usize) -> Bytes {
+        let head = self.replay.split_to(len).freeze();
+        if self.replay.is_empty() {
+            self.replay = BytesMut::new();
+        }
+        head
+    }
+
+    /// Whether the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.inner.get_ssl_digest().is_some()
+    }
+
+    /// The client's address.
+    pub fn client_addr(&self) -> Option<pingora::protocols::l4::socket::SocketAddr> {
+        self.inner
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().cloned())
     }
 
     /// Reads until the next request's first line is here and returns it (without its line

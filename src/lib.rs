@@ -31,6 +31,7 @@ pub mod conn_guard;
 pub mod error;
 pub mod form;
 pub mod gateway;
+pub mod h1;
 pub mod idle_conns;
 pub mod ids;
 pub mod lifecycle;

@@ -1,9 +1,11 @@
-//! The Pingora edge: the only module that knows Pingora's `Session`. It routes each request,
-//! reads the body for API routes, calls [`Gateway::handle`] and writes the [`Reply`]; every
-//! other request is proxied to the web tier (round robin, health-checked, retried on connect
-//! failure). The same code serves HTTP/1.1 and HTTP/2 (TLS listeners with ALPN): it reads
-//! the request through `Session` and writes whole replies with Content-Length, and Pingora
-//! drops the connection-specific headers HTTP/2 forbids.
+//! The Pingora edge, with `app.rs` (the connection loop), `h1.rs` (the API's own HTTP/1.1
+//! reader) and `web_tier.rs` (plain fetches): the handlers never see Pingora. This module
+//! routes each request, reads the body for API routes, calls [`Gateway::handle`] and writes
+//! the [`Reply`], whichever reader the request came from; every other request is proxied to
+//! the web tier (round robin, health-checked, retried on connect failure). On Pingora's
+//! session the same code serves HTTP/1.1 and HTTP/2 (TLS listeners with ALPN): it writes
+//! whole replies with Content-Length, and Pingora drops the connection-specific headers
+//! HTTP/2 forbids.
 
 use std::borrow::Cow;
 use std::io;
@@ -21,13 +23,16 @@ use pingora::lb::selection::RoundRobin;
 use pingora::lb::LoadBalancer;
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::Shutdown;
 use pingora::proxy::FailToProxy;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::access_log::AccessLog;
+use crate::conn_guard::GuardedStream;
 use crate::error::ApiError;
 use crate::form::{self, BodyInfo};
 use crate::gateway::{ApiRequest, Gateway};
+use crate::h1;
 use crate::lifecycle::Drain;
 use crate::reply::Reply;
 use crate::routes::{self, BodyUse, Route};
@@ -232,13 +237,27 @@ impl GatewayProxy {
         }
     }
 
+    /// Logs a request answered on Pingora's session (see [`Self::record`]).
+    fn log_request(&self, session: &ServerSession, e: Option<&Error>, ctx: &RequestCtx) {
+        let h = session.req_header();
+        self.record(
+            &Logged {
+                method: &h.method,
+                target: target(&h.uri),
+                status: session.response_written().map(|r| r.status),
+                body_bytes: session.body_bytes_sent(),
+                client: session.client_addr(),
+                error: e,
+            },
+            ctx,
+        );
+    }
+
     /// Counts the request (when metrics are on), writes its access-log line (when the log is
     /// on) and one debug line (`RUST_LOG=debug`); nothing is formatted otherwise.
-    fn log_request(&self, session: &ServerSession, e: Option<&Error>, ctx: &RequestCtx) {
+    fn record(&self, r: &Logged<'_>, ctx: &RequestCtx) {
         if self.metrics {
-            let status = session
-                .response_written()
-                .map_or("0", |r| r.status.as_str());
+            let status = r.status.as_ref().map_or("0", |s| s.as_str());
             crate::metrics::REQUESTS
                 .with_label_values(&[ctx.route, status])
                 .inc();
@@ -248,22 +267,19 @@ impl GatewayProxy {
                     .observe(t.elapsed().as_secs_f64());
             }
         }
+        let status = r.status.map_or(0, |s| s.as_u16());
+        let client = || r.client.map(|a| a.to_string()).unwrap_or_default();
         if let Some(log) = &self.access_log {
-            let status = session.response_written().map_or(0, |r| r.status.as_u16());
-            let client = session
-                .client_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
             let ms = ctx
                 .started
                 .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
-            let h = session.req_header();
             let mut line = format!(
-                "ts_ms={} client={client} {} {} status={status} bytes={} ms={ms:.3} route={}",
+                "ts_ms={} client={} {} {} status={status} bytes={} ms={ms:.3} route={}",
                 crate::api::admin::unix_ms(),
-                h.method,
-                target(&h.uri),
-                session.body_bytes_sent(),
+                client(),
+                r.method,
+                r.target,
+                r.body_bytes,
                 ctx.route
             );
             if let Some(t) = &ctx.trace {
@@ -282,20 +298,10 @@ impl GatewayProxy {
         if !log::log_enabled!(log::Level::Debug) {
             return;
         }
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let client = session
-            .client_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let h = session.req_header();
-        let uri = target(&h.uri);
-        match e {
-            Some(e) => log::debug!(
-                "{client} {} {uri} {status} {} error: {e}",
-                h.method,
-                ctx.route
-            ),
-            None => log::debug!("{client} {} {uri} {status} {}", h.method, ctx.route),
+        let (method, uri, route) = (r.method, r.target, ctx.route);
+        match r.error {
+            Some(e) => log::debug!("{} {method} {uri} {status} {route} error: {e}", client()),
+            None => log::debug!("{} {method} {uri} {status} {route}", client()),
         }
     }
 
@@ -309,61 +315,162 @@ impl GatewayProxy {
         }
     }
 
-    /// Builds the API request from the session (reading the body as the route needs) and
-    /// answers it.
+    /// Answers an API request read on Pingora's session.
     async fn answer(&self, session: &mut ServerSession, route: Route) -> Reply {
-        let limits = &self.gw.config.limits;
         let h = session.req_header();
-        let header = |name: &HeaderName| {
-            h.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+        let meta = self.request_meta(
+            |name| h.headers.get(name).map(|v| v.as_bytes()),
+            // HTTP/2 names the host in `:authority` (the URI); it wins over Host there, as it
+            // does in an HTTP/1.1 absolute-form target (RFC 9113 8.3.1, RFC 9112 3.2.2).
+            h.uri.authority().map(|a| a.as_str()),
+            h.uri.query(),
+            session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+            session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+        );
+        let meta = match meta {
+            Ok(m) => m,
+            Err(e) => return e.to_reply(),
         };
-        // A user name may be any UTF-8 (to_str would refuse non-ASCII and so drop the owner);
+        // Status polls carry no body: skip the stream machinery for them.
+        let body = (!session.is_body_empty()).then(|| body_stream(session));
+        let (reply, body_failed) = self.handle(meta, route, body).await;
+        if body_failed {
+            // An unread rest of the body would be drained before the next request, and after a
+            // broken body (bad chunk, timeout) Pingora counts the body as done although the
+            // stream stands somewhere inside it: close the connection either way.
+            session.set_keepalive(None);
+        }
+        reply
+    }
+
+    /// Answers one API request read by the gateway's own HTTP/1.1 reader (`h1.rs`) and writes
+    /// the reply; returns whether the connection stays open for the next request. `closing`:
+    /// the process is going down, or the connection has had its `max_requests`.
+    pub async fn serve_h1(
+        &self,
+        stream: &mut GuardedStream,
+        head: h1::Head,
+        closing: bool,
+    ) -> bool {
+        let mut ctx = RequestCtx::default();
+        let route = routes::route(&head.method, head.path(), &self.gw.config.prefixes);
+        ctx.route = route.name();
+        if self.metrics || self.access_log.is_some() {
+            ctx.started = Some(std::time::Instant::now());
+        }
+        let mut keep_alive = head.keep_alive && !closing && !self.drain.is_draining();
+        let mut remaining = head.content_length;
+        let client = stream.client_addr();
+        let mut reply = if self.passes_through(&route) {
+            // `routes::answered_here` sends no such request this way.
+            ApiError::Internal("request routed inconsistently".into()).to_reply()
+        } else {
+            let meta = self.request_meta(
+                |name| head.header(name),
+                None,
+                head.query(),
+                stream.is_tls(),
+                client.as_ref().and_then(|a| a.as_inet()).map(|a| a.ip()),
+            );
+            match meta {
+                Err(e) => e.to_reply(),
+                Ok(meta) => {
+                    let timeout = Duration::from_millis(self.gw.config.connections.body_timeout_ms);
+                    let body = (remaining > 0).then(|| h1::body(stream, &mut remaining, timeout));
+                    self.handle(meta, route, body).await.0
+                }
+            }
+        };
+        // A body not read to its end (refused, broken, or one the route takes none of) would
+        // be read as the next request: the connection closes instead.
+        keep_alive &= remaining == 0;
+        ctx.trace = reply.trace.take();
+        let written = h1::write_reply(stream, &reply, keep_alive).await;
+        self.record(
+            &Logged {
+                method: &head.method,
+                target: head.target(),
+                status: http::StatusCode::from_u16(reply.status).ok(),
+                body_bytes: *written.as_ref().unwrap_or(&0),
+                client: client.as_ref(),
+                error: None,
+            },
+            &ctx,
+        );
+        if written.is_err() || !keep_alive {
+            stream.shutdown().await;
+            return false;
+        }
+        true
+    }
+
+    /// What the API request needs from the head of an HTTP request, from either reader.
+    fn request_meta<'h>(
+        &self,
+        header: impl Fn(&HeaderName) -> Option<&'h [u8]>,
+        authority: Option<&str>,
+        query: Option<&str>,
+        tls: bool,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<RequestMeta, ApiError> {
+        let text = |name: &HeaderName| header(name).and_then(visible_ascii).map(str::to_string);
+        // A user name may be any UTF-8 (visible ASCII only would drop a non-ASCII owner);
         // bytes that are not UTF-8 are refused rather than read as "no user".
-        let gms_user = match h
-            .headers
-            .get(&GMS_USER)
-            .map(|v| std::str::from_utf8(v.as_bytes()))
-        {
+        let gms_user = match header(&GMS_USER).map(std::str::from_utf8) {
             None => None,
             Some(Ok(user)) => Some(user.to_string()),
             Some(Err(_)) => {
-                return ApiError::BadRequest("the gms_user header is not valid UTF-8".into())
-                    .to_reply()
+                return Err(ApiError::BadRequest(
+                    "the gms_user header is not valid UTF-8".into(),
+                ))
             }
         };
-        let mut req = ApiRequest {
+        let req = ApiRequest {
             gms_user,
-            authorization: header(&http::header::AUTHORIZATION),
-            // HTTP/2 names the host in `:authority` (the URI); it wins over Host there, as it
-            // does in an HTTP/1.1 absolute-form target (RFC 9113 8.3.1, RFC 9112 3.2.2).
-            host: h
-                .uri
-                .authority()
-                .map(|a| a.as_str().to_string())
-                .or_else(|| header(&http::header::HOST)),
-            tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+            authorization: text(&http::header::AUTHORIZATION),
+            host: authority
+                .map(str::to_string)
+                .or_else(|| text(&http::header::HOST)),
+            tls,
             api_key: self
                 .gw
                 .config
                 .api_auth
                 .as_ref()
-                .and_then(|a| header(&a.header)),
+                .and_then(|a| text(&a.header)),
+            client_ip,
             ..Default::default()
         };
-        req.client_ip = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        let content_type = header(&http::header::CONTENT_TYPE);
-        let content_length = h
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let query = h.uri.query().map(str::to_string);
+        Ok(RequestMeta {
+            req,
+            content_type: text(&http::header::CONTENT_TYPE),
+            content_length: header(&http::header::CONTENT_LENGTH)
+                .and_then(visible_ascii)
+                .and_then(|v| v.trim().parse::<u64>().ok()),
+            query: query.map(str::to_string),
+        })
+    }
+
+    /// Reads the body as the route needs it and answers; also says whether reading the body
+    /// failed (the connection must not be reused then).
+    async fn handle<B>(&self, meta: RequestMeta, route: Route, body: Option<B>) -> (Reply, bool)
+    where
+        B: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+    {
+        let limits = &self.gw.config.limits;
+        let RequestMeta {
+            mut req,
+            content_type,
+            content_length,
+            query,
+        } = meta;
+        let body = match body {
+            Some(b) => b.left_stream(),
+            None => futures::stream::empty().right_stream(),
+        };
         let read = match route.body_use() {
             BodyUse::Ignore => Ok(()),
             BodyUse::Params => {
@@ -371,12 +478,6 @@ impl GatewayProxy {
                     content_type: content_type.as_deref(),
                     content_length,
                     query: query.as_deref(),
-                };
-                // Status polls carry no body: skip the stream machinery for them.
-                let body = if session.is_body_empty() {
-                    futures::stream::empty().left_stream()
-                } else {
-                    body_stream(session).right_stream()
                 };
                 form::read_params(info, body, limits)
                     .await
@@ -388,20 +489,14 @@ impl GatewayProxy {
                         "request body over the limit".into(),
                     ))
                 } else {
-                    form::collect(body_stream(session), limits)
-                        .await
-                        .map(|b| req.body = b)
+                    form::collect(body, limits).await.map(|b| req.body = b)
                 }
             }
         };
         if let Err(e) = read {
-            // An unread rest of the body would be drained before the next request, and after a
-            // broken body (bad chunk, timeout) Pingora counts the body as done although the
-            // stream stands somewhere inside it: close the connection either way.
-            session.set_keepalive(None);
-            return e.to_reply();
+            return (e.to_reply(), true);
         }
-        match self.gw.handle(route, req).await {
+        let reply = match self.gw.handle(route, req).await {
             Ok(reply) => reply,
             Err(e) => {
                 if let ApiError::Internal(detail) = &e {
@@ -409,8 +504,36 @@ impl GatewayProxy {
                 }
                 e.to_reply()
             }
-        }
+        };
+        (reply, false)
     }
+}
+
+/// The API request built from a head, and what reading its body needs.
+struct RequestMeta {
+    req: ApiRequest,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+    query: Option<String>,
+}
+
+/// What the logs say of a request, from either reader.
+struct Logged<'a> {
+    method: &'a http::Method,
+    target: &'a str,
+    status: Option<http::StatusCode>,
+    body_bytes: usize,
+    client: Option<&'a pingora::protocols::l4::socket::SocketAddr>,
+    error: Option<&'a Error>,
+}
+
+/// A header value as text when it is visible ASCII (with spaces and tabs), as
+/// `HeaderValue::to_str` reads it.
+fn visible_ascii(v: &[u8]) -> Option<&str> {
+    v.iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+        .then(|| std::str::from_utf8(v).ok())
+        .flatten()
 }
 
 /// Which way `GatewayProxy::serve` answers a request (chosen in `app.rs`).
