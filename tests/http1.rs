@@ -65,17 +65,23 @@ fn response_len(raw: &[u8]) -> Option<usize> {
     (raw.len() >= head_end + len).then_some(head_end + len)
 }
 
+/// The head of a urlencoded Storage API create with a body of `len` bytes.
+fn storage_create_head(len: usize) -> String {
+    format!(
+        "POST /genesys/1/storage/60 HTTP/1.1\r\nHost: h\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len}\r\n\r\n"
+    )
+}
+
 #[test]
 fn pipelined_api_requests_are_answered_in_order() {
     let gw = Gateway::start(STD_GMS);
     let mut s = connect(&gw);
     let body = "a=1&b=two";
     let req = format!(
-        "POST /genesys/1/storage/60 HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\n\r\n{body}\
-         GET /genesys/1/admin/node/health HTTP/1.1\r\nHost: h\r\n\r\n\
+        "{}{body}GET /genesys/1/admin/node/health HTTP/1.1\r\nHost: h\r\n\r\n\
          GET /genesys/1/storage/not-a-uuid HTTP/1.1\r\nHost: h\r\n\r\n",
-        body.len()
+        storage_create_head(body.len())
     );
     s.write_all(req.as_bytes()).expect("send");
     let (rs, closed) = read_responses(&mut s, 3);
@@ -121,12 +127,8 @@ fn a_body_in_pieces_is_read_whole() {
     let gw = Gateway::start(STD_GMS);
     let mut s = connect(&gw);
     let body = "first_name=John&last_name=Doe&subject=billing";
-    let head = format!(
-        "POST /genesys/1/storage/60 HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(storage_create_head(body.len()).as_bytes())
+        .expect("head");
     for piece in body.as_bytes().chunks(10) {
         std::thread::sleep(Duration::from_millis(50));
         s.write_all(piece).expect("piece");
