@@ -1,21 +1,21 @@
-//! The Pingora application behind the API listeners: each HTTP/1 client connection under the
-//! guard of `gms.connections` (`conn_guard.rs`), and each request on it sent one of two ways.
+//! The Pingora application behind the API listeners. Each HTTP/1 client connection runs under
+//! the guard of `gms.connections` (`conn_guard.rs`), which peeks at every request before anyone
+//! reads it; the peeked bytes decide which way the request goes:
+//! - a plain API request whose whole head is there: the gateway's own HTTP/1.1 (`h1.rs`,
+//!   [`GatewayProxy::serve_h1`]);
+//! - another API request (by its request line, [`routes::answered_here`]): Pingora's HTTP/1
+//!   session without its proxy ([`GatewayProxy::serve`]);
+//! - a plain GET or HEAD for the web tier ([`routes::plain_fetch`]): `web_tier.rs`, on the
+//!   session too;
+//! - anything else (other web-tier requests, bytes the peek cannot place, every malformed
+//!   head) and all of HTTP/2: Pingora's proxy ([`HttpProxy`]), whose `request_filter` answers
+//!   API requests with the same code.
 //!
-//! A request whose request line already shows it is the gateway's own (an API path, see
-//! [`routes::answered_here`]) is read and answered straight on Pingora's HTTP/1 session
-//! ([`GatewayProxy::serve`]), and so is a plain fetch for the web tier whose whole head is
-//! already read ([`routes::plain_fetch`], `web_tier.rs`). Everything else goes through
-//! Pingora's proxy ([`HttpProxy`]): other web-tier requests, HTTP/2, and requests the peeked
-//! bytes cannot place; its `request_filter` answers API requests with the same code. The
-//! direct way skips the proxy's per-request machinery (its session, phases and two large
-//! boxed futures), which the benchmark showed costs more than answering a storage GET.
-//!
-//! Most API requests are not even read by Pingora's session: when the whole head is in the
-//! peeked bytes and is plain (`h1.rs`), the gateway reads it and writes the reply itself.
-//!
-//! The loop does what the HTTP/1 keep-alive loop of Pingora's own `ServerApp` does: the
-//! request limit (`max_requests`) counts every request on the connection whichever way it
-//! went, and a shutdown ends the wait for the next request.
+//! The direct ways skip the proxy's per-request machinery (its session, phases, two large
+//! boxed futures, header maps), which the benchmark showed costs more than the gateway's own
+//! work. The loop does what Pingora's own HTTP/1 keep-alive loop does: the request limit
+//! (`max_requests`) counts every request on the connection whichever way it went, and a
+//! shutdown ends the wait for the next request.
 
 use std::sync::Arc;
 

@@ -2,13 +2,13 @@
 //! `HEAD` (no body, no upgrade, no `Expect`: `routes::plain_fetch` decides from the raw head)
 //! is sent to a backend and its response streamed back, all in the client's task.
 //!
-//! Pingora's proxy runs two tasks joined by channels per request, boxes large futures and
-//! pools upstream connections behind a watcher task each; for the most common pass-through
-//! request that machinery cost more than the exchange. Everything else (bodies, upgrades,
-//! HTTP/1.0, HTTP/2) still goes through Pingora's proxy, and what this path does mirrors it:
-//! the same backends (round robin, health-checked), the same hop-by-hop headers removed,
-//! a connect failure retried on the next backend, a response without length sent chunked,
-//! and a failure before the response began answered with the same 502 JSON.
+//! Pingora's proxy runs a downstream and an upstream half joined by channels per request,
+//! boxes large futures and pools upstream connections behind a watcher task each; for the
+//! most common pass-through request that machinery cost more than the exchange. Everything
+//! else (bodies, upgrades, HTTP/1.0, HTTP/2) still goes through Pingora's proxy, and what this
+//! path does mirrors it: the same backends (round robin, health-checked), the same hop-by-hop
+//! headers removed, a connect failure retried on the next backend, a response without length
+//! sent chunked, and a failure before the response began answered with the same 502 JSON.
 
 use std::sync::Arc;
 
