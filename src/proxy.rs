@@ -193,11 +193,16 @@ impl GatewayProxy {
     /// `Connection: close` while draining, and the clock started when anyone reads it.
     fn begin(&self, session: &mut ServerSession, ctx: &mut RequestCtx, route: &'static str) {
         self.apply_connection_timeouts(session);
-        ctx.route = route;
         if self.drain.is_draining() {
             // `Connection: close` on this reply, API or passed through (see `lifecycle`).
             session.set_keepalive(None);
         }
+        self.start_ctx(ctx, route);
+    }
+
+    /// The route name for the logs, and the clock started when anyone reads it.
+    fn start_ctx(&self, ctx: &mut RequestCtx, route: &'static str) {
+        ctx.route = route;
         if self.metrics || self.access_log.is_some() {
             ctx.started = Some(std::time::Instant::now());
         }
@@ -357,10 +362,8 @@ impl GatewayProxy {
     ) -> bool {
         let mut ctx = RequestCtx::default();
         let route = routes::route(&head.method, head.path(), &self.gw.config.prefixes);
-        ctx.route = route.name();
-        if self.metrics || self.access_log.is_some() {
-            ctx.started = Some(std::time::Instant::now());
-        }
+        self.start_ctx(&mut ctx, route.name());
+        // Draining: `Connection: close` on this reply (see `lifecycle`).
         let mut keep_alive = head.keep_alive && !closing && !self.drain.is_draining();
         let mut remaining = head.content_length;
         let client = stream.client_addr();
