@@ -27,10 +27,9 @@ fn read_responses(s: &mut TcpStream, n: usize) -> (Vec<Resp>, bool) {
     let mut closed = false;
     while Instant::now() < deadline {
         // Take every complete response off the front.
-        while let Some(r) = parse_response(&raw) {
-            let len = response_len(&raw).expect("length of a parsed response");
+        while let Some(len) = complete_len(&raw) {
+            out.push(parse_response(&raw[..len]).expect("a complete response parses"));
             raw.drain(..len);
-            out.push(r);
         }
         if out.len() >= n && !closed {
             // Give a close a moment to show.
@@ -51,18 +50,6 @@ fn read_responses(s: &mut TcpStream, n: usize) -> (Vec<Resp>, bool) {
         }
     }
     (out, closed)
-}
-
-/// Bytes of the first complete response (head + Content-Length body).
-fn response_len(raw: &[u8]) -> Option<usize> {
-    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .map(|v| v.trim().parse().expect("content-length"))
-        .unwrap_or(0);
-    (raw.len() >= head_end + len).then_some(head_end + len)
 }
 
 /// The head of a urlencoded Storage API create with a body of `len` bytes.

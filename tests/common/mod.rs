@@ -1448,7 +1448,7 @@ pub fn fake_jpeg(len: usize) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 
 /// Total length of the first complete HTTP response in `buf`, if it is complete.
-fn complete_len(buf: &[u8]) -> Option<usize> {
+pub fn complete_len(buf: &[u8]) -> Option<usize> {
     let head_end = find(buf, b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
     let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
