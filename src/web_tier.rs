@@ -26,15 +26,8 @@ use pingora::protocols::http::ServerSession;
 use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorType};
 
-use crate::idle_conns::IdleConns;
 use crate::proxy::BackendTls;
-
-/// Idle connections kept per backend (Pingora's default pool size).
-const IDLE_PER_BACKEND: usize = 128;
-/// How long an idle backend connection is kept (Pingora's default).
-const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-/// 1xx responses skipped before the final one.
-const MAX_INFORMATIONAL: usize = 4;
+use crate::upstream::{read_final_head, IdleConns, IDLE_PER_PEER, IDLE_TIMEOUT};
 
 /// Headers that describe one connection, never forwarded (RFC 9110 7.6.1), as Pingora's
 /// proxy removes them. Typed names: a name given as text is parsed on every removal.
@@ -79,7 +72,7 @@ impl WebTier {
         WebTier {
             lb,
             transport: TransportConnector::new(Some(options)),
-            idle: IdleConns::new(IDLE_PER_BACKEND, IDLE_TIMEOUT),
+            idle: IdleConns::new(IDLE_PER_PEER, IDLE_TIMEOUT),
             retries,
         }
     }
@@ -211,18 +204,7 @@ async fn send_and_read_head(
     request: RequestHeader,
 ) -> Result<(), Box<Error>> {
     up.write_request_header(Box::new(request)).await?;
-    for _ in 0..=MAX_INFORMATIONAL {
-        up.read_response().await?;
-        match up.resp_header() {
-            Some(h) if h.status.is_informational() => continue,
-            Some(_) => return Ok(()),
-            None => return Err(Error::new(ErrorType::InvalidHTTPHeader)),
-        }
-    }
-    Err(Error::explain(
-        ErrorType::InvalidHTTPHeader,
-        "too many 1xx responses",
-    ))
+    read_final_head(up).await
 }
 
 /// The client's request head as the backend gets it: hop-by-hop headers, and those the

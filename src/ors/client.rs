@@ -14,14 +14,10 @@ use pingora::{Error, ErrorType};
 use tokio::io::AsyncWriteExt;
 
 use crate::config::OrsSettings;
-use crate::idle_conns::IdleConns;
+use crate::upstream::{read_final_head, IdleConns, IDLE_PER_PEER, IDLE_TIMEOUT};
 
 /// Largest ORS reply body read; ORS replies are small JSON documents.
 const MAX_REPLY_BYTES: usize = 1024 * 1024;
-/// How long an idle pooled connection to a node is kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Idle connections kept per node: Pingora's default pool size.
-const POOL_SIZE: usize = 128;
 
 /// One ORS node's address, parsed once from its configured URL.
 #[derive(Debug, Clone)]
@@ -145,7 +141,7 @@ impl OrsClient {
         options.ca_file = ca_file.map(str::to_string);
         OrsClient {
             transport: TransportConnector::new(Some(options)),
-            idle: IdleConns::new(POOL_SIZE, IDLE_TIMEOUT),
+            idle: IdleConns::new(IDLE_PER_PEER, IDLE_TIMEOUT),
             connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
             socket_timeout: Duration::from_millis(settings.socket_timeout_ms),
         }
@@ -212,21 +208,10 @@ impl OrsClient {
         let mut session = HttpSession::new_with_options(stream, peer);
         session.read_timeout = Some(t);
         let broken = |e: Box<Error>| classify(&e);
-        // Informational replies (100 Continue and the like) come before the real one.
-        let mut informational = 0;
-        let h = loop {
-            session.read_response().await.map_err(broken)?;
-            match session.resp_header() {
-                Some(h) if h.status.is_informational() && informational < MAX_INFORMATIONAL => {
-                    informational += 1
-                }
-                Some(h) if h.status.is_informational() => {
-                    return Err(OrsFailure::Broken("too many 1xx replies".into()))
-                }
-                Some(h) => break h,
-                None => return Err(OrsFailure::Broken("no response header".into())),
-            }
-        };
+        read_final_head(&mut session).await.map_err(broken)?;
+        let h = session
+            .resp_header()
+            .ok_or_else(|| OrsFailure::Broken("no response header".into()))?;
         let get = |name: http::header::HeaderName| {
             h.headers
                 .get(name)
@@ -257,9 +242,6 @@ impl OrsClient {
         })
     }
 }
-
-/// 1xx replies skipped before the final one.
-const MAX_INFORMATIONAL: usize = 4;
 
 /// The whole request, head and body, in one buffer. The path may come from a node's 307
 /// `Location` and header names from client parameters, so both are checked: nothing may

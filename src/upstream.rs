@@ -1,4 +1,5 @@
-//! Idle keep-alive connections to upstreams (ORS nodes, the web tier), newest first per peer.
+//! What the gateway's two HTTP clients (`ors/client.rs`, `web_tier.rs`) share: idle
+//! keep-alive connections kept newest first per peer, and reading past 1xx responses.
 //!
 //! Pingora's connection pool watches every idle connection with a task of its own and checks
 //! the peer's address (a `getpeername`) each time one is reused: per upstream request, a task
@@ -12,8 +13,39 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use pingora::protocols::http::v1::client::HttpSession;
 use pingora::protocols::Stream;
+use pingora::{Error, ErrorType};
 use tokio::io::AsyncReadExt;
+
+/// Idle connections kept per peer (Pingora's default pool size).
+pub const IDLE_PER_PEER: usize = 128;
+/// How long an idle connection is kept (Pingora's default).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// 1xx responses skipped before the final one.
+const MAX_INFORMATIONAL: usize = 4;
+
+/// Reads response heads until the final one (any 1xx, `100 Continue` and the like, comes
+/// before it); afterwards `up.resp_header()` is that final head.
+pub async fn read_final_head(up: &mut HttpSession) -> pingora::Result<()> {
+    for _ in 0..=MAX_INFORMATIONAL {
+        up.read_response().await?;
+        match up.resp_header() {
+            Some(h) if h.status.is_informational() => continue,
+            Some(_) => return Ok(()),
+            None => {
+                return Err(Error::explain(
+                    ErrorType::InvalidHTTPHeader,
+                    "no response head",
+                ))
+            }
+        }
+    }
+    Err(Error::explain(
+        ErrorType::InvalidHTTPHeader,
+        "too many 1xx responses",
+    ))
+}
 
 /// Idle connections, keyed by the peer they lead to.
 pub struct IdleConns {
