@@ -195,18 +195,24 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
     }
 }
 
+/// Method, target and version of a request line with an origin-form target (`/...`): three
+/// words, single spaces between.
+fn origin_form(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    (parts.next().is_none() && target.starts_with(b"/")).then_some((method, target, version))
+}
+
 /// Whether a request, known only by its request line, is answered by the gateway for sure:
 /// an origin-form target under an API root. Such requests skip Pingora's proxy machinery
 /// (see `app.rs`); anything else (other targets, a line that is not plain HTTP/1, and with
 /// `fallback_to_backend` every create, which may yet pass through) takes the proxy path,
 /// whose `request_filter` answers API requests just the same.
 pub fn answered_here(line: &[u8], prefixes: &[String], fallback_to_backend: bool) -> bool {
-    let mut parts = line.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let Some((method, target, version)) = origin_form(line) else {
         return false;
     };
-    if !version.starts_with(b"HTTP/1.") || parts.next().is_some() || !target.starts_with(b"/") {
+    if !version.starts_with(b"HTTP/1.") {
         return false;
     }
     let path_end = memchr::memchr2(b'?', b'#', target).unwrap_or(target.len());
@@ -240,11 +246,7 @@ pub fn plain_fetch(head: &[u8]) -> bool {
     let mut lines = head.split(|&b| b == b'\n');
     let first = lines.next().unwrap_or_default();
     let first = first.strip_suffix(b"\r").unwrap_or(first);
-    let mut parts = first.split(|&b| b == b' ');
-    let plain = matches!(
-        (parts.next(), parts.next(), parts.next(), parts.next()),
-        (Some(b"GET" | b"HEAD"), Some(target), Some(b"HTTP/1.1"), None) if target.starts_with(b"/")
-    );
+    let plain = matches!(origin_form(first), Some((b"GET" | b"HEAD", _, b"HTTP/1.1")));
     plain
         && lines.all(|line| {
             !MARKERS
