@@ -159,8 +159,7 @@ impl GatewayProxy {
             // passed on any more, so it is refused rather than mishandled.
             None => {
                 session.set_keepalive(None);
-                let e = ApiError::Internal("request routed inconsistently".into());
-                write_reply(session, e.to_reply()).await
+                write_reply(session, misrouted().to_reply()).await
             }
         }
     }
@@ -369,7 +368,7 @@ impl GatewayProxy {
         let client = stream.client_addr();
         let mut reply = if self.passes_through(&route) {
             // `routes::answered_here` sends no such request this way.
-            ApiError::Internal("request routed inconsistently".into()).to_reply()
+            misrouted().to_reply()
         } else {
             let meta = self.request_meta(
                 |name| head.header(name),
@@ -546,6 +545,12 @@ pub enum Lane {
     Api,
     /// A plain fetch passed to the web tier directly.
     WebTier,
+}
+
+/// A request the peeked bytes sent the API's way that turns out to pass through: it cannot
+/// be passed on any more.
+fn misrouted() -> ApiError {
+    ApiError::Internal("request routed inconsistently".into())
 }
 
 /// A non-API path when no web tier is configured.
