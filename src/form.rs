@@ -1,18 +1,18 @@
 //! Reads a request body under the configured limits into [`Params`] (contract section 2):
-//! multipart (streamed through multer, strings and files), urlencoded, a flat JSON object, or
-//! nothing; then the query string, whose values lose to the body's.
+//! multipart (strings and files, split by [`crate::multipart`]), urlencoded, a flat JSON
+//! object, or nothing; then the query string, whose values lose to the body's.
 //!
 //! The body arrives as a stream of chunks so that this module never sees Pingora: the proxy
 //! feeds it `session.read_request_body()`, unit tests feed it a vector.
 
 use std::io;
-use std::sync::OnceLock;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
 use crate::config::Limits;
 use crate::error::ApiError;
+use crate::multipart;
 use crate::params::Params;
 use crate::value::{FileValue, Value};
 
@@ -46,11 +46,11 @@ fn kind_of(content_type: Option<&str>) -> Result<Kind, ApiError> {
         .trim()
         .to_ascii_lowercase();
     Ok(match essence.as_str() {
-        "multipart/form-data" => match multer::parse_boundary(ct) {
-            Ok(b) => Kind::Multipart(b),
-            Err(_) => {
+        "multipart/form-data" => match multipart::boundary(ct) {
+            Some(b) => Kind::Multipart(b),
+            None => {
                 return Err(ApiError::BadRequest(
-                    "multipart/form-data without a boundary".into(),
+                    "multipart/form-data without a usable boundary".into(),
                 ))
             }
         },
@@ -76,7 +76,10 @@ where
     }
     let mut params = Params::default();
     match kind_of(info.content_type)? {
-        Kind::Multipart(boundary) => read_multipart(body, boundary, limits, &mut params).await?,
+        Kind::Multipart(boundary) => {
+            let bytes = collect(body, limits).await?;
+            parse_multipart(bytes, &boundary, limits, &mut params)?;
+        }
         Kind::Urlencoded => {
             let bytes = collect(body, limits).await?;
             parse_urlencoded(&bytes, limits, &mut params)?;
@@ -119,20 +122,29 @@ pub async fn collect<S>(mut body: S, limits: &Limits) -> Result<Bytes, ApiError>
 where
     S: Stream<Item = io::Result<Bytes>> + Unpin,
 {
-    let mut buf = BytesMut::new();
+    // The common case is one chunk: it is kept as it is. Only a second one costs a copy.
+    let mut first = Bytes::new();
+    let mut joined = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(read_error)?;
-        if (buf.len() + chunk.len()) as u64 > limits.max_body_bytes {
+        if (first.len() + joined.len() + chunk.len()) as u64 > limits.max_body_bytes {
             return Err(too_large_body(limits));
         }
-        if buf.is_empty() {
-            // The common case is one chunk: keep it without copying.
-            buf = BytesMut::from(&chunk[..]);
-        } else {
-            buf.extend_from_slice(&chunk);
+        if first.is_empty() && joined.is_empty() {
+            first = chunk;
+            continue;
         }
+        if !first.is_empty() {
+            joined.reserve(first.len() + chunk.len());
+            joined.extend_from_slice(&std::mem::take(&mut first));
+        }
+        joined.extend_from_slice(&chunk);
     }
-    Ok(buf.freeze())
+    Ok(if joined.is_empty() {
+        first
+    } else {
+        joined.freeze()
+    })
 }
 
 /// A body that stopped arriving (the proxy's read timeout) is a 408; any other broken read a 400.
@@ -290,98 +302,51 @@ pub fn parse_json(input: &[u8], limits: &Limits, params: &mut Params) -> Result<
     Ok(())
 }
 
-/// One buffer of `len` bytes from `parts`, copying only when there are several.
-fn join(mut parts: Vec<Bytes>, len: usize) -> Bytes {
-    if parts.len() <= 1 {
-        return parts.pop().unwrap_or_default();
-    }
-    let mut out = BytesMut::with_capacity(len);
-    for p in parts {
-        out.extend_from_slice(&p);
-    }
-    out.freeze()
-}
-
-async fn read_multipart<S>(
-    body: S,
-    boundary: String,
+/// Splits a multipart body into parameters: files keep a slice of the body, text is checked
+/// as UTF-8 and copied.
+fn parse_multipart(
+    body: Bytes,
+    boundary: &str,
     limits: &Limits,
     params: &mut Params,
-) -> Result<(), ApiError>
-where
-    S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
-{
-    // The whole-body limit is counted here, on the raw stream, so chunked uploads are cut off
-    // as soon as they pass it. multer wraps a stream error in its own; the first one is kept
-    // here so that a cut-off or a broken read is told apart from a malformed body.
-    let stream_failed: OnceLock<ApiError> = OnceLock::new();
-    let max = limits.max_body_bytes;
-    let mut seen: u64 = 0;
-    let counted = body.map(|chunk| {
-        let chunk = chunk.map_err(|e| {
-            let _ = stream_failed.set(read_error(e));
-            io::Error::other("cannot read the request body")
-        })?;
-        seen += chunk.len() as u64;
-        if seen > max {
-            let _ = stream_failed.set(too_large_body(limits));
-            return Err(io::Error::other("request body over the limit"));
-        }
-        Ok(chunk)
-    });
-    let mut mp = multer::Multipart::new(counted, boundary);
-    let fail = |e: multer::Error| {
-        stream_failed
-            .get()
-            .cloned()
-            .unwrap_or_else(|| ApiError::BadRequest(format!("malformed multipart body: {e}")))
-    };
-    while let Some(mut field) = mp.next_field().await.map_err(fail)? {
+) -> Result<(), ApiError> {
+    for part in multipart::parts(body, boundary) {
         check_count(params, limits)?;
-        let name = match field.name() {
-            Some(n) => n.to_string(),
-            None => return Err(ApiError::BadRequest("a multipart part has no name".into())),
-        };
+        let multipart::Part {
+            name,
+            filename,
+            content_type,
+            content,
+        } = part?;
         check_name(&name, limits)?;
-        let filename = field.file_name().map(str::to_string);
-        let content_type = field.content_type().map(|m| m.to_string());
         let limit = if filename.is_some() {
             limits.max_file_bytes
         } else {
             limits.max_field_bytes
         };
-        // Chunks are kept as they come (slices of multer's buffer) and joined once: a value
-        // in one chunk, the common case, is never copied here.
-        let mut parts: Vec<Bytes> = Vec::new();
-        let mut len = 0usize;
-        while let Some(chunk) = field.chunk().await.map_err(fail)? {
-            len += chunk.len();
-            if len as u64 > limit {
-                return Err(ApiError::PayloadTooLarge(match filename {
-                    Some(_) => format!("file '{name}' is larger than {limit} bytes"),
-                    None => format!("value of '{name}' is longer than {limit} bytes"),
-                }));
-            }
-            parts.push(chunk);
+        if content.len() as u64 > limit {
+            return Err(ApiError::PayloadTooLarge(match filename {
+                Some(_) => format!("file '{name}' is larger than {limit} bytes"),
+                None => format!("value of '{name}' is longer than {limit} bytes"),
+            }));
         }
-        let buf = join(parts, len);
         let value = match filename {
             // A browser sends an empty, nameless file for a file input left empty.
-            Some(f) if f.is_empty() && buf.is_empty() => continue,
+            Some(f) if f.is_empty() && content.is_empty() => continue,
             Some(filename) => {
                 check_text("a filename", &filename)?;
                 Value::File(FileValue {
                     filename,
                     content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
-                    bytes: buf,
+                    bytes: content,
                 })
             }
             None => {
-                let text = String::from_utf8(buf.to_vec()).map_err(|_| {
+                let text = std::str::from_utf8(&content).map_err(|_| {
                     ApiError::BadRequest(format!("value of '{name}' is not valid UTF-8"))
                 })?;
-                check_text("a parameter value", &text)?;
-                Value::Text(text)
+                check_text("a parameter value", text)?;
+                Value::Text(text.to_string())
             }
         };
         params.push(name, value);

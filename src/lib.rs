@@ -5,8 +5,8 @@
 //! - [`config`]: the YAML file (`gms:` section) parsed into a validated [`config::Config`].
 //! - [`routes`]: method + path -> [`routes::Route`]; everything not under an API root passes
 //!   through to the web tier.
-//! - [`form`] and [`params`]: request bodies (multipart, urlencoded, JSON) read under limits into
-//!   [`params::Params`]; underscore parameters vs user data.
+//! - [`form`], [`multipart`] and [`params`]: request bodies (multipart, urlencoded, JSON) read
+//!   under limits into [`params::Params`]; underscore parameters vs user data.
 //! - [`gateway`]: the shared state ([`gateway::Gateway`]) and the one `match` that dispatches a
 //!   route to its handler in [`api`] or [`builtin`].
 //! - [`ors`]: ORS-based services: the ORS client, node selection, the status cache.
@@ -35,6 +35,7 @@ pub mod h1;
 pub mod ids;
 pub mod lifecycle;
 pub mod metrics;
+pub mod multipart;
 pub mod ors;
 pub mod params;
 pub mod proxy;
