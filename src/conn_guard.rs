@@ -158,7 +158,13 @@ impl GuardedStream {
         head_end(&self.replay, &mut after_lf).map(|end| &self.replay[..end])
     }
 
-    /// Takes the first `len` peeked bytes (a request head read by `h1.rs`) for good.
+    /// How many bytes were peeked and not yet handed on.
+    pub fn peeked_len(&self) -> usize {
+        self.replay.len()
+    }
+
+    /// Takes the first `len` peeked bytes (a request head or body read by `h1.rs`) for good,
+    /// without copying them.
     pub fn take_peeked(&mut self, len: usize) -> Bytes {
         let head = self.replay.split_to(len).freeze();
         if self.replay.is_empty() {

@@ -195,6 +195,12 @@ pub fn body<'a>(
                 return None;
             }
             let want = (*remaining).min(BODY_READ);
+            // Body bytes that came with the head are handed on as they are, without a copy.
+            let peeked = stream.peeked_len().min(want as usize);
+            if peeked > 0 {
+                *remaining -= peeked as u64;
+                return Some((Ok(stream.take_peeked(peeked)), Some((stream, remaining))));
+            }
             let mut buf = BytesMut::with_capacity(want as usize);
             let mut limited = (&mut *stream).take(want);
             let got = match tokio::time::timeout(timeout, limited.read_buf(&mut buf)).await {
