@@ -5,8 +5,8 @@
 //!   [`GatewayProxy::serve_h1`]);
 //! - another API request (by its request line, [`routes::answered_here`]): Pingora's HTTP/1
 //!   session without its proxy ([`GatewayProxy::serve`]);
-//! - a plain GET or HEAD for the web tier ([`routes::plain_fetch`]): `web_tier.rs`, on the
-//!   session too;
+//! - a plain GET or HEAD for the web tier ([`routes::plain_fetch`]) whose head `h1.rs` reads:
+//!   relayed by `web_tier.rs` over the raw bytes ([`GatewayProxy::serve_fetch`]);
 //! - anything else (other web-tier requests, bytes the peek cannot place, every malformed
 //!   head) and all of HTTP/2: Pingora's proxy ([`HttpProxy`]), whose `request_filter` answers
 //!   API requests with the same code.
@@ -28,7 +28,7 @@ use pingora::server::ShutdownWatch;
 
 use crate::conn_guard::{ConnLimits, GuardedStream, Peeked};
 use crate::h1;
-use crate::proxy::{GatewayProxy, Lane};
+use crate::proxy::GatewayProxy;
 use crate::routes;
 
 /// Pingora's keep-alive default for a new connection, in seconds; `request_filter` and
@@ -87,29 +87,33 @@ impl GatewayApp {
             let last = *shutdown.borrow() || self.reuses.is_some_and(|r| served >= r);
             let reuses_left = self.reuses.map(|r| r.saturating_sub(served));
             served = served.saturating_add(1);
-            if api {
-                if let Some(head) = h1::Head::take(&mut guarded) {
-                    if !self.api.serve_h1(&mut guarded, head, last).await {
-                        return None;
-                    }
-                    continue;
+            let kept = if api {
+                match h1::Head::take(&mut guarded) {
+                    Some(head) => Some(self.api.serve_h1(&mut guarded, head, last).await),
+                    None => None,
                 }
-            }
-            let lane = if api {
-                Some(Lane::Api)
             } else if self.api.has_web_tier()
                 && guarded.peeked_head().is_some_and(routes::plain_fetch)
             {
-                Some(Lane::WebTier)
+                match h1::Head::take_fetch(&mut guarded) {
+                    Some(head) => Some(self.api.serve_fetch(&mut guarded, head, last).await),
+                    None => None,
+                }
             } else {
                 None
             };
+            match kept {
+                Some(true) => continue,
+                Some(false) => return None,
+                None => {}
+            }
             let mut session = ServerSession::new_http1(guarded);
             session.set_keepalive((!last).then_some(FIRST_KEEPALIVE_S));
             session.set_keepalive_reuses_remaining(reuses_left);
-            let reused = match lane {
-                Some(lane) => self.api.serve(session, lane).await,
-                None => self.proxy.process_new_http(session, shutdown).await,
+            let reused = if api {
+                self.api.serve(session).await
+            } else {
+                self.proxy.process_new_http(session, shutdown).await
             };
             // Pingora's persistent settings carry nothing this loop does not set itself: the
             // keep-alive wait is the guard's, the request count is `served`.

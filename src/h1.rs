@@ -44,8 +44,17 @@ impl Head {
     /// Takes the next request head off the stream's peeked bytes when this path can answer
     /// it; leaves everything in place (`None`) when Pingora's session should.
     pub fn take(stream: &mut GuardedStream) -> Option<Head> {
+        Self::take_if(stream, false)
+    }
+
+    /// The same for a fetch from the web tier, where `HEAD` is taken too (`web_tier.rs`).
+    pub fn take_fetch(stream: &mut GuardedStream) -> Option<Head> {
+        Self::take_if(stream, true)
+    }
+
+    fn take_if(stream: &mut GuardedStream, head_ok: bool) -> Option<Head> {
         let raw = stream.peeked_head()?;
-        let parsed = Parsed::of(raw)?;
+        let parsed = Parsed::of(raw, head_ok)?;
         let len = raw.len();
         let raw = stream.take_peeked(len);
         Some(Head {
@@ -79,6 +88,18 @@ impl Head {
         self.target().split_once('?').map(|(_, q)| q)
     }
 
+    /// Every header, name and value, in the order sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers
+            .iter()
+            .map(|h| (&self.raw[h[0]..h[1]], &self.raw[h[2]..h[3]]))
+    }
+
+    /// The head's size in bytes.
+    pub fn raw_len(&self) -> usize {
+        self.raw.len()
+    }
+
     /// The first value of a header.
     pub fn header(&self, name: &HeaderName) -> Option<&[u8]> {
         self.headers
@@ -98,8 +119,9 @@ struct Parsed {
 }
 
 impl Parsed {
-    /// Parses a complete head; `None` for anything this path leaves to Pingora.
-    fn of(raw: &[u8]) -> Option<Parsed> {
+    /// Parses a complete head; `None` for anything this path leaves to Pingora (`HEAD` too,
+    /// unless `head_ok`).
+    fn of(raw: &[u8], head_ok: bool) -> Option<Parsed> {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut slots);
         match req.parse(raw) {
@@ -110,8 +132,11 @@ impl Parsed {
         let span = |s: &[u8]| (at(s), at(s) + s.len());
         let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
         let target = req.path?;
-        // HEAD replies carry no body, CONNECT and OPTIONS * no origin-form target: Pingora.
-        if method == Method::HEAD || !target.starts_with('/') || !target.bytes().all(plain_uri_byte)
+        // API replies to HEAD carry no body, CONNECT and OPTIONS * no origin-form target:
+        // Pingora.
+        if (method == Method::HEAD && !head_ok)
+            || !target.starts_with('/')
+            || !target.bytes().all(plain_uri_byte)
         {
             return None;
         }
@@ -280,15 +305,16 @@ mod tests {
 
     #[test]
     fn plain_heads_parse() {
-        let p = Parsed::of(b"POST /genesys/1/service/x?a=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nGMS_USER: u\r\n\r\n").unwrap();
+        assert!(Parsed::of(b"HEAD /a HTTP/1.1\r\nHost: h\r\n\r\n", true).is_some());
+        let p = Parsed::of(b"POST /genesys/1/service/x?a=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nGMS_USER: u\r\n\r\n", false).unwrap();
         assert_eq!(p.method, Method::POST);
         assert_eq!(p.content_length, 12);
         assert!(p.keep_alive);
-        let p = Parsed::of(b"GET /a HTTP/1.0\r\n\r\n").unwrap();
+        let p = Parsed::of(b"GET /a HTTP/1.0\r\n\r\n", false).unwrap();
         assert!(!p.keep_alive);
-        let p = Parsed::of(b"GET /a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap();
+        let p = Parsed::of(b"GET /a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", false).unwrap();
         assert!(p.keep_alive);
-        let p = Parsed::of(b"GET /a HTTP/1.1\r\nConnection: foo, close\r\n\r\n").unwrap();
+        let p = Parsed::of(b"GET /a HTTP/1.1\r\nConnection: foo, close\r\n\r\n", false).unwrap();
         assert!(!p.keep_alive);
     }
 
@@ -309,7 +335,7 @@ mod tests {
             b"GET /a HTTP/1.1\r\n\r\nGET",
         ] {
             assert!(
-                Parsed::of(head).is_none(),
+                Parsed::of(head, false).is_none(),
                 "{}",
                 String::from_utf8_lossy(head)
             );
@@ -317,6 +343,6 @@ mod tests {
         let many: String = (0..MAX_HEADERS + 1)
             .map(|i| format!("X-{i}: 1\r\n"))
             .collect();
-        assert!(Parsed::of(format!("GET /a HTTP/1.1\r\n{many}\r\n").as_bytes()).is_none());
+        assert!(Parsed::of(format!("GET /a HTTP/1.1\r\n{many}\r\n").as_bytes(), false).is_none());
     }
 }

@@ -26,6 +26,7 @@ pub mod access_log;
 pub mod api;
 pub mod app;
 pub mod builtin;
+pub mod chunked;
 pub mod config;
 pub mod conn_guard;
 pub mod error;

@@ -114,7 +114,7 @@ impl GatewayProxy {
     /// Reads and answers one request on an HTTP/1 session without Pingora's proxy (see
     /// `app.rs`), the way the proxy would: the same replies, the same logging, and the
     /// connection handed back for the next request when it can be reused.
-    pub async fn serve(&self, mut session: ServerSession, lane: Lane) -> Option<ReusedHttpStream> {
+    pub async fn serve(&self, mut session: ServerSession) -> Option<ReusedHttpStream> {
         match session.read_request().await {
             Ok(true) => {}
             Ok(false) => return None,
@@ -128,10 +128,7 @@ impl GatewayProxy {
             }
         }
         let mut ctx = RequestCtx::default();
-        let written = match lane {
-            Lane::Api => self.write_api_reply(&mut session, &mut ctx).await,
-            Lane::WebTier => self.fetch_from_web_tier(&mut session, &mut ctx).await,
-        };
+        let written = self.write_api_reply(&mut session, &mut ctx).await;
         self.log_request(&session, written.as_ref().err().map(|e| &**e), &ctx);
         if written.is_err() {
             return None;
@@ -161,30 +158,6 @@ impl GatewayProxy {
                 session.set_keepalive(None);
                 write_reply(session, misrouted().to_reply()).await
             }
-        }
-    }
-
-    /// A plain fetch from the web tier (the request head said so, `routes::plain_fetch`).
-    async fn fetch_from_web_tier(
-        &self,
-        session: &mut ServerSession,
-        ctx: &mut RequestCtx,
-    ) -> Result<()> {
-        self.begin(session, ctx, Route::PassThrough.name());
-        let Some(web) = &self.web else {
-            return write_reply(session, no_backend().to_reply()).await;
-        };
-        match web.fetch(session).await {
-            Ok(backend) => {
-                if self.access_log.is_some() {
-                    ctx.backend = Some(backend.to_string());
-                }
-                Ok(())
-            }
-            Err(FetchError::BeforeResponse(why)) => {
-                write_reply(session, web_tier_failed(&why).to_reply()).await
-            }
-            Err(FetchError::AfterResponse(e)) => Err(e),
         }
     }
 
@@ -409,6 +382,55 @@ impl GatewayProxy {
         true
     }
 
+    /// Relays a plain fetch read by `h1.rs` to the web tier (`web_tier.rs`); whether the
+    /// connection stays open for the next request.
+    pub async fn serve_fetch(
+        &self,
+        stream: &mut GuardedStream,
+        head: h1::Head,
+        closing: bool,
+    ) -> bool {
+        let mut ctx = RequestCtx::default();
+        self.start_ctx(&mut ctx, Route::PassThrough.name());
+        // Draining: `Connection: close` on this response (see `lifecycle`).
+        let keep_alive = head.keep_alive && !closing && !self.drain.is_draining();
+        let client = stream.client_addr();
+        let relayed = match &self.web {
+            Some(web) => web.relay(stream, &head, keep_alive).await,
+            None => Err(FetchError::BeforeResponse("no web tier".into())),
+        };
+        let (status, body_bytes, error) = match relayed {
+            Ok(r) => {
+                if self.access_log.is_some() {
+                    ctx.backend = Some(r.backend.to_string());
+                }
+                (Some(r.status), Ok(r.body_bytes), None)
+            }
+            Err(FetchError::BeforeResponse(why)) => {
+                let reply = web_tier_failed(&why).to_reply();
+                let written = h1::write_reply(stream, &reply, keep_alive).await;
+                (http::StatusCode::from_u16(reply.status).ok(), written, None)
+            }
+            Err(FetchError::AfterResponse(e)) => (None, Ok(0), Some(e)),
+        };
+        self.record(
+            &Logged {
+                method: &head.method,
+                target: head.target(),
+                status,
+                body_bytes: *body_bytes.as_ref().unwrap_or(&0),
+                client: client.as_ref(),
+                error: error.as_deref(),
+            },
+            &ctx,
+        );
+        if body_bytes.is_err() || error.is_some() || !keep_alive {
+            stream.shutdown().await;
+            return false;
+        }
+        true
+    }
+
     /// What the API request needs from the head of an HTTP request, from either reader.
     fn request_meta<'h>(
         &self,
@@ -536,15 +558,6 @@ fn visible_ascii(v: &[u8]) -> Option<&str> {
         .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
         .then(|| std::str::from_utf8(v).ok())
         .flatten()
-}
-
-/// Which way `GatewayProxy::serve` answers a request (chosen in `app.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lane {
-    /// An API request, answered by the gateway.
-    Api,
-    /// A plain fetch passed to the web tier directly.
-    WebTier,
 }
 
 /// A request the peeked bytes sent the API's way that turns out to pass through: it cannot

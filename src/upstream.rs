@@ -23,7 +23,7 @@ pub const IDLE_PER_PEER: usize = 128;
 /// How long an idle connection is kept (Pingora's default).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// 1xx responses skipped before the final one.
-const MAX_INFORMATIONAL: usize = 4;
+pub const MAX_INFORMATIONAL: usize = 4;
 
 /// Reads response heads until the final one (any 1xx, `100 Continue` and the like, comes
 /// before it); afterwards `up.resp_header()` is that final head.

@@ -1,48 +1,59 @@
 //! Plain fetches from the web tier without Pingora's proxy: a bodiless HTTP/1.1 `GET` or
-//! `HEAD` (no body, no upgrade, no `Expect`: `routes::plain_fetch` decides from the raw head)
-//! is sent to a backend and its response streamed back, all in the client's task.
+//! `HEAD` whose head `h1.rs` reads (`routes::plain_fetch` picks them from the raw head) is
+//! sent to a backend and the response relayed, all in the client's task and over the bytes
+//! as they are: no header maps, one write for the request, one for the response head with
+//! the first piece of its body.
 //!
 //! Pingora's proxy runs a downstream and an upstream half joined by channels per request,
-//! boxes large futures and pools upstream connections behind a watcher task each; for the
-//! most common pass-through request that machinery cost more than the exchange. Everything
-//! else (bodies, upgrades, HTTP/1.0, HTTP/2) still goes through Pingora's proxy, and what this
-//! path does mirrors it: the same backends (round robin, health-checked), the same hop-by-hop
-//! headers removed, a connect failure retried on the next backend, a response without length
-//! sent chunked, and a failure before the response began answered with the same 502 JSON.
+//! boxes large futures and builds header maps on both sides; for the most common
+//! pass-through request that machinery cost more than the exchange. Everything else (bodies,
+//! upgrades, HTTP/1.0, HTTP/2, targets `h1.rs` leaves to Pingora) still goes through
+//! Pingora's proxy, and what this path does mirrors it: the same backends (round robin,
+//! health-checked), the same hop-by-hop headers removed (and those `Connection` names), `Date`
+//! and `Connection` set as Pingora sets them, a connect failure retried on the next backend, a
+//! response without length sent chunked, and a failure before the response began answered
+//! with the same 502 JSON. Chunked responses pass unchanged; [`ChunkedScan`] finds their end.
 
+use std::io;
 use std::sync::Arc;
 
-use pingora::protocols::l4::socket::SocketAddr;
-
-use bytes::Bytes;
-use http::header::{self, HeaderName};
+use bytes::{Buf, BytesMut};
+use http::{Method, StatusCode};
 use pingora::connectors::{ConnectorOptions, TransportConnector};
-use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::LoadBalancer;
 use pingora::prelude::HttpPeer;
-use pingora::protocols::http::v1::client::HttpSession;
-use pingora::protocols::http::ServerSession;
+use pingora::protocols::l4::socket::SocketAddr;
+use pingora::protocols::Stream;
 use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::proxy::BackendTls;
-use crate::upstream::{read_final_head, IdleConns, IDLE_PER_PEER, IDLE_TIMEOUT};
+use crate::chunked::ChunkedScan;
+use crate::conn_guard::GuardedStream;
+use crate::h1::Head;
+use crate::upstream::{IdleConns, IDLE_PER_PEER, IDLE_TIMEOUT, MAX_INFORMATIONAL};
 
 /// Headers that describe one connection, never forwarded (RFC 9110 7.6.1), as Pingora's
-/// proxy removes them. Typed names: a name given as text is parsed on every removal.
-static HOP_BY_HOP: [HeaderName; 10] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    HeaderName::from_static("http2-settings"),
+/// proxy removes them; `Date` is the gateway's own, as Pingora writes it.
+const NOT_FORWARDED: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
 ];
+/// Most headers a backend's response may have.
+const MAX_RESPONSE_HEADERS: usize = 128;
+/// Largest response head accepted.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Size of each read from the backend.
+const READ_SIZE: usize = 32 * 1024;
 
 /// Why a fetch failed.
 #[derive(Debug)]
@@ -51,6 +62,16 @@ pub enum FetchError {
     BeforeResponse(String),
     /// The response had begun: the connection can only be closed.
     AfterResponse(Box<Error>),
+}
+
+/// What a relayed response was, for the logs.
+pub struct Relayed {
+    /// The backend that answered.
+    pub backend: SocketAddr,
+    /// Its status.
+    pub status: StatusCode,
+    /// Body bytes sent to the client (chunk framing included).
+    pub body_bytes: usize,
 }
 
 /// The web tier as seen by the direct path.
@@ -77,20 +98,41 @@ impl WebTier {
         }
     }
 
-    /// Sends the client's request to a backend and streams the response back; returns the
-    /// backend's address (for the access log).
-    pub async fn fetch(&self, session: &mut ServerSession) -> Result<SocketAddr, FetchError> {
+    /// Sends the client's request to a backend and relays the response; `keep_alive` says
+    /// what the response tells the client about its connection.
+    pub async fn relay(
+        &self,
+        client: &mut GuardedStream,
+        req: &Head,
+        keep_alive: bool,
+    ) -> Result<Relayed, FetchError> {
+        let request = upstream_request(req);
+        let head_only = req.method == Method::HEAD;
         let mut connect_failures = 0;
         loop {
             let backend = self
                 .lb
                 .select(b"", 256)
                 .ok_or_else(|| FetchError::BeforeResponse("no healthy backend".into()))?;
-            let sni = backend.ext.get::<BackendTls>().map(|t| t.sni.clone());
+            let sni = backend
+                .ext
+                .get::<crate::proxy::BackendTls>()
+                .map(|t| t.sni.clone());
             let addr = backend.addr.clone();
             let peer = HttpPeer::new(backend, sni.is_some(), sni.unwrap_or_default());
-            match self.exchange(session, &peer).await {
-                Ok(()) => return Ok(addr),
+            let exchange = Exchange {
+                request: &request,
+                head_only,
+                keep_alive,
+            };
+            match self.exchange(client, &peer, exchange).await {
+                Ok((status, body_bytes)) => {
+                    return Ok(Relayed {
+                        backend: addr,
+                        status,
+                        body_bytes,
+                    })
+                }
                 Err(Attempt::ConnectFailed(e)) if connect_failures < self.retries => {
                     log::debug!("backend {addr}: {e}; trying the next one");
                     connect_failures += 1;
@@ -105,12 +147,17 @@ impl WebTier {
 
     /// One backend: a pooled connection (or, when it turns out closed, a fresh one), the
     /// request, and the response relayed.
-    async fn exchange(&self, session: &mut ServerSession, peer: &HttpPeer) -> Result<(), Attempt> {
+    async fn exchange(
+        &self,
+        client: &mut GuardedStream,
+        peer: &HttpPeer,
+        ex: Exchange<'_>,
+    ) -> Result<(StatusCode, usize), Attempt> {
         let key = peer.reuse_hash();
         let mut pooled = self.idle.take(key);
         loop {
             let reused = pooled.is_some();
-            let stream = match pooled.take() {
+            let mut up = match pooled.take() {
                 Some(s) => s,
                 None => self
                     .transport
@@ -118,9 +165,17 @@ impl WebTier {
                     .await
                     .map_err(Attempt::ConnectFailed)?,
             };
-            let mut up = HttpSession::new_with_options(stream, peer);
-            match send_and_read_head(&mut up, upstream_request(session.req_header())).await {
-                Ok(()) => return self.relay(session, up, key).await,
+            let mut buf = BytesMut::with_capacity(READ_SIZE);
+            match send_and_read_head(&mut up, ex.request, &mut buf, ex.head_only).await {
+                Ok(head) => {
+                    let (status, sent, reusable) = relay_response(client, &mut up, buf, head, ex)
+                        .await
+                        .map_err(Attempt::AfterResponse)?;
+                    if reusable {
+                        self.idle.put(key, up);
+                    }
+                    return Ok((status, sent));
+                }
                 // A pooled connection the backend closed meanwhile: GET and HEAD are safe to
                 // send again, on a fresh connection.
                 Err(_) if reused => continue,
@@ -128,64 +183,14 @@ impl WebTier {
             }
         }
     }
+}
 
-    /// Writes the backend's response to the client, body chunk by chunk as it comes, and
-    /// keeps the backend connection when it can be reused.
-    async fn relay(
-        &self,
-        session: &mut ServerSession,
-        mut up: HttpSession,
-        key: u64,
-    ) -> Result<(), Attempt> {
-        let Some(head) = up.resp_header() else {
-            return Err(Attempt::Broken(Error::new(ErrorType::InvalidHTTPHeader)));
-        };
-        let mut resp: ResponseHeader = head.clone();
-        let no_body = session.req_header().method == http::Method::HEAD
-            || matches!(resp.status.as_u16(), 204 | 304);
-        // A response that ends when the backend closes would end the client's connection too:
-        // sent chunked instead, as Pingora's proxy does.
-        if !no_body
-            && !resp.headers.contains_key(header::TRANSFER_ENCODING)
-            && !resp.headers.contains_key(header::CONTENT_LENGTH)
-        {
-            resp.set_version(http::Version::HTTP_11);
-            resp.insert_header(header::TRANSFER_ENCODING, "chunked")
-                .map_err(Attempt::Broken)?;
-        }
-        let after = Attempt::AfterResponse;
-        session
-            .write_response_header(Box::new(resp))
-            .await
-            .map_err(after)?;
-        loop {
-            match up.read_body_bytes().await.map_err(after)? {
-                Some(chunk) => {
-                    // The last chunk and the end of the response go out in one write.
-                    let done = up.is_body_done();
-                    session
-                        .write_response_body(chunk, done)
-                        .await
-                        .map_err(after)?;
-                    if done {
-                        break;
-                    }
-                }
-                None => {
-                    session
-                        .write_response_body(Bytes::new(), true)
-                        .await
-                        .map_err(after)?;
-                    break;
-                }
-            }
-        }
-        up.respect_keepalive();
-        if let Some(stream) = up.reuse().await {
-            self.idle.put(key, stream);
-        }
-        Ok(())
-    }
+/// What one exchange sends and how its response is told to the client.
+#[derive(Clone, Copy)]
+struct Exchange<'a> {
+    request: &'a [u8],
+    head_only: bool,
+    keep_alive: bool,
 }
 
 /// How one attempt at a backend went wrong.
@@ -198,35 +203,305 @@ enum Attempt {
     AfterResponse(Box<Error>),
 }
 
-/// Writes the request head (bodiless: one write) and reads the final response head.
-async fn send_and_read_head(
-    up: &mut HttpSession,
-    request: RequestHeader,
-) -> Result<(), Box<Error>> {
-    up.write_request_header(Box::new(request)).await?;
-    read_final_head(up).await
+/// How a response's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body (HEAD, 204, 304).
+    Empty,
+    /// Content-Length bytes.
+    Length(u64),
+    /// Chunked, relayed as it is.
+    Chunked,
+    /// Until the backend closes: sent to the client chunked.
+    UntilClose,
 }
 
-/// The client's request head as the backend gets it: hop-by-hop headers, and those the
-/// client's `Connection` names, removed.
-fn upstream_request(client: &RequestHeader) -> RequestHeader {
-    let mut req = client.clone();
-    if req.headers.contains_key(header::CONNECTION) {
-        let named: Vec<String> = req
-            .headers
-            .get_all(header::CONNECTION)
+/// A backend's final response head, rewritten for the client (without `Date` and
+/// `Connection`, which depend on the client's connection).
+struct ResponseHead {
+    status: StatusCode,
+    /// Length of the backend's head in the read buffer.
+    len: usize,
+    out: Vec<u8>,
+    framing: Framing,
+    /// Whether the backend keeps the connection open after this response.
+    backend_keeps: bool,
+}
+
+fn broken(why: &'static str) -> Box<Error> {
+    Error::explain(ErrorType::InvalidHTTPHeader, why)
+}
+
+fn io_error(etype: ErrorType, what: &'static str) -> impl Fn(io::Error) -> Box<Error> {
+    move |e| Error::because(etype.clone(), what, e)
+}
+
+/// Whether a header is forwarded: not hop-by-hop and not named by `Connection`.
+fn forwarded(name: &[u8], connection_names: &[&[u8]]) -> bool {
+    !NOT_FORWARDED
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+        && !connection_names
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|n| n.trim().to_ascii_lowercase())
-            .filter(|n| !n.is_empty())
-            .collect();
-        for name in &named {
-            req.remove_header(name.as_str());
+            .any(|c| name.eq_ignore_ascii_case(c))
+}
+
+/// The names listed in `Connection` headers.
+fn connection_names<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Vec<&'a [u8]> {
+    headers
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
+        .flat_map(|(_, v)| v.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// The client's request head as the backend gets it, in one buffer.
+fn upstream_request(req: &Head) -> Vec<u8> {
+    let named = connection_names(req.headers());
+    let mut out = Vec::with_capacity(256 + req.raw_len());
+    out.extend_from_slice(req.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(req.target().as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in req.headers().filter(|(n, _)| forwarded(n, &named)) {
+        push_header(&mut out, name, value);
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the request and reads the backend's final response head (past at most
+/// `MAX_INFORMATIONAL` 1xx responses) into `buf`.
+async fn send_and_read_head(
+    up: &mut Stream,
+    request: &[u8],
+    buf: &mut BytesMut,
+    head_only: bool,
+) -> Result<ResponseHead, Box<Error>> {
+    up.write_all(request)
+        .await
+        .map_err(io_error(ErrorType::WriteError, "sending the request"))?;
+    up.flush()
+        .await
+        .map_err(io_error(ErrorType::WriteError, "sending the request"))?;
+    let mut informational = 0;
+    loop {
+        if !buf.is_empty() {
+            match parse_head(buf, head_only)? {
+                Some(head) if head.status.is_informational() => {
+                    informational += 1;
+                    if informational > MAX_INFORMATIONAL {
+                        return Err(broken("too many 1xx responses"));
+                    }
+                    buf.advance(head.len);
+                    continue;
+                }
+                Some(head) => return Ok(head),
+                None if buf.len() >= MAX_RESPONSE_HEAD => {
+                    return Err(broken("response head too large"))
+                }
+                None => {}
+            }
+        }
+        buf.reserve(READ_SIZE);
+        let n = up
+            .read_buf(buf)
+            .await
+            .map_err(io_error(ErrorType::ReadError, "reading the response head"))?;
+        if n == 0 {
+            return Err(Error::explain(
+                ErrorType::ConnectionClosed,
+                "the backend closed before a response",
+            ));
         }
     }
-    for name in &HOP_BY_HOP {
-        req.remove_header(name);
+}
+
+/// Parses a response head at the start of `buf`; `None` while it is incomplete.
+fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<ResponseHead>, Box<Error>> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+    let mut resp = httparse::Response::new(&mut slots);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(broken("malformed response head")),
+    };
+    let status = resp
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or_else(|| broken("bad response status"))?;
+    if status.is_informational() {
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(broken("101 to a request that asked no upgrade"));
+        }
+        return Ok(Some(ResponseHead {
+            status,
+            len,
+            out: Vec::new(),
+            framing: Framing::Empty,
+            backend_keeps: false,
+        }));
     }
-    req
+    let headers = || resp.headers.iter().map(|h| (h.name.as_bytes(), h.value));
+    let named = connection_names(headers());
+    let close = named.iter().any(|n| n.eq_ignore_ascii_case(b"close"));
+    let keep = named.iter().any(|n| n.eq_ignore_ascii_case(b"keep-alive"));
+    let mut chunked = false;
+    let mut length: Option<u64> = None;
+    for (name, value) in headers() {
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Only a body whose last coding is chunked has an end the gateway can find.
+            let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            if !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                return Err(broken("a transfer coding other than chunked"));
+            }
+            chunked = true;
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            let n = std::str::from_utf8(value)
+                .ok()
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| broken("bad Content-Length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(broken("conflicting Content-Length headers"));
+            }
+            length = Some(n);
+        }
+    }
+    let framing = if head_only || matches!(status.as_u16(), 204 | 304) {
+        Framing::Empty
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
+    let mut out = Vec::with_capacity(len + 64);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers() {
+        // A chunked body's Content-Length is meaningless (RFC 9112 6.3): not passed on.
+        let dropped = name.eq_ignore_ascii_case(b"date")
+            || (chunked && name.eq_ignore_ascii_case(b"content-length"));
+        if !dropped && forwarded(name, &named) {
+            push_header(&mut out, name, value);
+        }
+    }
+    if matches!(framing, Framing::Chunked | Framing::UntilClose) {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    let http11 = resp.version == Some(1);
+    Ok(Some(ResponseHead {
+        status,
+        len,
+        out,
+        framing,
+        backend_keeps: framing != Framing::UntilClose && !close && (http11 || keep),
+    }))
+}
+
+/// Writes the response to the client: its head with the body bytes read with it in one
+/// write, then the rest of the body as it comes. Returns the status, the body bytes sent and
+/// whether the backend connection can be reused.
+async fn relay_response(
+    client: &mut GuardedStream,
+    up: &mut Stream,
+    mut buf: BytesMut,
+    head: ResponseHead,
+    ex: Exchange<'_>,
+) -> Result<(StatusCode, usize, bool), Box<Error>> {
+    let to_client = io_error(ErrorType::WriteError, "writing the response");
+    let from_backend = io_error(ErrorType::ReadError, "reading the response body");
+    let ResponseHead {
+        status,
+        len,
+        mut out,
+        framing,
+        mut backend_keeps,
+    } = head;
+    buf.advance(len);
+    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(pingora::protocols::http::date::get_cached_date().as_bytes());
+    out.extend_from_slice(if ex.keep_alive {
+        b"\r\nConnection: keep-alive\r\n\r\n"
+    } else {
+        b"\r\nConnection: close\r\n\r\n"
+    });
+    let mut sent = 0;
+    let mut scan = ChunkedScan::default();
+    let mut left = match framing {
+        Framing::Length(n) => n,
+        _ => 0,
+    };
+    // `out` holds what goes to the client next: the head, then each piece of body.
+    loop {
+        let piece_done = match framing {
+            Framing::Empty => {
+                backend_keeps &= buf.is_empty();
+                true
+            }
+            Framing::Length(_) => {
+                let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                backend_keeps &= take == buf.len();
+                out.extend_from_slice(&buf[..take]);
+                sent += take;
+                left -= take as u64;
+                left == 0
+            }
+            Framing::Chunked => {
+                let end = scan
+                    .feed(&buf)
+                    .map_err(|m| Error::explain(ErrorType::InvalidHTTPHeader, m.0))?;
+                let take = end.unwrap_or(buf.len());
+                backend_keeps &= take == buf.len();
+                out.extend_from_slice(&buf[..take]);
+                sent += take;
+                end.is_some()
+            }
+            Framing::UntilClose => {
+                if !buf.is_empty() {
+                    let _ =
+                        std::io::Write::write_fmt(&mut out, format_args!("{:x}\r\n", buf.len()));
+                    out.extend_from_slice(&buf);
+                    out.extend_from_slice(b"\r\n");
+                    sent += buf.len();
+                }
+                false
+            }
+        };
+        if piece_done {
+            client.write_all(&out).await.map_err(&to_client)?;
+            break;
+        }
+        if !out.is_empty() {
+            client.write_all(&out).await.map_err(&to_client)?;
+            out.clear();
+        }
+        buf.clear();
+        buf.reserve(READ_SIZE);
+        if up.read_buf(&mut buf).await.map_err(&from_backend)? == 0 {
+            if framing != Framing::UntilClose {
+                return Err(Error::explain(
+                    ErrorType::ConnectionClosed,
+                    "the backend closed before the body ended",
+                ));
+            }
+            client.write_all(b"0\r\n\r\n").await.map_err(&to_client)?;
+            break;
+        }
+    }
+    client.flush().await.map_err(&to_client)?;
+    Ok((status, sent, backend_keeps))
 }
