@@ -1,5 +1,7 @@
 //! What the gateway's two HTTP clients (`ors/client.rs`, `web_tier.rs`) share: idle
-//! keep-alive connections kept newest first per peer, and reading past 1xx responses.
+//! keep-alive connections kept newest first per peer, and how many 1xx responses they read
+//! past (the ORS client on Pingora's HTTP/1 client, [`read_final_head`]; the web tier on its
+//! own parse of the raw bytes).
 //!
 //! Pingora's connection pool watches every idle connection with a task of its own and checks
 //! the peer's address (a `getpeername`) each time one is reused: per upstream request, a task

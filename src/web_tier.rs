@@ -70,7 +70,7 @@ pub struct Relayed {
     pub backend: SocketAddr,
     /// Its status.
     pub status: StatusCode,
-    /// Body bytes sent to the client (chunk framing included).
+    /// Body bytes relayed to the client (a chunked body's framing counted as it came).
     pub body_bytes: usize,
 }
 

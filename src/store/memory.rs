@@ -26,8 +26,8 @@ use super::{
 use crate::value::{merge_fields, Fields};
 
 const SHARDS: usize = 64;
-/// One shard of each map per tick: a full pass every `SHARDS * SWEEP_TICK` (3.2 s).
-const SWEEP_TICK: Duration = Duration::from_millis(50);
+/// One shard of each map per tick: a full pass every `SHARDS * SWEEP_TICK` (0.8 s).
+const SWEEP_TICK: Duration = Duration::from_micros(12_500);
 /// Numbers whose holds one tick purges.
 const SWEEP_NUMBERS: usize = 1;
 
