@@ -474,6 +474,30 @@ fn pool_exhausted_is_503() {
     );
 }
 
+/// A group larger than the window of numbers a random reservation tries first (16 on Redis):
+/// every number is still found before the group is called exhausted.
+#[test]
+fn a_large_group_is_used_to_its_last_number() {
+    let numbers: Vec<String> = (0..40).map(|i| format!("\"80077700{i:02}\"")).collect();
+    let gw = Gateway::start(&format!(
+        "resources:\n  BIG: [{}]\nservices:\n  request-interaction: \
+         {{_type: builtin, _service: request-interaction, _resource_group: BIG}}\n",
+        numbers.join(", ")
+    ));
+    let mut seen = HashSet::new();
+    for i in 0..40 {
+        let v = gw.create_ok("request-interaction", &[("_phone_number", "1")]);
+        assert!(
+            seen.insert(str_field(&v, "_access_number").to_string()),
+            "reservation {i} got a number already held: {v}"
+        );
+    }
+    assert_error(
+        &gw.create("request-interaction", &[("_phone_number", "1")]),
+        503,
+    );
+}
+
 #[test]
 fn exclusive_reservation_expires_after_ttl_and_frees_the_number() {
     let gw = gw();

@@ -63,6 +63,12 @@ use crate::value::{Fields, FileValue, Value};
 /// first when all are taken).
 const CODE_CANDIDATES: usize = 8;
 
+/// Numbers a randomly allocated reservation first tries, from a random one on: every number
+/// is a key the script must be given, and a group of 1,000 made each create send 1,000 keys
+/// (5,600 creates/s instead of tens of thousands). Only when all of these are full is the
+/// script given the whole group, which finds any free number or says the group is exhausted.
+const RESERVE_WINDOW: usize = 16;
+
 /// Numbers one usage script counts: bounds how long one call keeps Redis busy (its numbers'
 /// holds), while a large group still takes few calls.
 const USAGE_CHUNK: usize = 64;
@@ -365,11 +371,49 @@ impl RedisStore {
         }
     }
 
-    /// The arguments of the reservation part of a script, and its keys.
+    /// Runs a script that reserves (`run` gets its reservation keys and arguments) and reads
+    /// the reservation it made: over a window of the group's numbers first when the group is
+    /// large and allocation random, over the whole group when the window had no room.
+    async fn reserving<F, Fut>(
+        &self,
+        req: &ReserveRequest,
+        service: Uuid,
+        mut run: F,
+    ) -> Result<Reservation, OpError>
+    where
+        F: FnMut(Vec<String>, Vec<Vec<u8>>) -> Fut,
+        Fut: Future<Output = Result<RValue, OpError>>,
+    {
+        let windowed = req.allocation == Allocation::Random && req.numbers.len() > RESERVE_WINDOW;
+        for window in [windowed, false] {
+            let (keys, args, numbers) = self.reserve_args(req, service, window);
+            match parse_reservation(run(keys, args).await?, &numbers) {
+                Some(Some(r)) => return Ok(r),
+                Some(None) if window => continue,
+                Some(None) => return Err(OpError::Store(exhausted(&req.group))),
+                None => return Err(damaged("reservation reply")),
+            }
+        }
+        Err(OpError::Store(exhausted(&req.group)))
+    }
+
+    /// The reservation script alone (Redis Cluster creates, reservations added later).
+    async fn reserve_only(&self, keys: Vec<String>, args: Vec<Vec<u8>>) -> Result<RValue, OpError> {
+        let mut inv = self.scripts.reserve.prepare_invoke();
+        for k in keys {
+            inv.key(k);
+        }
+        inv.arg(args);
+        self.invoke(&inv).await
+    }
+
+    /// The arguments of the reservation part of a script, its keys, and the numbers they name
+    /// in order: [`RESERVE_WINDOW`] of them from a random one when `window`, else all.
     fn reserve_args(
         &self,
         req: &ReserveRequest,
         service: Uuid,
+        window: bool,
     ) -> (Vec<String>, Vec<Vec<u8>>, Arc<[String]>) {
         let owned;
         let g = match self.groups.get(&req.group) {
@@ -386,11 +430,21 @@ impl RedisStore {
                 &owned
             }
         };
-        let mut keys = Vec::with_capacity(1 + g.number_keys.len());
-        keys.push(g.rr.clone());
-        keys.extend(g.number_keys.iter().cloned());
         let n = req.numbers.len().max(1);
-        let start = rand::thread_rng().gen_range(0..n);
+        let mut start = rand::thread_rng().gen_range(0..n);
+        let mut keys = vec![g.rr.clone()];
+        let numbers = if window {
+            let picked: Vec<usize> = (0..RESERVE_WINDOW.min(n))
+                .map(|j| (start + j) % n)
+                .collect();
+            keys.extend(picked.iter().map(|&i| g.number_keys[i].clone()));
+            // The script starts at the first key given.
+            start = 0;
+            picked.iter().map(|&i| g.numbers[i].clone()).collect()
+        } else {
+            keys.extend(g.number_keys.iter().cloned());
+            g.numbers.clone()
+        };
         let code_len = req.code_len.unwrap_or(0);
         let mut args: Vec<Vec<u8>> = vec![
             code_len.to_string().into_bytes(),
@@ -414,7 +468,7 @@ impl RedisStore {
             }
             None => args.push(b"0".to_vec()),
         }
-        (keys, args, g.numbers.clone())
+        (keys, args, numbers)
     }
 
     /// Releases holds a service had (each only if the service still holds it).
@@ -777,35 +831,36 @@ impl Store for RedisStore {
             match &self.target {
                 Target::Single(_) => {
                     // One script: reserve, service, data.
-                    let mut inv = self.scripts.create.key(&svc_key);
-                    inv.key(&data_key);
-                    inv.arg(ms(record.service_ttl)).arg(service_fields(&record));
-                    inv.arg(ms(record.data_ttl))
-                        .arg(has_owner)
-                        .arg(owner)
-                        .arg(&data_args);
-                    let mut numbers = None;
+                    let base = || {
+                        let mut inv = self.scripts.create.key(&svc_key);
+                        inv.key(&data_key);
+                        inv.arg(ms(record.service_ttl)).arg(service_fields(&record));
+                        inv.arg(ms(record.data_ttl))
+                            .arg(has_owner)
+                            .arg(owner)
+                            .arg(&data_args);
+                        inv
+                    };
                     match &reserve {
                         Some(req) => {
-                            let (keys, args, nums) = self.reserve_args(req, record.id);
-                            for k in keys {
-                                inv.key(k);
-                            }
-                            inv.arg("1").arg(args);
-                            numbers = Some(nums);
+                            let made = self
+                                .reserving(req, record.id, |keys, args| {
+                                    let mut inv = base();
+                                    for k in keys {
+                                        inv.key(k);
+                                    }
+                                    inv.arg("1").arg(args);
+                                    async move { self.invoke(&inv).await }
+                                })
+                                .await?;
+                            Ok(Some(made))
                         }
                         None => {
+                            let mut inv = base();
                             inv.arg("0");
+                            let _: RValue = self.invoke(&inv).await?;
+                            Ok(None)
                         }
-                    }
-                    let v: RValue = self.invoke(&inv).await?;
-                    match (&reserve, numbers) {
-                        (Some(req), Some(nums)) => match parse_reservation(v, &nums) {
-                            Some(Some(r)) => Ok(Some(r)),
-                            Some(None) => Err(OpError::Store(exhausted(&req.group))),
-                            None => Err(damaged("reservation reply")),
-                        },
-                        _ => Ok(None),
                     }
                 }
                 Target::Cluster(_) => {
@@ -813,24 +868,14 @@ impl Store for RedisStore {
                     // (two other slots) together.
                     let mut made = None;
                     if let Some(req) = &reserve {
-                        let (keys, args, nums) = self.reserve_args(req, record.id);
-                        let mut inv = self.scripts.reserve.prepare_invoke();
-                        for k in keys {
-                            inv.key(k);
-                        }
-                        inv.arg(args);
-                        let v: RValue = self.invoke(&inv).await?;
-                        match parse_reservation(v, &nums) {
-                            Some(Some(r)) => {
-                                record.reservations.push(ReservationRef {
-                                    number: r.number.clone(),
-                                    code: r.code.clone(),
-                                });
-                                made = Some(r);
-                            }
-                            Some(None) => return Err(OpError::Store(exhausted(&req.group))),
-                            None => return Err(damaged("reservation reply")),
-                        }
+                        let r = self
+                            .reserving(req, record.id, |k, a| self.reserve_only(k, a))
+                            .await?;
+                        record.reservations.push(ReservationRef {
+                            number: r.number.clone(),
+                            code: r.code.clone(),
+                        });
+                        made = Some(r);
                     }
                     let mut svc = self.scripts.write_service.key(&svc_key);
                     svc.arg(ms(record.service_ttl)).arg(service_fields(&record));
@@ -954,18 +999,9 @@ impl Store for RedisStore {
             if data_id.is_none() || !super::may_access(rec_owner.as_deref(), owner) {
                 return Ok(None);
             }
-            let (keys, args, nums) = self.reserve_args(&reserve, id);
-            let mut inv = self.scripts.reserve.prepare_invoke();
-            for k in keys {
-                inv.key(k);
-            }
-            inv.arg(args);
-            let v: RValue = self.invoke(&inv).await?;
-            let r = match parse_reservation(v, &nums) {
-                Some(Some(r)) => r,
-                Some(None) => return Err(OpError::Store(exhausted(&reserve.group))),
-                None => return Err(damaged("reservation reply")),
-            };
+            let r = self
+                .reserving(&reserve, id, |k, a| self.reserve_only(k, a))
+                .await?;
             let r_ref = ReservationRef {
                 number: r.number.clone(),
                 code: r.code.clone(),
