@@ -332,11 +332,8 @@ impl GatewayProxy {
         head: h1::Head,
         closing: bool,
     ) -> bool {
-        let mut ctx = RequestCtx::default();
         let route = routes::route(&head.method, head.path(), &self.gw.config.prefixes);
-        self.start_ctx(&mut ctx, route.name());
-        // Draining: `Connection: close` on this reply (see `lifecycle`).
-        let mut keep_alive = head.keep_alive && !closing && !self.drain.is_draining();
+        let (mut ctx, mut keep_alive) = self.begin_h1(&head, closing, route.name());
         let mut remaining = head.content_length;
         let client = stream.client_addr();
         let mut reply = if self.passes_through(&route) {
@@ -364,22 +361,42 @@ impl GatewayProxy {
         keep_alive &= remaining == 0;
         ctx.trace = reply.trace.take();
         let written = h1::write_reply(stream, &reply, keep_alive).await;
-        self.record(
-            &Logged {
-                method: &head.method,
-                target: head.target(),
-                status: http::StatusCode::from_u16(reply.status).ok(),
-                body_bytes: *written.as_ref().unwrap_or(&0),
-                client: client.as_ref(),
-                error: None,
-            },
-            &ctx,
-        );
-        if written.is_err() || !keep_alive {
+        let logged = Logged {
+            method: &head.method,
+            target: head.target(),
+            status: http::StatusCode::from_u16(reply.status).ok(),
+            body_bytes: *written.as_ref().unwrap_or(&0),
+            client: client.as_ref(),
+            error: None,
+        };
+        self.end_h1(stream, &logged, &ctx, written.is_ok() && keep_alive)
+            .await
+    }
+
+    /// The start of a request on the gateway's own HTTP/1.1: its log context, and whether the
+    /// connection may stay open (as the client asks, unless `closing` or draining, when the
+    /// reply says `Connection: close`, see `lifecycle`).
+    fn begin_h1(&self, head: &h1::Head, closing: bool, route: &'static str) -> (RequestCtx, bool) {
+        let mut ctx = RequestCtx::default();
+        self.start_ctx(&mut ctx, route);
+        let keep_alive = head.keep_alive && !closing && !self.drain.is_draining();
+        (ctx, keep_alive)
+    }
+
+    /// The end of such a request: counted and logged, and the connection closed unless
+    /// `keep`; returns `keep`.
+    async fn end_h1(
+        &self,
+        stream: &mut GuardedStream,
+        logged: &Logged<'_>,
+        ctx: &RequestCtx,
+        keep: bool,
+    ) -> bool {
+        self.record(logged, ctx);
+        if !keep {
             stream.shutdown().await;
-            return false;
         }
-        true
+        keep
     }
 
     /// Relays a plain fetch read by `h1.rs` to the web tier (`web_tier.rs`); whether the
@@ -390,10 +407,7 @@ impl GatewayProxy {
         head: h1::Head,
         closing: bool,
     ) -> bool {
-        let mut ctx = RequestCtx::default();
-        self.start_ctx(&mut ctx, Route::PassThrough.name());
-        // Draining: `Connection: close` on this response (see `lifecycle`).
-        let keep_alive = head.keep_alive && !closing && !self.drain.is_draining();
+        let (mut ctx, keep_alive) = self.begin_h1(&head, closing, Route::PassThrough.name());
         let client = stream.client_addr();
         let relayed = match &self.web {
             Some(web) => web.relay(stream, &head, keep_alive).await,
@@ -413,22 +427,16 @@ impl GatewayProxy {
             }
             Err(FetchError::AfterResponse(e)) => (None, Ok(0), Some(e)),
         };
-        self.record(
-            &Logged {
-                method: &head.method,
-                target: head.target(),
-                status,
-                body_bytes: *body_bytes.as_ref().unwrap_or(&0),
-                client: client.as_ref(),
-                error: error.as_deref(),
-            },
-            &ctx,
-        );
-        if body_bytes.is_err() || error.is_some() || !keep_alive {
-            stream.shutdown().await;
-            return false;
-        }
-        true
+        let logged = Logged {
+            method: &head.method,
+            target: head.target(),
+            status,
+            body_bytes: *body_bytes.as_ref().unwrap_or(&0),
+            client: client.as_ref(),
+            error: error.as_deref(),
+        };
+        let keep = body_bytes.is_ok() && error.is_none() && keep_alive;
+        self.end_h1(stream, &logged, &ctx, keep).await
     }
 
     /// What the API request needs from the head of an HTTP request, from either reader.
