@@ -5,7 +5,7 @@
 //!   [`GatewayProxy::serve_h1`]);
 //! - another API request (by its request line, [`routes::answered_here`]): Pingora's HTTP/1
 //!   session without its proxy ([`GatewayProxy::serve`]);
-//! - a plain GET or HEAD for the web tier ([`routes::plain_fetch`]) whose head `h1.rs` reads:
+//! - a plain GET or HEAD for the web tier (a bodiless HTTP/1.1 head `h1.rs` reads):
 //!   relayed by `web_tier.rs` over the raw bytes ([`GatewayProxy::serve_fetch`]);
 //! - anything else (other web-tier requests, bytes the peek cannot place, every malformed
 //!   head) and all of HTTP/2: Pingora's proxy ([`HttpProxy`]), whose `request_filter` answers
@@ -92,9 +92,7 @@ impl GatewayApp {
                     Some(head) => Some(self.api.serve_h1(&mut guarded, head, last).await),
                     None => None,
                 }
-            } else if self.api.has_web_tier()
-                && guarded.peeked_head().is_some_and(routes::plain_fetch)
-            {
+            } else if self.api.has_web_tier() {
                 match h1::Head::take_fetch(&mut guarded) {
                     Some(head) => Some(self.api.serve_fetch(&mut guarded, head, last).await),
                     None => None,

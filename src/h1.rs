@@ -44,17 +44,18 @@ impl Head {
     /// Takes the next request head off the stream's peeked bytes when this path can answer
     /// it; leaves everything in place (`None`) when Pingora's session should.
     pub fn take(stream: &mut GuardedStream) -> Option<Head> {
-        Self::take_if(stream, false)
+        Self::take_for(stream, Purpose::Api)
     }
 
-    /// The same for a fetch from the web tier, where `HEAD` is taken too (`web_tier.rs`).
+    /// The same for a plain fetch from the web tier (`web_tier.rs`): a bodiless HTTP/1.1
+    /// `GET` or `HEAD`; anything else goes to Pingora's proxy.
     pub fn take_fetch(stream: &mut GuardedStream) -> Option<Head> {
-        Self::take_if(stream, true)
+        Self::take_for(stream, Purpose::Fetch)
     }
 
-    fn take_if(stream: &mut GuardedStream, head_ok: bool) -> Option<Head> {
+    fn take_for(stream: &mut GuardedStream, purpose: Purpose) -> Option<Head> {
         let raw = stream.peeked_head()?;
-        let parsed = Parsed::of(raw, head_ok)?;
+        let parsed = Parsed::of(raw, purpose)?;
         let len = raw.len();
         let raw = stream.take_peeked(len);
         Some(Head {
@@ -109,6 +110,15 @@ impl Head {
     }
 }
 
+/// What a head is taken for: each path takes only the requests it handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// An API request: any method but `HEAD` (whose reply would carry no body).
+    Api,
+    /// A plain fetch from the web tier: a bodiless HTTP/1.1 `GET` or `HEAD`.
+    Fetch,
+}
+
 /// What [`Parsed::of`] found in a head.
 struct Parsed {
     method: Method,
@@ -119,9 +129,13 @@ struct Parsed {
 }
 
 impl Parsed {
-    /// Parses a complete head; `None` for anything this path leaves to Pingora (`HEAD` too,
-    /// unless `head_ok`).
-    fn of(raw: &[u8], head_ok: bool) -> Option<Parsed> {
+    /// Parses a complete head; `None` for anything this path leaves to Pingora, or that is
+    /// not for `purpose`.
+    fn of(raw: &[u8], purpose: Purpose) -> Option<Parsed> {
+        // Empty lines before a request line are Pingora's to skip.
+        if raw.first().is_some_and(|&b| b == b'\r' || b == b'\n') {
+            return None;
+        }
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut slots);
         match req.parse(raw) {
@@ -132,12 +146,12 @@ impl Parsed {
         let span = |s: &[u8]| (at(s), at(s) + s.len());
         let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
         let target = req.path?;
-        // API replies to HEAD carry no body, CONNECT and OPTIONS * no origin-form target:
-        // Pingora.
-        if (method == Method::HEAD && !head_ok)
-            || !target.starts_with('/')
-            || !target.bytes().all(plain_uri_byte)
-        {
+        let for_purpose = match purpose {
+            Purpose::Api => method != Method::HEAD,
+            Purpose::Fetch => method == Method::GET || method == Method::HEAD,
+        };
+        // CONNECT and OPTIONS * have no origin-form target: Pingora.
+        if !for_purpose || !target.starts_with('/') || !target.bytes().all(plain_uri_byte) {
             return None;
         }
         let http11 = match req.version? {
@@ -176,7 +190,7 @@ impl Parsed {
             let (v0, v1) = span(h.value);
             headers.push([n0, n1, v0, v1]);
         }
-        if hosts > 1 {
+        if hosts > 1 || (purpose == Purpose::Fetch && (!http11 || length.is_some())) {
             return None;
         }
         Some(Parsed {
@@ -303,18 +317,53 @@ pub async fn write_reply(
 mod tests {
     use super::*;
 
+    fn fetch(head: &[u8]) -> bool {
+        Parsed::of(head, Purpose::Fetch).is_some()
+    }
+
+    #[test]
+    fn fetch_heads_are_told_apart() {
+        assert!(fetch(b"GET /a.html HTTP/1.1\r\nHost: h\r\n\r\n"));
+        assert!(fetch(
+            b"HEAD /?q=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(fetch(b"GET / HTTP/1.1\nHost: h\n\n"));
+        for head in [
+            &b"POST /a HTTP/1.1\r\nHost: h\r\n\r\n"[..],
+            b"GET /a HTTP/1.0\r\nHost: h\r\n\r\n",
+            b"GET http://h/a HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: h\r\ncOnTeNt-LeNgTh: 3\r\n\r\nabc",
+            b"GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            b"\r\nGET /a HTTP/1.1\r\n\r\n",
+            b"",
+        ] {
+            assert!(!fetch(head), "{}", String::from_utf8_lossy(head));
+        }
+    }
+
     #[test]
     fn plain_heads_parse() {
-        assert!(Parsed::of(b"HEAD /a HTTP/1.1\r\nHost: h\r\n\r\n", true).is_some());
-        let p = Parsed::of(b"POST /genesys/1/service/x?a=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nGMS_USER: u\r\n\r\n", false).unwrap();
+        assert!(Parsed::of(b"HEAD /a HTTP/1.1\r\nHost: h\r\n\r\n", Purpose::Fetch).is_some());
+        let p = Parsed::of(b"POST /genesys/1/service/x?a=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nGMS_USER: u\r\n\r\n", Purpose::Api).unwrap();
         assert_eq!(p.method, Method::POST);
         assert_eq!(p.content_length, 12);
         assert!(p.keep_alive);
-        let p = Parsed::of(b"GET /a HTTP/1.0\r\n\r\n", false).unwrap();
+        let p = Parsed::of(b"GET /a HTTP/1.0\r\n\r\n", Purpose::Api).unwrap();
         assert!(!p.keep_alive);
-        let p = Parsed::of(b"GET /a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", false).unwrap();
+        let p = Parsed::of(
+            b"GET /a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+            Purpose::Api,
+        )
+        .unwrap();
         assert!(p.keep_alive);
-        let p = Parsed::of(b"GET /a HTTP/1.1\r\nConnection: foo, close\r\n\r\n", false).unwrap();
+        let p = Parsed::of(
+            b"GET /a HTTP/1.1\r\nConnection: foo, close\r\n\r\n",
+            Purpose::Api,
+        )
+        .unwrap();
         assert!(!p.keep_alive);
     }
 
@@ -335,7 +384,7 @@ mod tests {
             b"GET /a HTTP/1.1\r\n\r\nGET",
         ] {
             assert!(
-                Parsed::of(head, false).is_none(),
+                Parsed::of(head, Purpose::Api).is_none(),
                 "{}",
                 String::from_utf8_lossy(head)
             );
@@ -343,6 +392,10 @@ mod tests {
         let many: String = (0..MAX_HEADERS + 1)
             .map(|i| format!("X-{i}: 1\r\n"))
             .collect();
-        assert!(Parsed::of(format!("GET /a HTTP/1.1\r\n{many}\r\n").as_bytes(), false).is_none());
+        assert!(Parsed::of(
+            format!("GET /a HTTP/1.1\r\n{many}\r\n").as_bytes(),
+            Purpose::Api
+        )
+        .is_none());
     }
 }

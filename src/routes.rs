@@ -232,29 +232,6 @@ pub fn answered_here(line: &[u8], prefixes: &[String], fallback_to_backend: bool
     !(fallback_to_backend && create())
 }
 
-/// Whether a complete request head (as read off the socket) is a plain HTTP/1.1 `GET` or
-/// `HEAD` of an origin-form target with no body, no upgrade and no `Expect`: what the direct
-/// web-tier path (`web_tier.rs`) fetches. A line naming any of those headers, however cased,
-/// sends the request to Pingora's proxy instead; a false alarm only costs speed.
-pub fn plain_fetch(head: &[u8]) -> bool {
-    const MARKERS: [&[u8]; 4] = [
-        b"content-length",
-        b"transfer-encoding",
-        b"upgrade",
-        b"expect",
-    ];
-    let mut lines = head.split(|&b| b == b'\n');
-    let first = lines.next().unwrap_or_default();
-    let first = first.strip_suffix(b"\r").unwrap_or(first);
-    let plain = matches!(origin_form(first), Some((b"GET" | b"HEAD", _, b"HTTP/1.1")));
-    plain
-        && lines.all(|line| {
-            !MARKERS
-                .iter()
-                .any(|m| line.len() >= m.len() && line[..m.len()].eq_ignore_ascii_case(m))
-        })
-}
-
 /// The part of `path` after `root` and its slash, if `path` is under `root`.
 fn under_root<'a>(path: &'a str, root: &str) -> Option<&'a str> {
     let rest = path.strip_prefix(root)?;
@@ -372,28 +349,6 @@ mod tests {
         assert!(here("POST /genesys/1/service/abc/status HTTP/1.1", true));
         assert!(here("DELETE /genesys/1/service/abc HTTP/1.1", true));
         assert!(here("POST /genesys/1/service/abc HTTP/1.1", false));
-    }
-
-    #[test]
-    fn plain_fetches_are_told_apart() {
-        assert!(plain_fetch(b"GET /a.html HTTP/1.1\r\nHost: h\r\n\r\n"));
-        assert!(plain_fetch(
-            b"HEAD /?q=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
-        ));
-        assert!(plain_fetch(b"GET / HTTP/1.1\nHost: h\n\n"));
-        for head in [
-            &b"POST /a HTTP/1.1\r\nHost: h\r\n\r\n"[..],
-            b"GET /a HTTP/1.0\r\nHost: h\r\n\r\n",
-            b"GET http://h/a HTTP/1.1\r\nHost: h\r\n\r\n",
-            b"GET /a HTTP/1.1\r\nHost: h\r\ncOnTeNt-LeNgTh: 3\r\n\r\nabc",
-            b"GET /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-            b"GET /a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
-            b"\r\nGET /a HTTP/1.1\r\n\r\n",
-            b"",
-        ] {
-            assert!(!plain_fetch(head), "{}", String::from_utf8_lossy(head));
-        }
     }
 
     #[test]

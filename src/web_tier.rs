@@ -1,5 +1,5 @@
 //! Plain fetches from the web tier without Pingora's proxy: a bodiless HTTP/1.1 `GET` or
-//! `HEAD` whose head `h1.rs` reads (`routes::plain_fetch` picks them from the raw head) is
+//! `HEAD` whose head `h1.rs` reads (`h1::Head::take_fetch` picks them from the raw head) is
 //! sent to a backend and the response relayed, all in the client's task and over the bytes
 //! as they are: no header maps, one write for the request, one for the response head with
 //! the first piece of its body.
