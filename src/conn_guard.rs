@@ -213,7 +213,10 @@ impl GuardedStream {
                 let n = buf.filled().len();
                 // SAFETY: `ReadBuf` reports `n` bytes of the spare capacity as written.
                 unsafe { replay.set_len(replay.len() + n) };
-                self.replay = replay;
+                // An idle kept-alive connection holds no read buffer while it waits.
+                if !(polled.is_pending() && replay.is_empty()) {
+                    self.replay = replay;
+                }
                 polled.map_ok(|()| n)
             })
             .await;
