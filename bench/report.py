@@ -315,6 +315,8 @@ def table(path):
       f"{meta.get('started', '')}")
     w(f"machine: {meta.get('nproc', '?')} cores, {meta.get('cpu_model', '?')}, "
       f"kernel {meta.get('kernel', '?')}")
+    if meta.get("first_touch"):
+        w(f"new memory: {meta['first_touch']} (bench/first_touch.py; see scenario 3 in bench/README.md)")
     w(f"mode: {meta.get('mode', '?')}: {meta.get('duration', '?')} s per run, "
       f"{meta.get('rounds', '?')} round(s) of gateway/nginx (A B A B), wrk -t1 -c64, keep-alive")
     w(f"placement: server under test (gateway threads: 1 | nginx 1 worker, no master) alone on core 0; "
