@@ -586,21 +586,20 @@ impl Config {
         }
     }
 
-    /// The health endpoint as a client on this host reaches it: the first listen address (a
-    /// wildcard address becomes loopback) and the first API root. `conf/reload` polls it.
+    /// The health endpoint as a client on this host reaches it: the first plain listen
+    /// address, or the first TLS one (https) when there is none (a wildcard address becomes
+    /// loopback), and the first API root. `conf/reload` polls it.
     pub fn local_health_url(&self) -> String {
-        let host = match self
-            .listen
-            .first()
-            .and_then(|a| a.parse::<SocketAddr>().ok())
-        {
+        let tls = self.listen.is_empty();
+        let host = match self.first_listen(tls).parse::<SocketAddr>().ok() {
             Some(SocketAddr::V4(a)) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
             Some(SocketAddr::V6(a)) if a.ip().is_unspecified() => format!("[::1]:{}", a.port()),
             Some(a) => a.to_string(),
             None => "127.0.0.1:80".into(),
         };
+        let scheme = if tls { "https" } else { "http" };
         let root = self.prefixes.first().map_or("", String::as_str);
-        format!("http://{host}{root}/admin/node/health")
+        format!("{scheme}://{host}{root}/admin/node/health")
     }
 
     /// Reads and validates the `gms:` section of a YAML file.

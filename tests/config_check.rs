@@ -269,6 +269,27 @@ fn check_accepts_tls_listeners_a_ca_file_and_https_upstreams() {
 }
 
 #[test]
+fn check_prints_an_https_health_url_when_every_listener_is_tls() {
+    let pki = TempDir::new("pki");
+    let certs = TestCerts::make(pki.path());
+    let yaml = gateway_yaml(STD_GMS).replace(
+        "  listen: [\"127.0.0.1:{PORT}\"]\n",
+        &format!(
+            "  {}",
+            tls_listen(&[("0.0.0.0:18443", &certs.cert, &certs.key)])
+        ),
+    );
+    let (c, _, _dir) = check_yaml(&yaml);
+    assert_ok(&c, "a TLS-only config");
+    let line = "health_url: https://127.0.0.1:18443/genesys/1/admin/node/health";
+    assert!(
+        c.stdout.lines().any(|l| l == line),
+        "no line {line:?} in:\n{}",
+        c.stdout
+    );
+}
+
+#[test]
 fn check_rejects_unusable_tls_files_naming_each_key() {
     let pki = TempDir::new("pki");
     let certs = TestCerts::make(&pki.file("a"));

@@ -436,3 +436,34 @@ fn a_reload_with_a_bad_configuration_leaves_the_running_process_serving() {
     assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
     gw.assert_alive();
 }
+
+#[test]
+fn a_reload_onto_tls_listeners_only_checks_health_over_https() {
+    let pki = TempDir::new("pki");
+    let certs = TestCerts::make(pki.path());
+    let tls_port = free_port();
+    let tls = format!(
+        "tls_listen: [{{addr: \"127.0.0.1:{tls_port}\", cert: \"{}\", key: \"{}\"}}]\n",
+        certs.cert.display(),
+        certs.key.display()
+    );
+    let mut gw = Gateway::start(&format!("{tls}{STD_GMS}"));
+    let pid = gw.pid().to_string();
+    // The file edited to drop its plain listener (the same path, so the harness still knows
+    // the new process as this gateway): `-t` gives an https health URL, which the script must
+    // reach (with a plain one it would poll port 80 and give up).
+    let config = gw.config_path().to_path_buf();
+    let text = std::fs::read_to_string(&config).expect("config");
+    let plain = format!("  listen: [\"127.0.0.1:{}\"]\n", gw.port());
+    assert!(text.contains(&plain), "no plain listener line in:\n{text}");
+    std::fs::write(&config, text.replace(&plain, "")).unwrap();
+
+    let r = run_reload(&config, &["-p", &pid], gw.dir(), "tls-only");
+    let new = reloaded(&r, "reload onto TLS only");
+    gw.adopt(new);
+    assert_ne!(new.to_string(), pid);
+    assert!(
+        runs_config(new, &config),
+        "PID {new} does not run the config"
+    );
+}
