@@ -189,6 +189,19 @@ impl GuardedStream {
     /// end), leaving every byte read to be read again. Cancel-safe: bytes read before a
     /// cancel stay in the replay buffer.
     pub async fn peek_request_line(&mut self) -> Peeked<'_> {
+        if matches!(self.phase, Phase::Fresh | Phase::Between) && !self.replay.is_empty() {
+            // Pipelined: this request's first bytes came in the read of the one before. They
+            // count against its head limit now, as if just read.
+            let buffered = std::mem::take(&mut self.replay);
+            let seen = self.observe(&buffered);
+            self.replay = buffered;
+            if let Err(e) = seen {
+                // Whoever reads next gets the error and then the end of the stream.
+                self.replay = BytesMut::new();
+                self.start_reject(e);
+                return Peeked::Unknown;
+            }
+        }
         let mut scanned = 0;
         loop {
             if let Some(i) = memchr::memchr(b'\n', &self.replay[scanned..]) {

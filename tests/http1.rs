@@ -82,6 +82,28 @@ fn pipelined_api_requests_are_answered_in_order() {
 }
 
 #[test]
+fn a_pipelined_head_over_max_header_bytes_gets_431() {
+    let gw = Gateway::start(&format!(
+        "connections: {{max_header_bytes: 2048}}\n{STD_GMS}"
+    ));
+    let mut s = connect(&gw);
+    // Both heads in one write, so the second is read with the first; 6 KB is within one
+    // read of the guard's, and three times the limit.
+    let req = format!(
+        "GET /genesys/1/admin/node/health HTTP/1.1\r\nHost: h\r\n\r\n\
+         GET /genesys/1/admin/node/health HTTP/1.1\r\nHost: h\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(6000)
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    let (rs, closed) = read_responses(&mut s, 2);
+    assert_eq!(rs.len(), 2, "{rs:?}");
+    assert_eq!(rs[0].status, 200);
+    assert_eq!(rs[1].status, 431, "{:?}", rs[1].text());
+    assert!(rs[1].json()["message"].is_string(), "{:?}", rs[1].text());
+    assert!(closed, "the connection should be closed after the 431");
+}
+
+#[test]
 fn keep_alive_follows_the_version_and_connection_header() {
     let gw = Gateway::start(STD_GMS);
     let health = |version: &str, connection: Option<&str>| {
