@@ -161,6 +161,7 @@ struct AdminFile {
 struct BackendFile {
     upstreams: Vec<String>,
     health_check_interval_ms: Option<u64>,
+    timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -323,7 +324,13 @@ pub struct BackendConfig {
     pub upstreams: Vec<Upstream>,
     /// How often the TCP health check runs.
     pub health_check_interval_ms: u64,
+    /// How long a backend may take to send the next bytes of its response, or to take the
+    /// next bytes of a request (nginx's `proxy_read_timeout` / `proxy_send_timeout`).
+    pub timeout_ms: u64,
 }
+
+/// Default `gms.backend.timeout_ms`, nginx's for its proxy reads and sends.
+pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 60_000;
 
 /// Timeouts and limits on client connections (`gms.connections`), against slow and abusive
 /// clients.
@@ -785,6 +792,11 @@ impl Validator {
             BackendConfig {
                 upstreams,
                 health_check_interval_ms: b.health_check_interval_ms.unwrap_or(1000).max(50),
+                timeout_ms: self.positive(
+                    "gms.backend.timeout_ms",
+                    b.timeout_ms,
+                    DEFAULT_BACKEND_TIMEOUT_MS,
+                ),
             }
         });
         if f.fallback_to_backend && backend.is_none() {

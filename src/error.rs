@@ -36,6 +36,8 @@ pub enum ApiError {
     BackendFailed(String),
     /// 504: ORS did not answer in time.
     OrsTimeout(String),
+    /// 504: the web tier did not answer in time (pass-through, `gms.backend.timeout_ms`).
+    BackendTimeout(String),
     /// 500: a bug; the message is logged, the client sees a generic text.
     Internal(String),
 }
@@ -61,7 +63,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Unavailable(_) => 503,
             ApiError::OrsFailed(_) | ApiError::BackendFailed(_) => 502,
-            ApiError::OrsTimeout(_) => 504,
+            ApiError::OrsTimeout(_) | ApiError::BackendTimeout(_) => 504,
             ApiError::Internal(_) => 500,
         }
     }
@@ -81,6 +83,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "ServiceUnavailableException",
             ApiError::OrsFailed(_) | ApiError::OrsTimeout(_) => "OrsServiceException",
             ApiError::BackendFailed(_) => "BadGatewayException",
+            ApiError::BackendTimeout(_) => "GatewayTimeoutException",
             ApiError::Internal(_) => "InternalServerException",
         }
     }
@@ -95,6 +98,7 @@ impl ApiError {
             | ApiError::Unavailable(m)
             | ApiError::OrsFailed(m)
             | ApiError::BackendFailed(m)
+            | ApiError::BackendTimeout(m)
             | ApiError::OrsTimeout(m) => m,
             ApiError::Unauthorized(m) => m,
             ApiError::MethodNotAllowed(_) => "method not allowed on this path",

@@ -36,7 +36,7 @@ use crate::h1;
 use crate::lifecycle::Drain;
 use crate::reply::Reply;
 use crate::routes::{self, BodyUse, Route};
-use crate::web_tier::{FetchError, WebTier};
+use crate::web_tier::{backend_peer, FetchError, WebTier};
 
 /// GMS's user header (contract 4.1); a constant so lookups do not parse the name each time.
 static GMS_USER: HeaderName = HeaderName::from_static("gms_user");
@@ -411,7 +411,7 @@ impl GatewayProxy {
         let client = stream.client_addr();
         let relayed = match &self.web {
             Some(web) => web.relay(stream, &head, keep_alive).await,
-            None => Err(FetchError::BeforeResponse("no web tier".into())),
+            None => Err(FetchError::BeforeResponse(ErrorType::Custom("no web tier"))),
         };
         let (status, body_bytes, error) = match relayed {
             Ok(r) => {
@@ -581,8 +581,18 @@ fn no_backend() -> ApiError {
 
 /// The web tier gave no response to pass on (none healthy, connect or TLS failure, a broken
 /// response head).
-fn web_tier_failed(why: &str) -> ApiError {
-    ApiError::BackendFailed(format!("the web tier did not answer ({why})"))
+/// The error JSON for a pass-through the web tier did not answer: 504 when it took too long
+/// (`gms.backend.timeout_ms`), else 502.
+fn web_tier_failed(why: &ErrorType) -> ApiError {
+    match why {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+            ApiError::BackendTimeout(format!(
+                "the web tier did not answer in time ({})",
+                why.as_str()
+            ))
+        }
+        _ => ApiError::BackendFailed(format!("the web tier did not answer ({})", why.as_str())),
+    }
 }
 
 /// The request body as a stream of chunks, read off the socket as the consumer pulls.
@@ -680,10 +690,16 @@ impl ProxyHttp for GatewayProxy {
         if self.access_log.is_some() {
             ctx.backend = Some(backend.addr.to_string());
         }
-        Ok(Box::new(HttpPeer::new(
+        let timeout = self
+            .gw
+            .config
+            .backend
+            .as_ref()
+            .map_or(crate::config::DEFAULT_BACKEND_TIMEOUT_MS, |b| b.timeout_ms);
+        Ok(Box::new(backend_peer(
             backend,
-            sni.is_some(),
-            sni.unwrap_or_default(),
+            sni,
+            Duration::from_millis(timeout),
         )))
     }
 
@@ -703,7 +719,7 @@ impl ProxyHttp for GatewayProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             _ => match e.esource() {
-                ErrorSource::Upstream => 502,
+                ErrorSource::Upstream => web_tier_failed(e.etype()).status(),
                 ErrorSource::Downstream => match e.etype() {
                     // The client is gone: nobody to answer.
                     ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
@@ -713,8 +729,8 @@ impl ProxyHttp for GatewayProxy {
             },
         };
         if code > 0 && session.response_written().is_none() {
-            let written = if code == 502 {
-                let err = web_tier_failed(e.etype().as_str());
+            let written = if code == 502 || code == 504 {
+                let err = web_tier_failed(e.etype());
                 write_reply(session.as_downstream_mut(), err.to_reply()).await
             } else {
                 session.respond_error(code).await

@@ -89,7 +89,8 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
             server.add_service(bg);
             // The direct path for plain fetches connects as Pingora's proxy would (`ca_file`).
             let options = ConnectorOptions::from_server_conf(&server.configuration);
-            let web = WebTier::new(task.clone(), options, b.upstreams.len());
+            let timeout = Duration::from_millis(b.timeout_ms);
+            let web = WebTier::new(task.clone(), options, b.upstreams.len(), timeout);
             Some((task, web))
         }
         None => None,

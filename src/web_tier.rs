@@ -14,8 +14,10 @@
 //! response without length sent chunked, and a failure before the response began answered
 //! with the same 502 JSON. Chunked responses pass unchanged; [`ChunkedScan`] finds their end.
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use http::{Method, StatusCode};
@@ -58,8 +60,8 @@ const READ_SIZE: usize = 32 * 1024;
 /// Why a fetch failed.
 #[derive(Debug)]
 pub enum FetchError {
-    /// Nothing was sent to the client yet: it gets the 502 JSON.
-    BeforeResponse(String),
+    /// Nothing was sent to the client yet: it gets the 502 (504 for a timeout) JSON.
+    BeforeResponse(ErrorType),
     /// The response had begun: the connection can only be closed.
     AfterResponse(Box<Error>),
 }
@@ -81,6 +83,9 @@ pub struct WebTier {
     idle: IdleConns,
     /// Connect failures retried (one per configured upstream, as `fail_to_connect` does).
     retries: usize,
+    /// The longest a backend may take to connect, or to take or send the next bytes
+    /// (`gms.backend.timeout_ms`).
+    timeout: Duration,
 }
 
 impl WebTier {
@@ -89,12 +94,14 @@ impl WebTier {
         lb: Arc<LoadBalancer<RoundRobin>>,
         options: ConnectorOptions,
         retries: usize,
+        timeout: Duration,
     ) -> Self {
         WebTier {
             lb,
             transport: TransportConnector::new(Some(options)),
             idle: IdleConns::new(IDLE_PER_PEER, IDLE_TIMEOUT),
             retries,
+            timeout,
         }
     }
 
@@ -113,17 +120,18 @@ impl WebTier {
             let backend = self
                 .lb
                 .select(b"", 256)
-                .ok_or_else(|| FetchError::BeforeResponse("no healthy backend".into()))?;
+                .ok_or(FetchError::BeforeResponse(NO_HEALTHY_BACKEND))?;
             let sni = backend
                 .ext
                 .get::<crate::proxy::BackendTls>()
                 .map(|t| t.sni.clone());
             let addr = backend.addr.clone();
-            let peer = HttpPeer::new(backend, sni.is_some(), sni.unwrap_or_default());
+            let peer = backend_peer(backend, sni, self.timeout);
             let exchange = Exchange {
                 request: &request,
                 head_only,
                 keep_alive,
+                timeout: self.timeout,
             };
             match self.exchange(client, &peer, exchange).await {
                 Ok((status, body_bytes)) => {
@@ -138,7 +146,7 @@ impl WebTier {
                     connect_failures += 1;
                 }
                 Err(Attempt::ConnectFailed(e)) | Err(Attempt::Broken(e)) => {
-                    return Err(FetchError::BeforeResponse(e.etype().as_str().to_string()))
+                    return Err(FetchError::BeforeResponse(e.etype().clone()))
                 }
                 Err(Attempt::AfterResponse(e)) => return Err(FetchError::AfterResponse(e)),
             }
@@ -166,7 +174,7 @@ impl WebTier {
                     .map_err(Attempt::ConnectFailed)?,
             };
             let mut buf = BytesMut::with_capacity(READ_SIZE);
-            match send_and_read_head(&mut up, ex.request, &mut buf, ex.head_only).await {
+            match send_and_read_head(&mut up, &mut buf, ex).await {
                 Ok(head) => {
                     let (status, sent, reusable) = relay_response(client, &mut up, buf, head, ex)
                         .await
@@ -191,6 +199,8 @@ struct Exchange<'a> {
     request: &'a [u8],
     head_only: bool,
     keep_alive: bool,
+    /// Each backend read and write must finish within this.
+    timeout: Duration,
 }
 
 /// How one attempt at a backend went wrong.
@@ -235,6 +245,40 @@ fn broken(why: &'static str) -> Box<Error> {
 fn io_error(etype: ErrorType, what: &'static str) -> impl Fn(io::Error) -> Box<Error> {
     move |e| Error::because(etype.clone(), what, e)
 }
+
+/// No backend to send a fetch to.
+const NO_HEALTHY_BACKEND: ErrorType = ErrorType::Custom("no healthy backend");
+
+/// A backend as Pingora's proxy reaches it (TLS with its SNI when configured), with
+/// `timeout` (`gms.backend.timeout_ms`) on connecting and on every read and write.
+pub fn backend_peer(
+    backend: pingora::lb::Backend,
+    sni: Option<String>,
+    timeout: Duration,
+) -> HttpPeer {
+    let mut peer = HttpPeer::new(backend, sni.is_some(), sni.unwrap_or_default());
+    peer.options.connection_timeout = Some(timeout);
+    peer.options.total_connection_timeout = Some(timeout);
+    peer.options.read_timeout = Some(timeout);
+    peer.options.write_timeout = Some(timeout);
+    peer
+}
+
+/// One read (`READ`) or write (`WRITE`) on a backend connection within `limit`.
+async fn within<T>(
+    limit: Duration,
+    (failed, timed_out): (ErrorType, ErrorType),
+    what: &'static str,
+    io: impl Future<Output = io::Result<T>>,
+) -> Result<T, Box<Error>> {
+    match tokio::time::timeout(limit, io).await {
+        Ok(done) => done.map_err(io_error(failed, what)),
+        Err(_) => Err(Error::explain(timed_out, what)),
+    }
+}
+
+const READ: (ErrorType, ErrorType) = (ErrorType::ReadError, ErrorType::ReadTimedout);
+const WRITE: (ErrorType, ErrorType) = (ErrorType::WriteError, ErrorType::WriteTimedout);
 
 /// Whether a header is forwarded: not hop-by-hop and not named by `Connection`.
 fn forwarded(name: &[u8], connection_names: &[&[u8]]) -> bool {
@@ -282,20 +326,16 @@ fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// `MAX_INFORMATIONAL` 1xx responses) into `buf`.
 async fn send_and_read_head(
     up: &mut Stream,
-    request: &[u8],
     buf: &mut BytesMut,
-    head_only: bool,
+    ex: Exchange<'_>,
 ) -> Result<ResponseHead, Box<Error>> {
-    up.write_all(request)
-        .await
-        .map_err(io_error(ErrorType::WriteError, "sending the request"))?;
-    up.flush()
-        .await
-        .map_err(io_error(ErrorType::WriteError, "sending the request"))?;
+    let sending = "sending the request";
+    within(ex.timeout, WRITE, sending, up.write_all(ex.request)).await?;
+    within(ex.timeout, WRITE, sending, up.flush()).await?;
     let mut informational = 0;
     loop {
         if !buf.is_empty() {
-            match parse_head(buf, head_only)? {
+            match parse_head(buf, ex.head_only)? {
                 Some(head) if head.status.is_informational() => {
                     informational += 1;
                     if informational > MAX_INFORMATIONAL {
@@ -312,10 +352,13 @@ async fn send_and_read_head(
             }
         }
         buf.reserve(READ_SIZE);
-        let n = up
-            .read_buf(buf)
-            .await
-            .map_err(io_error(ErrorType::ReadError, "reading the response head"))?;
+        let n = within(
+            ex.timeout,
+            READ,
+            "reading the response head",
+            up.read_buf(buf),
+        )
+        .await?;
         if n == 0 {
             return Err(Error::explain(
                 ErrorType::ConnectionClosed,
@@ -423,7 +466,6 @@ async fn relay_response(
     ex: Exchange<'_>,
 ) -> Result<(StatusCode, usize, bool), Box<Error>> {
     let to_client = io_error(ErrorType::WriteError, "writing the response");
-    let from_backend = io_error(ErrorType::ReadError, "reading the response body");
     let ResponseHead {
         status,
         len,
@@ -491,7 +533,8 @@ async fn relay_response(
         }
         buf.clear();
         buf.reserve(READ_SIZE);
-        if up.read_buf(&mut buf).await.map_err(&from_backend)? == 0 {
+        let reading = "reading the response body";
+        if within(ex.timeout, READ, reading, up.read_buf(&mut buf)).await? == 0 {
             if framing != Framing::UntilClose {
                 return Err(Error::explain(
                     ErrorType::ConnectionClosed,

@@ -144,11 +144,15 @@ fn check_rejects_an_unknown_key_and_names_it() {
 }
 
 #[test]
-fn check_rejects_a_zero_body_timeout_naming_the_key_path() {
+fn check_rejects_zero_timeouts_naming_the_key_path() {
     let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
         "connections: {{body_timeout_ms: 0}}\n{STD_GMS}"
     )));
     assert_rejected(&c, &path, &["gms.connections.body_timeout_ms"]);
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
+        "backend: {{upstreams: [\"127.0.0.1:8090\"], timeout_ms: 0}}\n{STD_GMS}"
+    )));
+    assert_rejected(&c, &path, &["gms.backend.timeout_ms"]);
 }
 
 #[test]

@@ -256,6 +256,11 @@ fn serve_raw(mut conn: std::net::TcpStream) {
         buf.drain(..end + 4);
         let path = head.split(' ').nth(1).unwrap_or("").to_string();
         let out: Vec<u8> = match path.as_str() {
+            "/hang" => {
+                // Never answers; gives up after 5 s (the gateway's timeout must come first).
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                return;
+            }
             "/close" => {
                 let mut r = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n".to_vec();
                 r.extend(big_body(300_000));
@@ -296,6 +301,25 @@ fn responses_of_every_framing_reach_the_client_whole() {
     );
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&raw));
     assert!(raw.ends_with(b"\r\n\r\n"), "HEAD got a body: {raw:?}");
+}
+
+/// A backend that takes the request and sends nothing holds no client past
+/// `gms.backend.timeout_ms`: 504 JSON, on the gateway's own relay (GET) and through Pingora's
+/// proxy (POST). Without the timeout the backend's close after 5 s would be a 502.
+#[test]
+fn a_backend_that_does_not_answer_in_time_is_504_json() {
+    let backend = raw_backend();
+    let gw = Gateway::start(&format!(
+        "backend: {{upstreams: [\"{backend}\"], timeout_ms: 300}}\n{STD_GMS}"
+    ));
+    let answers = [
+        get(&gw.url("/hang"), &[]),
+        post_raw(&gw.url("/hang"), "text/plain", b"x", &[]),
+    ];
+    for r in answers {
+        assert_eq!(r.status, 504, "{:?}", r.text());
+        assert_eq!(r.json()["exception"], "GatewayTimeoutException");
+    }
 }
 
 /// A backend that closes idle kept-alive connections must cost no request: the pooled
