@@ -324,12 +324,13 @@ pub struct BackendConfig {
     pub upstreams: Vec<Upstream>,
     /// How often the TCP health check runs.
     pub health_check_interval_ms: u64,
-    /// How long a backend may take to send the next bytes of its response, or to take the
-    /// next bytes of a request (nginx's `proxy_read_timeout` / `proxy_send_timeout`).
+    /// How long a backend may take to accept a connection, take the next bytes of a request
+    /// or send the next bytes of its response (nginx's `proxy_connect_timeout`,
+    /// `proxy_send_timeout`, `proxy_read_timeout`).
     pub timeout_ms: u64,
 }
 
-/// Default `gms.backend.timeout_ms`, nginx's for its proxy reads and sends.
+/// Default `gms.backend.timeout_ms`: nginx's for its proxy connects, sends and reads.
 pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 60_000;
 
 /// Timeouts and limits on client connections (`gms.connections`), against slow and abusive

@@ -579,9 +579,8 @@ fn no_backend() -> ApiError {
     ApiError::NotFound("no such path (and no backend is configured)".into())
 }
 
-/// The web tier gave no response to pass on (none healthy, connect or TLS failure, a broken
-/// response head).
-/// The error JSON for a pass-through the web tier did not answer: 504 when it took too long
+/// The error JSON for a pass-through the web tier gave no response to (none healthy, connect
+/// or TLS failure, a broken response head): 504 when it took too long
 /// (`gms.backend.timeout_ms`), else 502.
 fn web_tier_failed(why: &ErrorType) -> ApiError {
     match why {

@@ -11,8 +11,9 @@
 //! Pingora's proxy, and what this path does mirrors it: the same backends (round robin,
 //! health-checked), the same hop-by-hop headers removed (and those `Connection` names), `Date`
 //! and `Connection` set as Pingora sets them, a connect failure retried on the next backend, a
-//! response without length sent chunked, and a failure before the response began answered
-//! with the same 502 JSON. Chunked responses pass unchanged; [`ChunkedScan`] finds their end.
+//! response without length sent chunked, `gms.backend.timeout_ms` on the connect and on
+//! every read and write, and a failure before the response began answered with the same JSON
+//! (502, or 504 for a timeout). Chunked responses pass unchanged; [`ChunkedScan`] finds their end.
 
 use std::future::Future;
 use std::io;
@@ -277,7 +278,9 @@ async fn within<T>(
     }
 }
 
+/// What a failed or a late read is, for [`within`].
 const READ: (ErrorType, ErrorType) = (ErrorType::ReadError, ErrorType::ReadTimedout);
+/// What a failed or a late write is, for [`within`].
 const WRITE: (ErrorType, ErrorType) = (ErrorType::WriteError, ErrorType::WriteTimedout);
 
 /// Whether a header is forwarded: not hop-by-hop and not named by `Connection`.
