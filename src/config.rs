@@ -331,7 +331,7 @@ pub struct BackendConfig {
 }
 
 /// Default `gms.backend.timeout_ms`: nginx's for its proxy connects, sends and reads.
-pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 60_000;
+const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 60_000;
 
 /// Timeouts and limits on client connections (`gms.connections`), against slow and abusive
 /// clients.

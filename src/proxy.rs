@@ -19,8 +19,6 @@ use http::HeaderName;
 use log::error;
 use pingora::apps::{HttpPersistentSettings, ReusedHttpStream};
 use pingora::http::ResponseHeader;
-use pingora::lb::selection::RoundRobin;
-use pingora::lb::LoadBalancer;
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::Shutdown;
@@ -36,7 +34,7 @@ use crate::h1;
 use crate::lifecycle::Drain;
 use crate::reply::Reply;
 use crate::routes::{self, BodyUse, Route};
-use crate::web_tier::{backend_peer, FetchError, WebTier};
+use crate::web_tier::{FetchError, WebTier};
 
 /// GMS's user header (contract 4.1); a constant so lookups do not parse the name each time.
 static GMS_USER: HeaderName = HeaderName::from_static("gms_user");
@@ -45,8 +43,8 @@ static GMS_USER: HeaderName = HeaderName::from_static("gms_user");
 #[derive(Clone)]
 pub struct GatewayProxy {
     gw: Arc<Gateway>,
-    backends: Option<Arc<LoadBalancer<RoundRobin>>>,
-    /// The direct path to the same backends, for plain fetches (`web_tier.rs`).
+    /// The web tier (`gms.backend`): its peers for Pingora's proxy, and the direct path for
+    /// plain fetches (`web_tier.rs`).
     web: Option<Arc<WebTier>>,
     /// Whether `gms.metrics_listen` is set: without it, nothing is counted.
     metrics: bool,
@@ -79,22 +77,17 @@ pub struct RequestCtx {
 }
 
 impl GatewayProxy {
-    /// A proxy over a gateway, with the web tier's load balancer if one is configured.
+    /// A proxy over a gateway, with the web tier if one is configured.
     pub fn new(
         gw: Arc<Gateway>,
-        backends: Option<(Arc<LoadBalancer<RoundRobin>>, WebTier)>,
+        web: Option<WebTier>,
         access_log: Option<AccessLog>,
         drain: Drain,
     ) -> Self {
         let metrics = gw.config.metrics_listen.is_some();
-        let (backends, web) = match backends {
-            Some((lb, web)) => (Some(lb), Some(Arc::new(web))),
-            None => (None, None),
-        };
         GatewayProxy {
             gw,
-            backends,
-            web,
+            web: web.map(Arc::new),
             metrics,
             access_log: access_log.map(Arc::new),
             drain,
@@ -194,7 +187,7 @@ impl GatewayProxy {
             session.set_keepalive(None);
             ApiError::MethodNotAllowed("GET, HEAD, POST, DELETE").to_reply()
         } else if self.passes_through(&route) {
-            if self.backends.is_some() {
+            if self.web.is_some() {
                 return None;
             }
             no_backend().to_reply()
@@ -678,28 +671,15 @@ impl ProxyHttp for GatewayProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let backend = self
-            .backends
+        let (addr, peer) = self
+            .web
             .as_ref()
-            .and_then(|lb| lb.select(b"", 256))
+            .and_then(|web| web.next_peer())
             .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(502), "no healthy backend"))?;
-        // A TLS backend's SNI is its configured host: the name its certificate is checked
-        // against (Pingora verifies by default; `ca_file` sets what it trusts).
-        let sni = backend.ext.get::<BackendTls>().map(|t| t.sni.clone());
         if self.access_log.is_some() {
-            ctx.backend = Some(backend.addr.to_string());
+            ctx.backend = Some(addr.to_string());
         }
-        let timeout = self
-            .gw
-            .config
-            .backend
-            .as_ref()
-            .map_or(crate::config::DEFAULT_BACKEND_TIMEOUT_MS, |b| b.timeout_ms);
-        Ok(Box::new(backend_peer(
-            backend,
-            sni,
-            Duration::from_millis(timeout),
-        )))
+        Ok(Box::new(peer))
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
@@ -715,10 +695,11 @@ impl ProxyHttp for GatewayProxy {
         e: &Error,
         _ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        let failed = web_tier_failed(e.etype());
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             _ => match e.esource() {
-                ErrorSource::Upstream => web_tier_failed(e.etype()).status(),
+                ErrorSource::Upstream => failed.status(),
                 ErrorSource::Downstream => match e.etype() {
                     // The client is gone: nobody to answer.
                     ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
@@ -729,8 +710,7 @@ impl ProxyHttp for GatewayProxy {
         };
         if code > 0 && session.response_written().is_none() {
             let written = if code == 502 || code == 504 {
-                let err = web_tier_failed(e.etype());
-                write_reply(session.as_downstream_mut(), err.to_reply()).await
+                write_reply(session.as_downstream_mut(), failed.to_reply()).await
             } else {
                 session.respond_error(code).await
             };

@@ -77,7 +77,7 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
         OrsChecks(gw.ors.clone()),
     ));
 
-    let backends = match &config.backend {
+    let web = match &config.backend {
         Some(b) => {
             let mut lb = backend_balancer(b)?;
             // A TCP connect, also for TLS upstreams: a handshake per check would cost more and
@@ -90,8 +90,7 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
             // The direct path for plain fetches connects as Pingora's proxy would (`ca_file`).
             let options = ConnectorOptions::from_server_conf(&server.configuration);
             let timeout = Duration::from_millis(b.timeout_ms);
-            let web = WebTier::new(task.clone(), options, b.upstreams.len(), timeout);
-            Some((task, web))
+            Some(WebTier::new(task, options, b.upstreams.len(), timeout))
         }
         None => None,
     };
@@ -127,7 +126,7 @@ pub fn run(opt: Opt, config: Config) -> Result<(), String> {
     let mut api = api_service(
         &server,
         &config,
-        GatewayProxy::new(gw, backends, access_log, drain),
+        GatewayProxy::new(gw, web, access_log, drain),
     );
     for addr in &config.listen {
         // No L4 read buffer on plain listeners: the connection guard reads each request into

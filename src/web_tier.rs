@@ -90,7 +90,7 @@ pub struct WebTier {
 }
 
 impl WebTier {
-    /// The direct path over the proxy's load balancer, connecting as Pingora's proxy does.
+    /// The web tier over its load balancer, connecting as Pingora's proxy does.
     pub fn new(
         lb: Arc<LoadBalancer<RoundRobin>>,
         options: ConnectorOptions,
@@ -118,16 +118,9 @@ impl WebTier {
         let head_only = req.method == Method::HEAD;
         let mut connect_failures = 0;
         loop {
-            let backend = self
-                .lb
-                .select(b"", 256)
+            let (addr, peer) = self
+                .next_peer()
                 .ok_or(FetchError::BeforeResponse(NO_HEALTHY_BACKEND))?;
-            let sni = backend
-                .ext
-                .get::<crate::proxy::BackendTls>()
-                .map(|t| t.sni.clone());
-            let addr = backend.addr.clone();
-            let peer = backend_peer(backend, sni, self.timeout);
             let exchange = Exchange {
                 request: &request,
                 head_only,
@@ -152,6 +145,26 @@ impl WebTier {
                 Err(Attempt::AfterResponse(e)) => return Err(FetchError::AfterResponse(e)),
             }
         }
+    }
+
+    /// The next healthy backend (round robin), as Pingora's proxy and this path reach it: over
+    /// TLS with its SNI when configured (`BackendTls`), with `gms.backend.timeout_ms` on
+    /// connecting and on every read and write.
+    pub fn next_peer(&self) -> Option<(SocketAddr, HttpPeer)> {
+        let backend = self.lb.select(b"", 256)?;
+        // A TLS backend's SNI is its configured host: the name its certificate is checked
+        // against (Pingora verifies by default; `ca_file` sets what it trusts).
+        let sni = backend
+            .ext
+            .get::<crate::proxy::BackendTls>()
+            .map(|t| t.sni.clone());
+        let addr = backend.addr.clone();
+        let mut peer = HttpPeer::new(backend, sni.is_some(), sni.unwrap_or_default());
+        peer.options.connection_timeout = Some(self.timeout);
+        peer.options.total_connection_timeout = Some(self.timeout);
+        peer.options.read_timeout = Some(self.timeout);
+        peer.options.write_timeout = Some(self.timeout);
+        Some((addr, peer))
     }
 
     /// One backend: a pooled connection (or, when it turns out closed, a fresh one), the
@@ -249,21 +262,6 @@ fn io_error(etype: ErrorType, what: &'static str) -> impl Fn(io::Error) -> Box<E
 
 /// No backend to send a fetch to.
 const NO_HEALTHY_BACKEND: ErrorType = ErrorType::Custom("no healthy backend");
-
-/// A backend as Pingora's proxy reaches it (TLS with its SNI when configured), with
-/// `timeout` (`gms.backend.timeout_ms`) on connecting and on every read and write.
-pub fn backend_peer(
-    backend: pingora::lb::Backend,
-    sni: Option<String>,
-    timeout: Duration,
-) -> HttpPeer {
-    let mut peer = HttpPeer::new(backend, sni.is_some(), sni.unwrap_or_default());
-    peer.options.connection_timeout = Some(timeout);
-    peer.options.total_connection_timeout = Some(timeout);
-    peer.options.read_timeout = Some(timeout);
-    peer.options.write_timeout = Some(timeout);
-    peer
-}
 
 /// One read (`READ`) or write (`WRITE`) on a backend connection within `limit`.
 async fn within<T>(
