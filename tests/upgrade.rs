@@ -438,7 +438,7 @@ fn a_reload_with_a_bad_configuration_leaves_the_running_process_serving() {
 }
 
 #[test]
-fn a_reload_onto_tls_listeners_only_checks_health_over_https() {
+fn a_reload_onto_tls_listeners_only_checks_https_and_closes_the_plain_port() {
     let pki = TempDir::new("pki");
     let certs = TestCerts::make(pki.path());
     let tls_port = free_port();
@@ -458,12 +458,21 @@ fn a_reload_onto_tls_listeners_only_checks_health_over_https() {
     assert!(text.contains(&plain), "no plain listener line in:\n{text}");
     std::fs::write(&config, text.replace(&plain, "")).unwrap();
 
-    let r = run_reload(&config, &["-p", &pid], gw.dir(), "tls-only");
+    let r = run_reload(&config, &["-p", &pid, "-w"], gw.dir(), "tls-only");
     let new = reloaded(&r, "reload onto TLS only");
     gw.adopt(new);
     assert_ne!(new.to_string(), pid);
     assert!(
         runs_config(new, &config),
         "PID {new} does not run the config"
+    );
+    // The old process is gone (-w). The port the new configuration dropped must be closed,
+    // not held open by the new process without an acceptor, where clients would wait.
+    let dropped = std::net::SocketAddr::from(([127, 0, 0, 1], gw.port()));
+    let refused = std::net::TcpStream::connect_timeout(&dropped, Duration::from_secs(2));
+    assert!(
+        refused.is_err(),
+        "the dropped plain listener 127.0.0.1:{} still accepts connections",
+        gw.port()
     );
 }
