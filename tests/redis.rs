@@ -378,6 +378,41 @@ fn concurrent_creates_over_nodes_never_share_or_overfill_a_pool_on_a_cluster() {
 }
 
 #[test]
+fn round_robin_over_a_large_group_keeps_the_configured_order_across_nodes() {
+    // 40 numbers, more than one window of them. Node B stays idle while A walks past its
+    // window, then the nodes interleave: every create must still take the next number.
+    let dir = TempDir::new("redis");
+    let r = RedisServer::start_in(dir.path(), false);
+    let gws = nodes(2, &single(&r, "gms:", 2000), None);
+    let fields = [
+        ("_phone_number", "1"),
+        ("_resource_group", "EXCL"),
+        ("_provide_code", "true"),
+        ("_allocation", "round-robin"),
+    ];
+    let order: Vec<String> = (0..40).map(|i| format!("80070{i:05}")).collect();
+    let pattern = (0..25)
+        .map(|_| 0)
+        .chain((0..75).map(|k| usize::from(k % 3 == 0)));
+    let mut taken = Vec::new();
+    for node in pattern {
+        let v = ok_json(&ri(&gws[node], &fields));
+        taken.push(str_field(&v, "_access_number").to_string());
+    }
+    let first = order
+        .iter()
+        .position(|n| *n == taken[0])
+        .expect("a configured number");
+    for (k, number) in taken.iter().enumerate() {
+        assert_eq!(
+            *number,
+            order[(first + k) % 40],
+            "create {k} broke the round-robin order: {taken:?}"
+        );
+    }
+}
+
+#[test]
 fn concurrent_matches_of_one_call_over_nodes_exactly_one_wins() {
     let dir = TempDir::new("redis");
     let r = RedisServer::start_in(dir.path(), false);

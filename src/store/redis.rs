@@ -37,6 +37,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,9 +64,11 @@ use crate::value::{Fields, FileValue, Value};
 /// first when all are taken).
 const CODE_CANDIDATES: usize = 8;
 
-/// Numbers a randomly allocated reservation first tries, from a random one on: every number
-/// is a key the script must be given, and a group of 1,000 made each create send 1,000 keys
-/// (5,600 creates/s instead of tens of thousands). Only when all of these are full is the
+/// Numbers a reservation first tries: every number is a key the script must be given, and a
+/// group of 1,000 made each create send 1,000 keys (5,600 creates/s instead of tens of
+/// thousands). Random allocation tries them from a random number on; round robin from where
+/// this node last saw the group's position, which other nodes may have moved on by less than
+/// this. Only when the window has no room (or round robin's position lies outside it) is the
 /// script given the whole group, which finds any free number or says the group is exhausted.
 const RESERVE_WINDOW: usize = 16;
 
@@ -180,6 +183,22 @@ struct GroupKeys {
     base: String,
     /// `P n{group}<number>`, in configured order.
     number_keys: Vec<String>,
+    /// The group's round-robin position after this node's last reservation in it: where the
+    /// next round-robin window starts.
+    rr_next: AtomicUsize,
+}
+
+impl GroupKeys {
+    fn new(prefix: &str, group: &str, numbers: Arc<[String]>) -> Self {
+        let base = number_base(prefix, group);
+        GroupKeys {
+            rr: format!("{prefix}r{{{group}}}"),
+            number_keys: numbers.iter().map(|n| format!("{base}{n}")).collect(),
+            numbers,
+            base,
+            rr_next: AtomicUsize::new(0),
+        }
+    }
 }
 
 /// The Redis-backed [`Store`].
@@ -254,20 +273,11 @@ impl RedisStore {
                     n.escape_debug()
                 ));
             }
-            let base = number_base(prefix, group);
-            let keys: Vec<String> = numbers.iter().map(|n| format!("{base}{n}")).collect();
-            for (n, k) in numbers.iter().zip(&keys) {
+            let keys = GroupKeys::new(prefix, group, numbers.clone());
+            for (n, k) in numbers.iter().zip(&keys.number_keys) {
                 number_keys.insert(n.clone(), k.clone());
             }
-            groups.insert(
-                group.clone(),
-                GroupKeys {
-                    numbers: numbers.clone(),
-                    rr: format!("{prefix}r{{{group}}}"),
-                    base,
-                    number_keys: keys,
-                },
-            );
+            groups.insert(group.clone(), keys);
         }
         Ok(RedisStore {
             target,
@@ -373,7 +383,7 @@ impl RedisStore {
 
     /// Runs a script that reserves (`run` gets its reservation keys and arguments) and reads
     /// the reservation it made: over a window of the group's numbers first when the group is
-    /// large and allocation random, over the whole group when the window had no room.
+    /// large, over the whole group when the window had no room.
     async fn reserving<F, Fut>(
         &self,
         req: &ReserveRequest,
@@ -384,14 +394,34 @@ impl RedisStore {
         F: FnMut(Vec<String>, Vec<Vec<u8>>) -> Fut,
         Fut: Future<Output = Result<RValue, OpError>>,
     {
-        let windowed = req.allocation == Allocation::Random && req.numbers.len() > RESERVE_WINDOW;
-        for window in [windowed, false] {
-            let (keys, args, numbers) = self.reserve_args(req, service, window);
-            match parse_reservation(run(keys, args).await?, &numbers) {
-                Some(Some(r)) => return Ok(r),
+        let owned;
+        let g = match self.groups.get(&req.group) {
+            Some(g) if Arc::ptr_eq(&g.numbers, &req.numbers) || *g.numbers == *req.numbers => g,
+            _ => {
+                // A group the store was not built with: same layout, computed now.
+                owned = GroupKeys::new(&self.prefix, &req.group, req.numbers.clone());
+                &owned
+            }
+        };
+        let n = g.numbers.len();
+        let rr = req.allocation == Allocation::RoundRobin;
+        for window in [n > RESERVE_WINDOW, false] {
+            let (keys, args, first) = reserve_args(g, req, service, window);
+            let given = keys.len() - 1;
+            match parse_reservation(run(keys, args).await?) {
+                Some(Some((i, code))) if i < given => {
+                    let at = (first + i) % n;
+                    if rr {
+                        g.rr_next.store((at + 1) % n, Ordering::Relaxed);
+                    }
+                    return Ok(Reservation {
+                        number: g.numbers[at].clone(),
+                        code,
+                    });
+                }
                 Some(None) if window => continue,
                 Some(None) => return Err(OpError::Store(exhausted(&req.group))),
-                None => return Err(damaged("reservation reply")),
+                Some(Some(_)) | None => return Err(damaged("reservation reply")),
             }
         }
         Err(OpError::Store(exhausted(&req.group)))
@@ -405,70 +435,6 @@ impl RedisStore {
         }
         inv.arg(args);
         self.invoke(&inv).await
-    }
-
-    /// The arguments of the reservation part of a script, its keys, and the numbers they name
-    /// in order: [`RESERVE_WINDOW`] of them from a random one when `window`, else all.
-    fn reserve_args(
-        &self,
-        req: &ReserveRequest,
-        service: Uuid,
-        window: bool,
-    ) -> (Vec<String>, Vec<Vec<u8>>, Arc<[String]>) {
-        let owned;
-        let g = match self.groups.get(&req.group) {
-            Some(g) if Arc::ptr_eq(&g.numbers, &req.numbers) || *g.numbers == *req.numbers => g,
-            _ => {
-                // A group the store was not built with: same layout, computed now.
-                let base = number_base(&self.prefix, &req.group);
-                owned = GroupKeys {
-                    numbers: req.numbers.clone(),
-                    rr: format!("{}r{{{}}}", self.prefix, req.group),
-                    number_keys: req.numbers.iter().map(|n| format!("{base}{n}")).collect(),
-                    base,
-                };
-                &owned
-            }
-        };
-        let n = req.numbers.len().max(1);
-        let mut start = rand::thread_rng().gen_range(0..n);
-        let mut keys = vec![g.rr.clone()];
-        let numbers = if window {
-            let picked: Vec<usize> = (0..RESERVE_WINDOW.min(n))
-                .map(|j| (start + j) % n)
-                .collect();
-            keys.extend(picked.iter().map(|&i| g.number_keys[i].clone()));
-            // The script starts at the first key given.
-            start = 0;
-            picked.iter().map(|&i| g.numbers[i].clone()).collect()
-        } else {
-            keys.extend(g.number_keys.iter().cloned());
-            g.numbers.clone()
-        };
-        let code_len = req.code_len.unwrap_or(0);
-        let mut args: Vec<Vec<u8>> = vec![
-            code_len.to_string().into_bytes(),
-            if req.allocation == Allocation::RoundRobin {
-                b"1".to_vec()
-            } else {
-                b"0".to_vec()
-            },
-            start.to_string().into_bytes(),
-            service.hyphenated().to_string().into_bytes(),
-            req.phone.clone().into_bytes(),
-            ms(req.ttl).to_string().into_bytes(),
-            g.base.len().to_string().into_bytes(),
-        ];
-        match req.code_len {
-            Some(len) => {
-                args.push(CODE_CANDIDATES.to_string().into_bytes());
-                for _ in 0..CODE_CANDIDATES {
-                    args.push(crate::ids::access_code(len).into_bytes());
-                }
-            }
-            None => args.push(b"0".to_vec()),
-        }
-        (keys, args, numbers)
     }
 
     /// Releases holds a service had (each only if the service still holds it).
@@ -792,8 +758,56 @@ fn decode_status(b: Vec<u8>) -> Option<StatusEntry> {
     })
 }
 
-/// The reply of a reservation script: `{index, code, number}`, or nil when exhausted.
-fn parse_reservation(v: RValue, numbers: &[String]) -> Option<Option<Reservation>> {
+/// The keys and arguments of the reservation part of a script, and the index in the group of
+/// the first number they name: [`RESERVE_WINDOW`] numbers when `window` (from a random one,
+/// or from round robin's expected position), else the whole group.
+fn reserve_args(
+    g: &GroupKeys,
+    req: &ReserveRequest,
+    service: Uuid,
+    window: bool,
+) -> (Vec<String>, Vec<Vec<u8>>, usize) {
+    let n = g.numbers.len().max(1);
+    let rr = req.allocation == Allocation::RoundRobin;
+    let start = if rr && window {
+        g.rr_next.load(Ordering::Relaxed) % n
+    } else {
+        rand::thread_rng().gen_range(0..n)
+    };
+    let mut keys = vec![g.rr.clone()];
+    let first = if window {
+        keys.extend((0..RESERVE_WINDOW.min(n)).map(|j| g.number_keys[(start + j) % n].clone()));
+        start
+    } else {
+        keys.extend(g.number_keys.iter().cloned());
+        0
+    };
+    let code_len = req.code_len.unwrap_or(0);
+    let mut args: Vec<Vec<u8>> = vec![
+        code_len.to_string().into_bytes(),
+        if rr { b"1".to_vec() } else { b"0".to_vec() },
+        start.to_string().into_bytes(),
+        g.numbers.len().to_string().into_bytes(),
+        service.hyphenated().to_string().into_bytes(),
+        req.phone.clone().into_bytes(),
+        ms(req.ttl).to_string().into_bytes(),
+        g.base.len().to_string().into_bytes(),
+    ];
+    match req.code_len {
+        Some(len) => {
+            args.push(CODE_CANDIDATES.to_string().into_bytes());
+            for _ in 0..CODE_CANDIDATES {
+                args.push(crate::ids::access_code(len).into_bytes());
+            }
+        }
+        None => args.push(b"0".to_vec()),
+    }
+    (keys, args, first)
+}
+
+/// A reservation script's reply: the index of the number among the keys it was given and the
+/// code; `Some(None)` when they had no room, `None` for a reply of another shape.
+fn parse_reservation(v: RValue) -> Option<Option<(usize, Option<String>)>> {
     match v {
         RValue::Nil => Some(None),
         RValue::Array(items) if items.len() == 3 => {
@@ -806,10 +820,7 @@ fn parse_reservation(v: RValue, numbers: &[String]) -> Option<Option<Reservation
                 RValue::BulkString(b) => String::from_utf8(b).ok()?,
                 _ => return None,
             };
-            Some(Some(Reservation {
-                number: numbers.get(idx)?.clone(),
-                code: (!code.is_empty()).then_some(code),
-            }))
+            Some(Some((idx, (!code.is_empty()).then_some(code))))
         }
         _ => None,
     }

@@ -82,13 +82,19 @@ end
 
 -- Reserves a number of the group whose round-robin key is KEYS[kr] and whose number keys are
 -- KEYS[kr+1 ..], in configured order (contract 5.1, the rules of store/pool.rs).
--- Reads its arguments: code length (0: exclusive), round robin (1/0), random start, service
--- id, phone, ttl ms, length of the number keys' common start, candidate count, candidates.
--- Returns {index, code or '', number}, or nil when the group is exhausted.
+-- Reads its arguments: code length (0: exclusive), round robin (1/0), start, group size,
+-- service id, phone, ttl ms, length of the number keys' common start, candidate count,
+-- candidates. The number keys are the whole group or a window of it: the group's numbers
+-- from index `start` on. Random allocation walks the keys from `start` (whole group) or from
+-- the first (window). Round robin walks from the group's position; a window walks only the
+-- part of it from there on, and is a miss when the position lies outside it.
+-- Returns {index in the keys, code or '', number}, or nil when the keys had no room.
 local function reserve(kr, now)
   local code_len = tonumber(arg())
   local rr = arg() == '1'
   local start = tonumber(arg())
+  local first = start
+  local total = tonumber(arg())
   local sid = arg()
   local phone = arg()
   local ttl_arg = arg()
@@ -97,14 +103,28 @@ local function reserve(kr, now)
   local cands = {}
   for j = 1, tonumber(arg()) do cands[j] = arg() end
   local n = #KEYS - kr
-  if n <= 0 then return nil end
-  if rr then start = (tonumber(redis.call('GET', KEYS[kr])) or 0) % n end
+  if n <= 0 or total < n then return nil end
+  local walk = n
+  if rr then
+    local at = (tonumber(redis.call('GET', KEYS[kr])) or 0) % total
+    if n == total then
+      start = at
+    else
+      -- A window names the numbers start .. start + n - 1 (mod total) of the group.
+      local off = (at - start) % total
+      if off >= n then return nil end
+      walk = n - off
+      start = off
+    end
+  elseif n < total then
+    start = 0
+  end
   local hold = string.format('%.0f', now + ttl) .. ' ' .. sid .. ' ' .. phone
   local cap = 0
   if code_len > 0 then cap = 10 ^ code_len end
   -- The first pass trusts counts that may include expired holds; the second purges them.
   for pass = 0, 1 do
-    for k = 0, n - 1 do
+    for k = 0, walk - 1 do
       local i = (start + k) % n
       local key = KEYS[kr + 1 + i]
       if pass == 1 then purge(key, now) end
@@ -124,7 +144,11 @@ local function reserve(kr, now)
       if field then
         redis.call('HSET', key, field, hold)
         if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl_arg) end
-        if rr then redis.call('SET', KEYS[kr], tostring(i + 1), 'PX', '604800000') end
+        if rr then
+          local pos = i + 1
+          if n < total then pos = (first + i + 1) % total end
+          redis.call('SET', KEYS[kr], tostring(pos), 'PX', '604800000')
+        end
         local code = ''
         if code_len > 0 then code = string.sub(field, 2) end
         return {i, code, string.sub(key, base_len + 1)}
