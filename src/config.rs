@@ -110,6 +110,7 @@ struct LimitsFile {
     max_file_bytes: Option<u64>,
     max_ttl: Option<u64>,
     create_rate_per_ip: Option<u64>,
+    reservations_per_phone: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -268,6 +269,8 @@ pub struct Limits {
     pub max_ttl: u64,
     /// Creates per second one client IP may make; 0: no limit.
     pub create_rate_per_ip: u64,
+    /// Live reservations one phone number may hold in one resource group; 0: no limit.
+    pub reservations_per_phone: u32,
 }
 
 impl Default for Limits {
@@ -279,6 +282,7 @@ impl Default for Limits {
             max_file_bytes: 10 * 1024 * 1024,
             max_ttl: 86_400,
             create_rate_per_ip: 0,
+            reservations_per_phone: 0,
         }
     }
 }
@@ -981,6 +985,14 @@ impl Validator {
             );
             max_ttl = d.max_ttl;
         }
+        let per_phone = f.reservations_per_phone.unwrap_or(0);
+        let reservations_per_phone = u32::try_from(per_phone).unwrap_or_else(|_| {
+            self.err(
+                "gms.limits.reservations_per_phone",
+                format!("'{per_phone}' is too large (0 turns the limit off)"),
+            );
+            0
+        });
         Limits {
             max_body_bytes,
             max_fields,
@@ -988,6 +1000,7 @@ impl Validator {
             max_file_bytes,
             max_ttl,
             create_rate_per_ip: f.create_rate_per_ip.unwrap_or(0),
+            reservations_per_phone,
         }
     }
 

@@ -24,6 +24,9 @@ pub enum ApiError {
     RequestTimeout,
     /// 429: a client over its rate limit; `Retry-After` says when to come back (seconds).
     TooManyRequests(u32),
+    /// 429: the phone number already holds its allowed live reservations (no time to wait
+    /// for: one ends when it is matched, deleted or expires).
+    TooManyReservations(String),
     /// 431: the request head is over `gms.connections.max_header_bytes`.
     HeaderTooLarge,
     /// 415: a content type the API does not read.
@@ -58,7 +61,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::RequestTimeout => 408,
-            ApiError::TooManyRequests(_) => 429,
+            ApiError::TooManyRequests(_) | ApiError::TooManyReservations(_) => 429,
             ApiError::HeaderTooLarge => 431,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Unavailable(_) => 503,
@@ -77,7 +80,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "MethodNotAllowedException",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeException",
             ApiError::RequestTimeout => "RequestTimeoutException",
-            ApiError::TooManyRequests(_) => "TooManyRequestsException",
+            ApiError::TooManyRequests(_) | ApiError::TooManyReservations(_) => {
+                "TooManyRequestsException"
+            }
             ApiError::HeaderTooLarge => "RequestHeaderFieldsTooLargeException",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
             ApiError::Unavailable(_) => "ServiceUnavailableException",
@@ -99,6 +104,7 @@ impl ApiError {
             | ApiError::OrsFailed(m)
             | ApiError::BackendFailed(m)
             | ApiError::BackendTimeout(m)
+            | ApiError::TooManyReservations(m)
             | ApiError::OrsTimeout(m) => m,
             ApiError::Unauthorized(m) => m,
             ApiError::MethodNotAllowed(_) => "method not allowed on this path",

@@ -149,6 +149,7 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable(format!("storage unavailable: {m}"))
             }
             StoreError::Exhausted(m) => ApiError::Unavailable(m),
+            StoreError::PhoneLimit(m) => ApiError::TooManyReservations(m),
         }
     }
 }

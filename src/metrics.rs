@@ -103,7 +103,8 @@ pub static ORS_NODE_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 
 /// `gms_store_operations_total{op, outcome}`: each [`Store`] call, `op` the trait method's name,
 /// `outcome` `ok`, `error` (store unavailable, too slow or damaged) or, for the ops that
-/// reserve, `exhausted` (no access number free: the pool is full, the store is fine).
+/// reserve, `exhausted` (no access number free: the pool is full, the store is fine) and
+/// `phone_limit` (the phone already holds `gms.limits.reservations_per_phone` reservations).
 pub static STORE_OPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "gms_store_operations_total",

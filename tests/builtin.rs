@@ -439,6 +439,11 @@ fn round_robin_follows_configured_order_per_group() {
 }
 
 #[test]
+fn a_phone_holds_at_most_its_configured_reservations_per_group() {
+    check_reservations_per_phone(&[Gateway::start(&two_per_phone(STD_GMS))]);
+}
+
+#[test]
 fn random_allocation_uses_more_than_one_number() {
     let gw = gw();
     let mut seen = HashSet::new();

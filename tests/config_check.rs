@@ -156,6 +156,14 @@ fn check_rejects_zero_timeouts_naming_the_key_path() {
 }
 
 #[test]
+fn check_rejects_a_per_phone_limit_beyond_u32() {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
+        "limits: {{reservations_per_phone: 5000000000}}\n{STD_GMS}"
+    )));
+    assert_rejected(&c, &path, &["gms.limits.reservations_per_phone"]);
+}
+
+#[test]
 fn check_rejects_an_unknown_top_level_gms_key() {
     let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
         "fallback_to_backendd: true\n{STD_GMS}"

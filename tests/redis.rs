@@ -413,6 +413,22 @@ fn round_robin_over_a_large_group_keeps_the_configured_order_across_nodes() {
 }
 
 #[test]
+fn the_per_phone_limit_holds_across_nodes_on_a_single_redis() {
+    let dir = TempDir::new("redis");
+    let r = RedisServer::start_in(dir.path(), false);
+    let gms = two_per_phone(&gms(&single(&r, "gms:", 2000), None));
+    let gws: Vec<Gateway> = (0..2).map(|_| Gateway::start(&gms)).collect();
+    check_reservations_per_phone(&gws);
+}
+
+#[test]
+fn the_per_phone_limit_holds_on_a_redis_cluster() {
+    let c = RedisCluster::start(3);
+    let gms = two_per_phone(&gms(&cluster(&c, "gms:"), None));
+    check_reservations_per_phone(&[Gateway::start(&gms)]);
+}
+
+#[test]
 fn concurrent_matches_of_one_call_over_nodes_exactly_one_wins() {
     let dir = TempDir::new("redis");
     let r = RedisServer::start_in(dir.path(), false);

@@ -69,6 +69,7 @@ fn reserve_request(gw: &Gateway, opts: &Options<'_>) -> Result<ReserveRequest, A
         allocation,
         phone,
         ttl: Duration::from_secs(ttl_s(gw, opts)?),
+        per_phone: gw.config.limits.reservations_per_phone,
     })
 }
 

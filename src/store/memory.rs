@@ -667,6 +667,7 @@ mod tests {
             allocation: Allocation::Random,
             phone: "555".into(),
             ttl: Duration::from_secs(30),
+            per_phone: 0,
         }
     }
 

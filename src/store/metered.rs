@@ -92,6 +92,8 @@ struct OpSeries {
     /// No access number was free: the store worked, the pool is full (also a 503). Only for
     /// the ops that reserve, so the others export no series that can never move.
     exhausted: Option<IntCounter>,
+    /// The phone already held its allowed reservations (a 429); only for the ops that reserve.
+    phone_limit: Option<IntCounter>,
     duration: Histogram,
 }
 
@@ -106,6 +108,7 @@ static OPS: LazyLock<Vec<OpSeries>> = LazyLock::new(|| {
                 ok: counter("ok"),
                 error: counter("error"),
                 exhausted: op.reserves().then(|| counter("exhausted")),
+                phone_limit: op.reserves().then(|| counter("phone_limit")),
                 duration: STORE_LATENCY.with_label_values(&[op.name()]),
             }
         })
@@ -118,10 +121,11 @@ impl OpSeries {
     }
 
     fn record<T>(&self, result: &StoreResult<T>, took: Duration) {
-        match (result, &self.exhausted) {
-            (Ok(_), _) => &self.ok,
-            (Err(StoreError::Exhausted(_)), Some(exhausted)) => exhausted,
-            (Err(_), _) => &self.error,
+        match (result, &self.exhausted, &self.phone_limit) {
+            (Ok(_), _, _) => &self.ok,
+            (Err(StoreError::Exhausted(_)), Some(exhausted), _) => exhausted,
+            (Err(StoreError::PhoneLimit(_)), _, Some(limited)) => limited,
+            (Err(_), _, _) => &self.error,
         }
         .inc();
         self.duration.observe(took.as_secs_f64());
@@ -285,6 +289,7 @@ mod tests {
             allocation: crate::store::Allocation::Random,
             phone: "1".into(),
             ttl: Duration::from_secs(30),
+            per_phone: 0,
         };
         let record = ServiceRecord {
             id: Uuid::new_v4(),

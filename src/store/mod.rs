@@ -32,6 +32,8 @@ pub enum StoreError {
     Unavailable(String),
     /// No access number (or code) is free in the group: 503.
     Exhausted(String),
+    /// The phone already holds as many live reservations in the group as allowed: 429.
+    PhoneLimit(String),
 }
 
 /// Result of a store operation.
@@ -116,6 +118,8 @@ pub struct ReserveRequest {
     pub phone: String,
     /// How long the reservation holds.
     pub ttl: Duration,
+    /// Live reservations `phone` may hold in `group`, this one included; 0: no limit.
+    pub per_phone: u32,
 }
 
 /// A reservation that was made.

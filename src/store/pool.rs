@@ -53,12 +53,49 @@ impl NumberState {
     }
 }
 
+/// A reservation counted against its phone's limit: where to look to see it is still held.
+#[derive(Debug)]
+struct PhoneHold {
+    number: Box<str>,
+    code: Option<u64>,
+    service: Uuid,
+}
+
 /// Every reservation of every group, and each group's round-robin position.
 #[derive(Debug, Default)]
 pub struct Pools {
     numbers: HashMap<Box<str>, NumberState, ahash::RandomState>,
     next: HashMap<Box<str>, usize, ahash::RandomState>,
     sweep_cursor: usize,
+    /// Keyed by group, NUL, phone; kept only for reservations made under a per-phone limit.
+    /// Entries are checked against `numbers` when read, so a release, a match or an expiry
+    /// needs no bookkeeping here.
+    phones: HashMap<Box<str>, Vec<PhoneHold>, ahash::RandomState>,
+    phones_cursor: usize,
+}
+
+/// The message of a create refused by the per-phone limit.
+pub fn phone_limit_message(req: &ReserveRequest) -> String {
+    format!(
+        "phone number '{}' already holds {} live reservation(s) in resource group '{}', the most allowed",
+        req.phone, req.per_phone, req.group
+    )
+}
+
+/// Whether `h` is still held, live, by its service.
+fn still_held(
+    numbers: &HashMap<Box<str>, NumberState, ahash::RandomState>,
+    h: &PhoneHold,
+    now: Instant,
+) -> bool {
+    let Some(st) = numbers.get(&h.number) else {
+        return false;
+    };
+    let hold = match h.code {
+        Some(p) => st.coded.get(&p),
+        None => st.exclusive.as_ref(),
+    };
+    hold.is_some_and(|x| x.service == h.service && x.live(now))
 }
 
 /// A code of `len` digits as one integer; the length is kept so "0042" and "42" differ.
@@ -95,6 +132,19 @@ impl Pools {
                 req.group
             )));
         }
+        let phone_key = if req.per_phone > 0 {
+            let key: Box<str> = format!("{}\0{}", req.group, req.phone).into();
+            let held = self.phones.get_mut(&key).map_or(0, |list| {
+                list.retain(|h| still_held(&self.numbers, h, now));
+                list.len()
+            });
+            if held >= req.per_phone as usize {
+                return Err(StoreError::PhoneLimit(phone_limit_message(req)));
+            }
+            Some(key)
+        } else {
+            None
+        };
         let start = match req.allocation {
             Allocation::Random => rand::thread_rng().gen_range(0..n),
             Allocation::RoundRobin => self.next.get(req.group.as_str()).copied().unwrap_or(0) % n,
@@ -143,6 +193,13 @@ impl Pools {
                         Some(unpack_code(packed))
                     }
                 };
+                if let Some(key) = phone_key {
+                    self.phones.entry(key).or_default().push(PhoneHold {
+                        number: number.as_str().into(),
+                        code: code.as_deref().and_then(pack_code),
+                        service,
+                    });
+                }
                 if req.allocation == Allocation::RoundRobin {
                     match self.next.get_mut(req.group.as_str()) {
                         Some(next) => *next = i + 1,
@@ -201,9 +258,15 @@ impl Pools {
         st.coded.remove(&packed).map(|h| h.service)
     }
 
-    /// Drops expired holds on up to `max_numbers` numbers, resuming where the last call ended,
-    /// so a sweep never holds the lock for long however large the pools are.
+    /// Drops expired holds on up to `max_numbers` numbers, and the entries of ended
+    /// reservations on as many phones, resuming where the last call ended, so a sweep never
+    /// holds the lock for long however large the pools are.
     pub fn sweep(&mut self, now: Instant, max_numbers: usize) {
+        self.sweep_numbers(now, max_numbers);
+        self.sweep_phones(now, max_numbers);
+    }
+
+    fn sweep_numbers(&mut self, now: Instant, max_numbers: usize) {
         let len = self.numbers.len();
         if len == 0 {
             return;
@@ -219,6 +282,26 @@ impl Pools {
         self.sweep_cursor = start + max_numbers;
         for k in emptied {
             self.numbers.remove(&k);
+        }
+    }
+
+    /// Drops the per-phone entries of reservations no longer held, on up to `max` phones.
+    fn sweep_phones(&mut self, now: Instant, max: usize) {
+        let len = self.phones.len();
+        if len == 0 {
+            return;
+        }
+        let start = self.phones_cursor % len;
+        let mut emptied: Vec<Box<str>> = Vec::new();
+        for (k, list) in self.phones.iter_mut().skip(start).take(max) {
+            list.retain(|h| still_held(&self.numbers, h, now));
+            if list.is_empty() {
+                emptied.push(k.clone());
+            }
+        }
+        self.phones_cursor = start + max;
+        for k in emptied {
+            self.phones.remove(&k);
         }
     }
 
@@ -280,6 +363,7 @@ mod tests {
             allocation,
             phone: "555".into(),
             ttl: Duration::from_secs(30),
+            per_phone: 0,
         }
     }
 
@@ -433,6 +517,95 @@ mod tests {
             p.number_use("2", now + Duration::from_secs(31)),
             NumberUse::default()
         );
+    }
+
+    fn limited(per_phone: u32) -> ReserveRequest {
+        let mut r = req(&["1", "2", "3"], Some(4), Allocation::Random);
+        r.per_phone = per_phone;
+        r
+    }
+
+    fn refused(p: &mut Pools, r: &ReserveRequest, now: Instant) -> bool {
+        matches!(
+            p.reserve(r, Uuid::new_v4(), now),
+            Err(StoreError::PhoneLimit(_))
+        )
+    }
+
+    #[test]
+    fn a_phone_holds_at_most_its_limit_until_one_ends() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        let r = limited(2);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let ra = p.reserve(&r, a, now).unwrap();
+        let rb = p.reserve(&r, b, now).unwrap();
+        assert!(refused(&mut p, &r, now));
+        // Another phone, and the same phone in another group, have their own limits.
+        let other_phone = ReserveRequest {
+            phone: "777".into(),
+            ..limited(2)
+        };
+        let other_group = ReserveRequest {
+            group: "H".into(),
+            ..limited(2)
+        };
+        p.reserve(&other_phone, Uuid::new_v4(), now).unwrap();
+        p.reserve(&other_group, Uuid::new_v4(), now).unwrap();
+        // A release frees a place.
+        p.release(
+            a,
+            &ReservationRef {
+                number: ra.number,
+                code: ra.code,
+            },
+        );
+        p.reserve(&r, Uuid::new_v4(), now).unwrap();
+        assert!(refused(&mut p, &r, now));
+        // So does a call that matches.
+        let call = MatchRequest {
+            number: rb.number,
+            code: rb.code,
+            phone: None,
+        };
+        assert_eq!(p.take_match(&call, now), Some(b));
+        p.reserve(&r, Uuid::new_v4(), now).unwrap();
+        assert!(refused(&mut p, &r, now));
+        // And expiry.
+        let later = now + Duration::from_secs(31);
+        p.reserve(&r, Uuid::new_v4(), later).unwrap();
+        p.reserve(&r, Uuid::new_v4(), later).unwrap();
+        assert!(refused(&mut p, &r, later));
+    }
+
+    #[test]
+    fn without_a_limit_nothing_is_counted() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        for _ in 0..20 {
+            p.reserve(&limited(0), Uuid::new_v4(), now).unwrap();
+        }
+        assert!(p.phones.is_empty());
+    }
+
+    #[test]
+    fn sweep_drops_the_phone_entries_of_ended_reservations() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        for k in 0..10 {
+            let r = ReserveRequest {
+                phone: format!("p{k}"),
+                ..limited(1)
+            };
+            p.reserve(&r, Uuid::new_v4(), now).unwrap();
+        }
+        assert_eq!(p.phones.len(), 10);
+        // Each pass looks at up to 3 phones and drops every one it sees (all ended).
+        let later = now + Duration::from_secs(60);
+        for _ in 0..10 {
+            p.sweep(later, 3);
+        }
+        assert!(p.phones.is_empty());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! | `P d{<data id>}` | hash | user data: one field per key, value `t<text>` or `f<u32 LE len><filename><u32 LE len><content type><bytes>`; `\0o` owner; `\0k` the keys in order, each followed by NUL | `_ttl` / storage TTL |
 //! | `P n{<group>}<number>` | hash | holds on one access number: `x` exclusive, `c<code>` coded; value `"<expires ms> <service id> <phone>"` | the latest hold's expiry |
 //! | `P r{<group>}` | string | the group's round-robin position | 7 days, renewed by use |
+//! | `P h{<group>}` | hash | per-phone index (only under `gms.limits.reservations_per_phone`): field phone, value its reservations, each `<expires ms>\0<service id>\0<number>\0<hold field>\0` | the latest entry's expiry |
 //!
 //! Custom storage ids are data ids chosen by the client; ownership (`gms_user`) is the `u` /
 //! `\0o` field, checked inside the scripts. Reservations keep their expiry inside the hold
@@ -51,7 +52,7 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Script, ScriptInvocation, V
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::pool::pack_code;
+use super::pool::{pack_code, phone_limit_message};
 use super::redis_lua as lua;
 use super::{
     Allocation, DataRecord, MatchRequest, NumberUse, OrsSession, PutMode, Reservation,
@@ -186,6 +187,8 @@ struct GroupKeys {
     base: String,
     /// `P n{group}<number>`, in configured order.
     number_keys: Vec<String>,
+    /// `P h{group}`: the per-phone index.
+    phones: Arc<str>,
     /// The group's round-robin position after this node's last reservation in it: where the
     /// next round-robin window starts.
     rr_next: AtomicUsize,
@@ -199,6 +202,7 @@ impl GroupKeys {
             number_keys: numbers.iter().map(|n| format!("{base}{n}")).collect(),
             numbers,
             base,
+            phones: format!("{prefix}h{{{group}}}").into(),
             rr_next: AtomicUsize::new(0),
         }
     }
@@ -212,8 +216,8 @@ pub struct RedisStore {
     timeout: Duration,
     scripts: Scripts,
     groups: HashMap<String, GroupKeys>,
-    /// Access number -> its key, for matching and releasing.
-    number_keys: HashMap<String, String>,
+    /// Access number -> its key and its group's per-phone index, for matching and releasing.
+    number_keys: HashMap<String, (String, Arc<str>)>,
 }
 
 impl RedisStore {
@@ -278,7 +282,7 @@ impl RedisStore {
             }
             let keys = GroupKeys::new(prefix, group, numbers.clone());
             for (n, k) in numbers.iter().zip(&keys.number_keys) {
-                number_keys.insert(n.clone(), k.clone());
+                number_keys.insert(n.clone(), (k.clone(), keys.phones.clone()));
             }
             groups.insert(group.clone(), keys);
         }
@@ -410,9 +414,14 @@ impl RedisStore {
         let rr = req.allocation == Allocation::RoundRobin;
         for window in [n > RESERVE_WINDOW, false] {
             let (keys, args, first) = reserve_args(g, req, service, window);
-            let given = keys.len() - 1;
+            let given = keys.len() - 2;
             match parse_reservation(run(keys, args).await?) {
-                Some(Some((i, code))) if i < given => {
+                Some(ReserveReply::PhoneLimit) => {
+                    return Err(OpError::Store(StoreError::PhoneLimit(phone_limit_message(
+                        req,
+                    ))))
+                }
+                Some(ReserveReply::Made(i, code)) if i < given => {
                     let at = (first + i) % n;
                     if rr {
                         g.rr_next.store((at + 1) % n, Ordering::Relaxed);
@@ -422,9 +431,9 @@ impl RedisStore {
                         code,
                     });
                 }
-                Some(None) if window => continue,
-                Some(None) => return Err(OpError::Store(exhausted(&req.group))),
-                Some(Some(_)) | None => return Err(damaged("reservation reply")),
+                Some(ReserveReply::NoRoom) if window => continue,
+                Some(ReserveReply::NoRoom) => return Err(OpError::Store(exhausted(&req.group))),
+                Some(ReserveReply::Made(..)) | None => return Err(damaged("reservation reply")),
             }
         }
         Err(OpError::Store(exhausted(&req.group)))
@@ -444,15 +453,17 @@ impl RedisStore {
     async fn release_all(&self, service: Uuid, refs: &[ReservationRef]) -> Result<(), OpError> {
         let sid = service.hyphenated().to_string();
         let calls = refs.iter().filter_map(|r| {
-            let key = self.number_keys.get(&r.number)?;
+            let (key, phones) = self.number_keys.get(&r.number)?;
             let sid = sid.clone();
             Some(async move {
                 self.invoke::<i64>(
                     self.scripts
                         .release
                         .key(key)
+                        .key(&**phones)
                         .arg(r.code.as_deref().unwrap_or(""))
-                        .arg(sid),
+                        .arg(sid)
+                        .arg(&r.number),
                 )
                 .await
             })
@@ -777,7 +788,7 @@ fn reserve_args(
     } else {
         rand::thread_rng().gen_range(0..n)
     };
-    let mut keys = vec![g.rr.clone()];
+    let mut keys = vec![g.rr.clone(), g.phones.to_string()];
     let first = if window {
         keys.extend((0..RESERVE_WINDOW.min(n)).map(|j| g.number_keys[(start + j) % n].clone()));
         start
@@ -795,6 +806,7 @@ fn reserve_args(
         req.phone.clone().into_bytes(),
         ms(req.ttl).to_string().into_bytes(),
         g.base.len().to_string().into_bytes(),
+        req.per_phone.to_string().into_bytes(),
     ];
     match req.code_len {
         Some(len) => {
@@ -808,11 +820,21 @@ fn reserve_args(
     (keys, args, first)
 }
 
-/// A reservation script's reply: the index of the number among the keys it was given and the
-/// code; `Some(None)` when they had no room, `None` for a reply of another shape.
-fn parse_reservation(v: RValue) -> Option<Option<(usize, Option<String>)>> {
+/// What a reservation script answered.
+enum ReserveReply {
+    /// Reserved: the index of the number among the number keys given, and the code.
+    Made(usize, Option<String>),
+    /// The numbers given had no room.
+    NoRoom,
+    /// The phone already holds its limit of live reservations in the group.
+    PhoneLimit,
+}
+
+/// Reads a reservation script's reply; `None` for a reply of another shape.
+fn parse_reservation(v: RValue) -> Option<ReserveReply> {
     match v {
-        RValue::Nil => Some(None),
+        RValue::Nil => Some(ReserveReply::NoRoom),
+        RValue::BulkString(b) if b == b"phone-limit" => Some(ReserveReply::PhoneLimit),
         RValue::Array(items) if items.len() == 3 => {
             let mut it = items.into_iter();
             let idx = match it.next()? {
@@ -823,7 +845,7 @@ fn parse_reservation(v: RValue) -> Option<Option<(usize, Option<String>)>> {
                 RValue::BulkString(b) => String::from_utf8(b).ok()?,
                 _ => return None,
             };
-            Some(Some((idx, (!code.is_empty()).then_some(code))))
+            Some(ReserveReply::Made(idx, (!code.is_empty()).then_some(code)))
         }
         _ => None,
     }
@@ -1040,7 +1062,7 @@ impl Store for RedisStore {
     }
 
     async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<Option<Uuid>> {
-        let Some(key) = self.number_keys.get(&call.number) else {
+        let Some((key, phones)) = self.number_keys.get(&call.number) else {
             return Ok(None);
         };
         // A malformed code can never match a coded hold (but an exclusive hold ignores it).
@@ -1056,9 +1078,11 @@ impl Store for RedisStore {
                     self.scripts
                         .matching
                         .key(key)
+                        .key(&**phones)
                         .arg(code)
                         .arg(has_phone)
-                        .arg(phone),
+                        .arg(phone)
+                        .arg(&call.number),
                 )
                 .await?;
             match v {

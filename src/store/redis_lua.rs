@@ -60,6 +60,48 @@ local function purge(key, now)
   return #all / 2 - #dead
 end
 
+-- The per-phone index of a group (kept for reservations made under a per-phone limit): one
+-- field per phone, its value the phone's reservations, each `exp NUL sid NUL number NUL field
+-- NUL`. Reservations leave it when released or matched (drop) and when they expire (live).
+local function phone_entry(exp, sid, number, field)
+  return exp .. '\0' .. sid .. '\0' .. number .. '\0' .. field .. '\0'
+end
+
+-- Keeps `keep(exp, sid, number, field)` entries of one phone, writing back only a change;
+-- returns them.
+local function phone_filter(hkey, phone, keep)
+  local s = redis.call('HGET', hkey, phone)
+  if not s then return {} end
+  local out = {}
+  local dropped = false
+  for e, sid, number, field in string.gmatch(s, '(%d+)%z([^%z]*)%z([^%z]*)%z([^%z]*)%z') do
+    if keep(tonumber(e), sid, number, field) then
+      out[#out + 1] = phone_entry(e, sid, number, field)
+    else
+      dropped = true
+    end
+  end
+  if #out == 0 then
+    redis.call('HDEL', hkey, phone)
+  elseif dropped then
+    redis.call('HSET', hkey, phone, table.concat(out))
+  end
+  return out
+end
+
+-- The live reservations of one phone (the expired ones dropped).
+local function phone_live(hkey, phone, now)
+  return phone_filter(hkey, phone, function(e) return e > now end)
+end
+
+-- Takes one reservation (a released or matched hold) out of its phone's entries.
+local function phone_drop(hkey, hold, number, field)
+  local sid = hold_sid(hold)
+  phone_filter(hkey, hold_phone(hold), function(_, s, n, f)
+    return not (s == sid and n == number and f == field)
+  end)
+end
+
 -- A code not held (live) on this number: the caller's random candidates first, then a walk
 -- from the first one (among holds+1 consecutive codes one is free).
 local function free_code(key, len, cap, cands, now)
@@ -80,15 +122,17 @@ local function free_code(key, len, cap, cands, now)
   return string.format(fmt, v0 % cap)
 end
 
--- Reserves a number of the group whose round-robin key is KEYS[kr] and whose number keys are
--- KEYS[kr+1 ..], in configured order (contract 5.1, the rules of store/pool.rs).
+-- Reserves a number of the group whose round-robin key is KEYS[kr], per-phone index
+-- KEYS[kr+1] and number keys KEYS[kr+2 ..], in configured order (contract 5.1, the rules of
+-- store/pool.rs).
 -- Reads its arguments: code length (0: exclusive), round robin (1/0), start, group size,
--- service id, phone, ttl ms, length of the number keys' common start, candidate count,
--- candidates. The number keys are the whole group or a window of it: the group's numbers
+-- service id, phone, ttl ms, length of the number keys' common start, the phone's limit of
+-- live reservations in the group (0: none), candidate count, candidates. The number keys are the whole group or a window of it: the group's numbers
 -- from index `start` on. Random allocation walks the keys from `start` (whole group) or from
 -- the first (window). Round robin walks from the group's position; a window walks only the
 -- part of it from there on, and is a miss when the position lies outside it.
--- Returns {index in the keys, code or '', number}, or nil when the keys had no room.
+-- Returns {index in the keys, code or '', number}; or nil when the keys had no room; or nil
+-- and 'phone-limit' when the phone already holds its limit.
 local function reserve(kr, now)
   local code_len = tonumber(arg())
   local rr = arg() == '1'
@@ -100,10 +144,17 @@ local function reserve(kr, now)
   local ttl_arg = arg()
   local ttl = tonumber(ttl_arg)
   local base_len = tonumber(arg())
+  local per_phone = tonumber(arg())
   local cands = {}
   for j = 1, tonumber(arg()) do cands[j] = arg() end
-  local n = #KEYS - kr
+  local phones = KEYS[kr + 1]
+  local n = #KEYS - kr - 1
   if n <= 0 or total < n then return nil end
+  local held = nil
+  if per_phone > 0 then
+    held = phone_live(phones, phone, now)
+    if #held >= per_phone then return nil, 'phone-limit' end
+  end
   local walk = n
   if rr then
     local at = (tonumber(redis.call('GET', KEYS[kr])) or 0) % total
@@ -126,7 +177,7 @@ local function reserve(kr, now)
   for pass = 0, 1 do
     for k = 0, walk - 1 do
       local i = (start + k) % n
-      local key = KEYS[kr + 1 + i]
+      local key = KEYS[kr + 2 + i]
       if pass == 1 then purge(key, now) end
       local field = nil
       local x = redis.call('HGET', key, 'x')
@@ -149,9 +200,20 @@ local function reserve(kr, now)
           if n < total then pos = (first + i + 1) % total end
           redis.call('SET', KEYS[kr], tostring(pos), 'PX', '604800000')
         end
+        local number = string.sub(key, base_len + 1)
+        if held then
+          held[#held + 1] = phone_entry(string.format('%.0f', now + ttl), sid, number, field)
+          redis.call('HSET', phones, phone, table.concat(held))
+          if redis.call('PTTL', phones) < ttl then redis.call('PEXPIRE', phones, ttl_arg) end
+          -- Phones that never reserve again would keep their (expired) entries: look at two
+          -- others each time, as Redis samples keys for its own expiry.
+          for _, other in ipairs(redis.call('HRANDFIELD', phones, 2)) do
+            if other ~= phone then phone_live(phones, other, now) end
+          end
+        end
         local code = ''
         if code_len > 0 then code = string.sub(field, 2) end
-        return {i, code, string.sub(key, base_len + 1)}
+        return {i, code, number}
       end
     end
   end
@@ -202,8 +264,9 @@ end
 /// Creates a service and its user data, and reserves a number when asked: all or nothing.
 /// KEYS: service, data, then (with a reservation) the group's round-robin key and number keys.
 /// ARGV: service ttl, service pairs; data ttl, has owner, owner, data pairs; reserve flag and
-/// the reservation's arguments (see `reserve`). Returns `{}` (no reservation), the
-/// reservation, or nil when the group is exhausted (nothing written then).
+/// the reservation's arguments (see `reserve`). Returns `{}` (no reservation) or the
+/// reservation; else nothing is written and it returns nil (the numbers given had no room) or
+/// 'phone-limit'.
 pub const CREATE: &str = r#"
 local now = now_ms()
 local svc_ttl = arg()
@@ -214,8 +277,9 @@ local owner = arg()
 local df = read_pairs()
 local res = {}
 if arg() == '1' then
-  res = reserve(3, now)
-  if not res then return false end
+  local why
+  res, why = reserve(3, now)
+  if not res then return why or false end
   sf[#sf + 1] = res_field(res[3], res[2])
   sf[#sf + 1] = '1'
 end
@@ -225,10 +289,11 @@ return res
 "#;
 
 /// Reserves only (Redis Cluster, where the service lives in another slot).
-/// KEYS: round-robin key, number keys. ARGV: the reservation's arguments.
+/// KEYS: round-robin key, per-phone index, number keys. ARGV: the reservation's arguments.
+/// Returns what `reserve` does.
 pub const RESERVE: &str = r#"
-local r = reserve(1, now_ms())
-if not r then return false end
+local r, why = reserve(1, now_ms())
+if not r then return why or false end
 return r
 "#;
 
@@ -319,13 +384,15 @@ return rec
 "#;
 
 /// Finds the live hold a call matches and releases it; returns its service id or nil.
-/// KEYS: number. ARGV: code or '', phone given (1/0), phone.
+/// KEYS: number, its group's per-phone index. ARGV: code or '', phone given (1/0), phone,
+/// the number.
 pub const MATCH: &str = r#"
 local now = now_ms()
 local key = KEYS[1]
 local code = arg()
 local has_phone = arg() == '1'
 local phone = arg()
+local number = arg()
 local function phone_ok(v)
   return (not has_phone) or hold_phone(v) == phone
 end
@@ -333,6 +400,7 @@ local x = redis.call('HGET', key, 'x')
 if x and hold_exp(x) > now then
   if not phone_ok(x) then return false end
   redis.call('HDEL', key, 'x')
+  phone_drop(KEYS[2], x, number, 'x')
   return hold_sid(x)
 end
 if code == '' then return false end
@@ -340,16 +408,19 @@ local f = 'c' .. code
 local v = redis.call('HGET', key, f)
 if not v or hold_exp(v) <= now or not phone_ok(v) then return false end
 redis.call('HDEL', key, f)
+phone_drop(KEYS[2], v, number, f)
 return hold_sid(v)
 "#;
 
-/// Releases a hold if the service still holds it. KEYS: number. ARGV: code or '', service id.
+/// Releases a hold if the service still holds it. KEYS: number, its group's per-phone index.
+/// ARGV: code or '', service id, the number.
 pub const RELEASE: &str = r#"
 local f = 'x'
 if ARGV[1] ~= '' then f = 'c' .. ARGV[1] end
 local v = redis.call('HGET', KEYS[1], f)
 if v and hold_sid(v) == ARGV[2] then
   redis.call('HDEL', KEYS[1], f)
+  phone_drop(KEYS[2], v, ARGV[3], f)
   return 1
 end
 return 0

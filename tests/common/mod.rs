@@ -39,6 +39,81 @@ services:
   request-inbound-callback: {_type: builtin, _service: request-interaction}
 "#;
 
+/// A gms block with `gms.limits.reservations_per_phone: 2` added, for
+/// [`check_reservations_per_phone`] (which needs `STD_GMS`'s services and DNIS / SOLO groups).
+pub fn two_per_phone(gms: &str) -> String {
+    format!("limits: {{reservations_per_phone: 2}}\n{gms}")
+}
+
+/// `gms.limits.reservations_per_phone: 2` at work, over one gateway or several sharing a
+/// store (each create goes to the next node): a third live reservation for a phone in a group
+/// is 429 JSON and creates nothing; another phone, or another group, is not held back; a
+/// place frees when a service is deleted, when a call matches, and when a reservation expires.
+pub fn check_reservations_per_phone(gws: &[Gateway]) {
+    let mut turn = 0;
+    let mut node = || {
+        turn += 1;
+        &gws[turn % gws.len()]
+    };
+    let coded = |phone: &'static str, ttl: &'static str| {
+        vec![
+            ("_phone_number", phone),
+            ("_provide_code", "true"),
+            ("_ttl", ttl),
+        ]
+    };
+    let a = coded("5550001", "60");
+    let first = ok_json(&node().create("request-interaction", &a));
+    let second = ok_json(&node().create("request-interaction", &a));
+    let refused = node().create("request-interaction", &a);
+    let e = assert_error(&refused, 429);
+    assert_eq!(e["exception"], "TooManyRequestsException");
+    assert!(
+        e["message"].as_str().unwrap_or("").contains("5550001"),
+        "{e}"
+    );
+    assert!(refused.header("retry-after").is_none());
+    ok_json(&node().create("request-interaction", &coded("5550002", "60")));
+    ok_json(&node().create(
+        "request-interaction",
+        &[("_phone_number", "5550001"), ("_resource_group", "SOLO")],
+    ));
+
+    // Deleting a service frees its place.
+    let id = str_field(&first, "_id").to_string();
+    ok_json(&delete(&node().service_url(&id), &[]));
+    ok_json(&node().create("request-interaction", &a));
+    assert_error(&node().create("request-interaction", &a), 429);
+
+    // So does the call that matches a reservation.
+    let number = str_field(&second, "_access_number").to_string();
+    let code = str_field(&second, "_access_code").to_string();
+    ok_json(&node().match_call(&[("_access_number", &number), ("_access_code", &code)]));
+    ok_json(&node().create("request-interaction", &a));
+    assert_error(&node().create("request-interaction", &a), 429);
+
+    // And expiry: two reservations of one second, then the place is free again.
+    let short = coded("5550003", "1");
+    ok_json(&node().create("request-interaction", &short));
+    ok_json(&node().create("request-interaction", &short));
+    assert_error(&node().create("request-interaction", &short), 429);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut freed = false;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        let r = node().create("request-interaction", &short);
+        if r.status == 200 {
+            freed = true;
+            break;
+        }
+        assert_error(&r, 429);
+        if Instant::now() > deadline {
+            break;
+        }
+    }
+    assert!(freed, "no place freed 5 s after one-second reservations");
+}
+
 /// The DNIS pool of `STD_GMS`, in configured order.
 pub const DNIS: [&str; 3] = ["8003449999", "8003449998", "8003449997"];
 /// The single number of the SOLO pool of `STD_GMS`.
