@@ -74,6 +74,31 @@ pub struct Pools {
     phones_cursor: usize,
 }
 
+/// Tidies up to `max` entries of `map` from `cursor` on (`tidy` says whether one is left
+/// empty, and so removed) and moves `cursor` past them.
+fn sweep_some<V>(
+    map: &mut HashMap<Box<str>, V, ahash::RandomState>,
+    cursor: &mut usize,
+    max: usize,
+    mut tidy: impl FnMut(&mut V) -> bool,
+) {
+    let len = map.len();
+    if len == 0 {
+        return;
+    }
+    let start = *cursor % len;
+    let mut emptied: Vec<Box<str>> = Vec::new();
+    for (k, v) in map.iter_mut().skip(start).take(max) {
+        if tidy(v) {
+            emptied.push(k.clone());
+        }
+    }
+    *cursor = start + max;
+    for k in emptied {
+        map.remove(&k);
+    }
+}
+
 /// The message of a create refused by the per-phone limit.
 pub fn phone_limit_message(req: &ReserveRequest) -> String {
     format!(
@@ -262,47 +287,25 @@ impl Pools {
     /// reservations on as many phones, resuming where the last call ended, so a sweep never
     /// holds the lock for long however large the pools are.
     pub fn sweep(&mut self, now: Instant, max_numbers: usize) {
-        self.sweep_numbers(now, max_numbers);
-        self.sweep_phones(now, max_numbers);
-    }
-
-    fn sweep_numbers(&mut self, now: Instant, max_numbers: usize) {
-        let len = self.numbers.len();
-        if len == 0 {
-            return;
-        }
-        let start = self.sweep_cursor % len;
-        let mut emptied: Vec<Box<str>> = Vec::new();
-        for (k, st) in self.numbers.iter_mut().skip(start).take(max_numbers) {
-            st.purge(now);
-            if st.is_empty() {
-                emptied.push(k.clone());
-            }
-        }
-        self.sweep_cursor = start + max_numbers;
-        for k in emptied {
-            self.numbers.remove(&k);
-        }
-    }
-
-    /// Drops the per-phone entries of reservations no longer held, on up to `max` phones.
-    fn sweep_phones(&mut self, now: Instant, max: usize) {
-        let len = self.phones.len();
-        if len == 0 {
-            return;
-        }
-        let start = self.phones_cursor % len;
-        let mut emptied: Vec<Box<str>> = Vec::new();
-        for (k, list) in self.phones.iter_mut().skip(start).take(max) {
-            list.retain(|h| still_held(&self.numbers, h, now));
-            if list.is_empty() {
-                emptied.push(k.clone());
-            }
-        }
-        self.phones_cursor = start + max;
-        for k in emptied {
-            self.phones.remove(&k);
-        }
+        sweep_some(
+            &mut self.numbers,
+            &mut self.sweep_cursor,
+            max_numbers,
+            |st| {
+                st.purge(now);
+                st.is_empty()
+            },
+        );
+        let numbers = &self.numbers;
+        sweep_some(
+            &mut self.phones,
+            &mut self.phones_cursor,
+            max_numbers,
+            |list| {
+                list.retain(|h| still_held(numbers, h, now));
+                list.is_empty()
+            },
+        );
     }
 
     /// The live reservations on `number` (metrics); O(its holds).
