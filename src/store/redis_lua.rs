@@ -127,8 +127,8 @@ end
 -- store/pool.rs).
 -- Reads its arguments: code length (0: exclusive), round robin (1/0), start, group size,
 -- service id, phone, ttl ms, length of the number keys' common start, the phone's limit of
--- live reservations in the group (0: none), candidate count, candidates. The number keys are the whole group or a window of it: the group's numbers
--- from index `start` on. Random allocation walks the keys from `start` (whole group) or from
+-- live reservations in the group (0: none), candidate count, candidates. The number keys are
+-- the whole group or a window of it: the group's numbers from index `start` on. Random allocation walks the keys from `start` (whole group) or from
 -- the first (window). Round robin walks from the group's position; a window walks only the
 -- part of it from there on, and is a miss when the position lies outside it.
 -- Returns {index in the keys, code or '', number}; or nil when the keys had no room; or nil
