@@ -27,6 +27,12 @@ fn assert_ok(c: &Checked, what: &str) {
 }
 
 /// Non-zero exit; stderr names the file and every marker.
+/// `-t` on a configuration with this gms block refuses it, naming each of `markers`.
+fn assert_gms_rejected(gms: &str, markers: &[&str]) {
+    let (c, path, _dir) = check_yaml(&gateway_yaml(gms));
+    assert_rejected(&c, &path, markers);
+}
+
 fn assert_rejected(c: &Checked, path: &str, markers: &[&str]) {
     assert!(
         c.code.is_some_and(|code| code != 0),
@@ -137,62 +143,62 @@ fn check_accepts_the_repository_conf_gateway_redis_yaml() {
 
 #[test]
 fn check_rejects_an_unknown_key_and_names_it() {
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
-        "limits: {{max_bodyy_bytes: 100}}\n{STD_GMS}"
-    )));
-    assert_rejected(&c, &path, &["max_bodyy_bytes", "gms.limits"]);
+    assert_gms_rejected(
+        &format!("limits: {{max_bodyy_bytes: 100}}\n{STD_GMS}"),
+        &["max_bodyy_bytes", "gms.limits"],
+    );
 }
 
 #[test]
 fn check_rejects_zero_timeouts_naming_the_key_path() {
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
-        "connections: {{body_timeout_ms: 0}}\n{STD_GMS}"
-    )));
-    assert_rejected(&c, &path, &["gms.connections.body_timeout_ms"]);
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
-        "backend: {{upstreams: [\"127.0.0.1:8090\"], timeout_ms: 0}}\n{STD_GMS}"
-    )));
-    assert_rejected(&c, &path, &["gms.backend.timeout_ms"]);
+    assert_gms_rejected(
+        &format!("connections: {{body_timeout_ms: 0}}\n{STD_GMS}"),
+        &["gms.connections.body_timeout_ms"],
+    );
+    assert_gms_rejected(
+        &format!("backend: {{upstreams: [\"127.0.0.1:8090\"], timeout_ms: 0}}\n{STD_GMS}"),
+        &["gms.backend.timeout_ms"],
+    );
 }
 
 #[test]
 fn check_rejects_a_per_phone_limit_beyond_u32() {
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
-        "limits: {{reservations_per_phone: 5000000000}}\n{STD_GMS}"
-    )));
-    assert_rejected(&c, &path, &["gms.limits.reservations_per_phone"]);
+    assert_gms_rejected(
+        &format!("limits: {{reservations_per_phone: 5000000000}}\n{STD_GMS}"),
+        &["gms.limits.reservations_per_phone"],
+    );
 }
 
 #[test]
 fn check_rejects_an_unknown_top_level_gms_key() {
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
-        "fallback_to_backendd: true\n{STD_GMS}"
-    )));
-    assert_rejected(&c, &path, &["fallback_to_backendd"]);
+    assert_gms_rejected(
+        &format!("fallback_to_backendd: true\n{STD_GMS}"),
+        &["fallback_to_backendd"],
+    );
 }
 
 #[test]
 fn check_rejects_a_bad_ors_url_naming_the_key_path() {
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
-        "{STD_GMS}  request-inbound-poll:\n    _type: ors\n    _service: \"http://scxml.example.com/poll.scxml\"\n    _ors: \"htp:/x\"\n"
-    )));
-    assert_rejected(&c, &path, &["gms.services.request-inbound-poll._ors"]);
+    assert_gms_rejected(
+        &format!("{STD_GMS}  request-inbound-poll:\n    _type: ors\n    _service: \"http://scxml.example.com/poll.scxml\"\n    _ors: \"htp:/x\"\n"),
+        &["gms.services.request-inbound-poll._ors"],
+    );
 }
 
 #[test]
 fn check_rejects_an_unknown_service_type() {
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
-        "{STD_GMS}  weird: {{_type: bogus, _service: request-interaction}}\n"
-    )));
-    assert_rejected(&c, &path, &["gms.services.weird"]);
+    assert_gms_rejected(
+        &format!("{STD_GMS}  weird: {{_type: bogus, _service: request-interaction}}\n"),
+        &["gms.services.weird"],
+    );
 }
 
 #[test]
 fn check_rejects_an_unknown_builtin() {
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
-        "{STD_GMS}  odd-builtin: {{_type: builtin, _service: no-such-builtin}}\n"
-    )));
-    assert_rejected(&c, &path, &["gms.services.odd-builtin"]);
+    assert_gms_rejected(
+        &format!("{STD_GMS}  odd-builtin: {{_type: builtin, _service: no-such-builtin}}\n"),
+        &["gms.services.odd-builtin"],
+    );
 }
 
 #[test]
@@ -238,10 +244,10 @@ fn check_reports_every_error_in_one_file() {
 
 #[test]
 fn check_rejects_yaml_syntax_errors_naming_the_file() {
-    let (c, path, _dir) = check_yaml(&gateway_yaml(&format!(
-        "{STD_GMS}  broken: {{_type: builtin, _service: [unclosed\n"
-    )));
-    assert_rejected(&c, &path, &[]);
+    assert_gms_rejected(
+        &format!("{STD_GMS}  broken: {{_type: builtin, _service: [unclosed\n"),
+        &[],
+    );
 }
 
 #[test]
