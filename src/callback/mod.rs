@@ -1,0 +1,18 @@
+//! The pure date and time logic of the Callback Services API (contract `gms-callback.md`):
+//! callback times, office hours, capacity, time buckets and availability slots.
+//!
+//! Nothing here reads the clock, the store or the network: every function takes `now` and the
+//! counts it needs, so handlers, the store and the scheduler build on it and tests use fixed
+//! instants. Calendar arithmetic and time zones are `jiff`'s, with its bundled copy of the IANA
+//! time-zone database ([`time::time_zone`]).
+//!
+//! Layout:
+//! - [`error`]: [`OptionError`] (a bad service option, for `-t`) and [`ParamError`] (a bad
+//!   request parameter, a 400).
+//! - [`time`]: `_desired_time` and the other wire formats, `_reject_future_desired_time`.
+
+pub mod error;
+pub mod time;
+
+pub use error::{OptionError, ParamError};
+pub use time::FutureLimit;
