@@ -10,7 +10,9 @@
 //! - [`error`]: [`OptionError`] (a bad service option, for `-t`) and [`ParamError`] (a bad
 //!   request parameter, a 400).
 //! - [`time`]: `_desired_time` and the other wire formats, `_reject_future_desired_time`.
+//! - [`buckets`]: `_request_time_bucket` boundaries in the office's time zone.
 
+pub mod buckets;
 pub mod error;
 pub mod time;
 
