@@ -11,13 +11,16 @@
 //!   request parameter, a 400).
 //! - [`time`]: `_desired_time` and the other wire formats, `_reject_future_desired_time`.
 //! - [`office_hours`]: the `office-hours` built-in (§10.1).
+//! - [`capacity`]: the `capacity` built-in (§10.2).
 //! - [`buckets`]: `_request_time_bucket` boundaries in the office's time zone.
 
 pub mod buckets;
+pub mod capacity;
 pub mod error;
 pub mod office_hours;
 pub mod time;
 
+pub use capacity::Capacity;
 pub use error::{OptionError, ParamError};
 pub use office_hours::OfficeHours;
 pub use time::FutureLimit;
