@@ -13,14 +13,17 @@
 //! - [`office_hours`]: the `office-hours` built-in (§10.1).
 //! - [`capacity`]: the `capacity` built-in (§10.2).
 //! - [`buckets`]: `_request_time_bucket` boundaries in the office's time zone.
+//! - [`query`]: the query parameters of the office-hours, capacity and availability GETs.
 
 pub mod buckets;
 pub mod capacity;
 pub mod error;
 pub mod office_hours;
+pub mod query;
 pub mod time;
 
 pub use capacity::Capacity;
 pub use error::{OptionError, ParamError};
 pub use office_hours::OfficeHours;
+pub use query::{AvailabilityRequest, CapacityRequest, OfficeHoursRequest, Version};
 pub use time::FutureLimit;
