@@ -13,17 +13,25 @@
 //! - [`office_hours`]: the `office-hours` built-in (§10.1).
 //! - [`capacity`]: the `capacity` built-in (§10.2).
 //! - [`buckets`]: `_request_time_bucket` boundaries in the office's time zone.
+//! - [`rules`]: [`rules::SlotRules`], one callback service's booking rules and bucket totals.
+//! - [`slots`]: availability V1/V2 (§6.2).
+//! - [`desired`]: is a desired time acceptable (§3.2 step 4), and what to propose (§3.4).
 //! - [`query`]: the query parameters of the office-hours, capacity and availability GETs.
 
 pub mod buckets;
 pub mod capacity;
+pub mod desired;
 pub mod error;
 pub mod office_hours;
 pub mod query;
+pub mod rules;
+pub mod slots;
 pub mod time;
 
 pub use capacity::Capacity;
+pub use desired::{Refusal, Timing};
 pub use error::{OptionError, ParamError};
 pub use office_hours::OfficeHours;
 pub use query::{AvailabilityRequest, CapacityRequest, OfficeHoursRequest, Version};
+pub use rules::SlotRules;
 pub use time::FutureLimit;
