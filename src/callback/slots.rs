@@ -100,41 +100,7 @@ impl SlotRules {
     /// The buckets of `window` that can be offered at `now`: open, not past, not beyond
     /// `_reject_future_desired_time`, with a capacity above 0; in time order.
     pub fn candidates(&self, window: &SlotWindow, now: Timestamp) -> Vec<Candidate> {
-        // A slot exactly at the latest accepted time is still offered.
-        let latest = self.latest(now);
-        let end = window.end.min(
-            latest
-                .saturating_add(SignedDuration::from_nanos(1))
-                .unwrap_or(latest),
-        );
-        let start = window.start.max(now);
-        let open = self
-            .office
-            .as_ref()
-            .map(|(_, hours)| hours.open_periods(start, end));
-        let mut period = 0;
-        let mut out = Vec::new();
-        for bucket in self.buckets.starts(start, end) {
-            if let Some(open) = &open {
-                // Periods are merged and in order: skip those that closed before this bucket.
-                while period < open.len() && open[period].1 <= bucket {
-                    period += 1;
-                }
-                match open.get(period) {
-                    Some(&(opens, _)) if opens <= bucket => {}
-                    Some(_) => continue,
-                    None => break,
-                }
-            }
-            let total = self.bucket_total(bucket);
-            if total > 0 {
-                out.push(Candidate {
-                    start: bucket,
-                    total,
-                });
-            }
-        }
-        out
+        self.candidate_iter(window, now).collect()
     }
 
     /// The slots to list among `candidates`, given the booked count per bucket start: those
@@ -145,27 +111,19 @@ impl SlotRules {
         candidates: &[Candidate],
         booked: impl Fn(Timestamp) -> u32,
     ) -> Vec<Slot> {
-        candidates
-            .iter()
-            .map(|c| Slot {
-                start: c.start,
-                free: c.total.saturating_sub(booked(c.start)),
-                total: c.total,
-            })
-            .filter(|slot| slot.free > 0 || window.report_busy)
-            .take(window.limit as usize)
-            .collect()
+        pick_from(window, candidates.iter().copied(), booked)
     }
 
-    /// [`SlotRules::candidates`] then [`SlotRules::pick`], for a store that answers counts
-    /// one by one from memory.
+    /// [`SlotRules::candidates`] then [`SlotRules::pick`], lazily: for a store that answers
+    /// counts one by one from memory; stops at the window's limit (the 5 slots of a refusal
+    /// cost 5 buckets, not 31 days of them).
     pub fn free_slots(
         &self,
         window: &SlotWindow,
         now: Timestamp,
         booked: impl Fn(Timestamp) -> u32,
     ) -> Vec<Slot> {
-        self.pick(window, &self.candidates(window, now), booked)
+        pick_from(window, self.candidate_iter(window, now), booked)
     }
 
     /// The V1 reply (and the `availability` of a refusal): slot start -> free count, only
@@ -195,6 +153,54 @@ impl SlotRules {
                 .collect(),
         }
     }
+
+    /// [`SlotRules::candidates`] as they come: the bucket starts inside each open period
+    /// (the whole window without office hours), clipped to now and the future limit.
+    fn candidate_iter(
+        &self,
+        window: &SlotWindow,
+        now: Timestamp,
+    ) -> impl Iterator<Item = Candidate> + '_ {
+        // A slot exactly at the latest accepted time is still offered.
+        let latest = self.latest(now);
+        let end = window.end.min(
+            latest
+                .saturating_add(SignedDuration::from_nanos(1))
+                .unwrap_or(latest),
+        );
+        let start = window.start.max(now);
+        let open: Vec<(Timestamp, Timestamp)> = match &self.office {
+            // Merged and in order, so the bucket starts below come once each, in order.
+            Some((_, hours)) => hours.open_periods(start, end),
+            None => vec![(start, end)],
+        };
+        open.into_iter()
+            .flat_map(move |(opens, closes)| self.buckets.starts(opens.max(start), closes.min(end)))
+            .filter_map(|bucket| {
+                let total = self.bucket_total(bucket);
+                (total > 0).then_some(Candidate {
+                    start: bucket,
+                    total,
+                })
+            })
+    }
+}
+
+/// The slots with room among `candidates` (all, with `report-busy`), at most `window.limit`.
+fn pick_from(
+    window: &SlotWindow,
+    candidates: impl Iterator<Item = Candidate>,
+    booked: impl Fn(Timestamp) -> u32,
+) -> Vec<Slot> {
+    candidates
+        .map(|c| Slot {
+            start: c.start,
+            free: c.total.saturating_sub(booked(c.start)),
+            total: c.total,
+        })
+        .filter(|slot| slot.free > 0 || window.report_busy)
+        .take(window.limit as usize)
+        .collect()
 }
 
 #[cfg(test)]
