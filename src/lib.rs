@@ -9,6 +9,8 @@
 //!   under limits into [`params::Params`]; underscore parameters vs user data.
 //! - [`gateway`]: the shared state ([`gateway::Gateway`]) and the one `match` that dispatches a
 //!   route to its handler in [`api`] or [`builtin`].
+//! - [`callback`]: the pure date and time logic of the Callback Services API: callback times,
+//!   office hours, capacity, buckets and availability slots.
 //! - [`ors`]: ORS-based services: the ORS client, node selection, the status cache.
 //! - [`store`]: the [`store::Store`] trait that holds every piece of state, and its
 //!   implementations (embedded memory store).
@@ -26,6 +28,7 @@ pub mod access_log;
 pub mod api;
 pub mod app;
 pub mod builtin;
+pub mod callback;
 pub mod chunked;
 pub mod config;
 pub mod conn_guard;
