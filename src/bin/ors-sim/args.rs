@@ -1,5 +1,6 @@
 //! The command line.
 
+use crate::callback::CallbackConfig;
 use crate::config::{default_status_script, parse_status_script, ScriptStep};
 
 pub const DEFAULT_LOG_MAX: usize = 10_000;
@@ -9,7 +10,8 @@ pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
 pub const USAGE: &str =
     "usage: ors-sim --listen ADDR [--listen ADDR ...] [--control ADDR]\n       \
     [--status-script JSON|@FILE] [--log-max N] [--threads N] [--max-sessions N]\n       \
-    [--tls-cert FILE --tls-key FILE]";
+    [--tls-cert FILE --tls-key FILE]\n       \
+    [--callback JSON|@FILE] [--gms-base URL] [--gms-auth USER:PASSWORD]";
 
 /// The parsed command line.
 #[derive(Debug)]
@@ -22,6 +24,8 @@ pub struct Args {
     pub max_sessions: usize,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
+    /// Callback strategy mode, when on.
+    pub callback: Option<CallbackConfig>,
     pub help: bool,
 }
 
@@ -36,8 +40,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, Strin
         max_sessions: DEFAULT_MAX_SESSIONS,
         tls_cert: None,
         tls_key: None,
+        callback: None,
         help: false,
     };
+    let mut callback: Option<CallbackConfig> = None;
+    let mut gms_base = None;
+    let mut gms_auth = None;
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -73,9 +81,37 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, Strin
             }
             "--tls-cert" => args.tls_cert = Some(take_value(&flag, inline, &mut it)?),
             "--tls-key" => args.tls_key = Some(take_value(&flag, inline, &mut it)?),
+            "--callback" => {
+                let text = json_or_file(&flag, take_value(&flag, inline, &mut it)?)?;
+                let c: CallbackConfig =
+                    serde_json::from_str(&text).map_err(|e| format!("--callback: {e}"))?;
+                callback = Some(c);
+            }
+            "--gms-base" => gms_base = Some(take_value(&flag, inline, &mut it)?),
+            "--gms-auth" => {
+                let v = take_value(&flag, inline, &mut it)?;
+                let (user, password) = v
+                    .split_once(':')
+                    .ok_or("--gms-auth: expected USER:PASSWORD")?;
+                gms_auth = Some((user.to_string(), password.to_string()));
+            }
             _ => return Err(format!("unknown argument: {arg}")),
         }
     }
+    if gms_base.is_some() || gms_auth.is_some() {
+        let c = callback.get_or_insert_with(CallbackConfig::default);
+        if let Some(base) = gms_base {
+            c.gms_base = Some(base);
+        }
+        if let Some((user, password)) = gms_auth {
+            c.gms_user = Some(user);
+            c.gms_password = Some(password);
+        }
+    }
+    if let Some(c) = &callback {
+        c.validate().map_err(|e| format!("--callback: {e}"))?;
+    }
+    args.callback = callback;
     if !args.help && args.listen.is_empty() {
         return Err("at least one --listen ADDR is required".into());
     }
@@ -145,6 +181,7 @@ mod tests {
             (5, 2, DEFAULT_MAX_SESSIONS)
         );
         assert_eq!(a.status_script.len(), 1);
+        assert!(a.callback.is_none());
 
         let d = parse_args(argv(&["--listen", "127.0.0.1:1"])).unwrap();
         assert_eq!(
@@ -174,5 +211,45 @@ mod tests {
             (Some("c.pem"), Some("k.pem"))
         );
         assert!(parse_args(argv(&["--help"])).unwrap().help);
+    }
+
+    #[test]
+    fn callback_flags() {
+        let a = parse_args(argv(&[
+            "--listen",
+            "a:1",
+            "--callback",
+            r#"{"dialog":"DialNumber","auto":false}"#,
+            "--gms-base=http://127.0.0.1:8080/genesys/1",
+            "--gms-auth",
+            "admin:pa:ss",
+        ]))
+        .unwrap();
+        let c = a.callback.unwrap();
+        assert!(!c.auto);
+        assert_eq!(
+            c.gms_base.as_deref(),
+            Some("http://127.0.0.1:8080/genesys/1")
+        );
+        assert_eq!(
+            (c.gms_user.as_deref(), c.gms_password.as_deref()),
+            (Some("admin"), Some("pa:ss"))
+        );
+        // --gms-base alone turns the mode on with the defaults.
+        let b = parse_args(argv(&["--listen", "a:1", "--gms-base", "http://h:1"])).unwrap();
+        assert_eq!(b.callback.unwrap().start_requests, ["start"]);
+
+        let bad = |extra: &[&str]| {
+            let mut v = vec!["--listen", "a:1"];
+            v.extend_from_slice(extra);
+            parse_args(argv(&v)).is_err()
+        };
+        assert!(bad(&["--callback", "{"]));
+        assert!(bad(&["--callback", r#"{"bogus":1}"#]));
+        assert!(bad(&["--callback", r#"{"dialog":"Nope"}"#]));
+        assert!(bad(&["--gms-base", "https://h:1"]));
+        assert!(bad(&["--gms-base", "ftp://h"]));
+        assert!(bad(&["--gms-auth", "nocolon"]));
+        assert!(bad(&["--callback", r#"{"steps":[{"state":"DONE"}]}"#]));
     }
 }

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::callback::DialogSpec;
+
 /// One step of a status script: from `after_ms` of session age on, status answers `body`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +80,8 @@ pub struct InstanceConfig {
     pub start_reply: StartReply,
     /// Closes a kept-alive connection idle this long (0: the default two minutes).
     pub idle_close_ms: u64,
+    /// The dialog this instance's callback start requests answer, over the global one.
+    pub callback_dialog: Option<DialogSpec>,
 }
 
 impl Default for InstanceConfig {
@@ -90,6 +94,7 @@ impl Default for InstanceConfig {
             status_script: None,
             start_reply: StartReply::Json,
             idle_close_ms: 0,
+            callback_dialog: None,
         }
     }
 }
@@ -171,5 +176,9 @@ mod tests {
         assert!(c.validate().is_err());
         let c: InstanceConfig = serde_json::from_str(r#"{"error_status":204}"#).unwrap();
         assert!(c.validate().is_err());
+        let c: InstanceConfig =
+            serde_json::from_str(r#"{"callback_dialog":"DisplayMenu"}"#).unwrap();
+        assert!(c.callback_dialog.is_some());
+        assert!(serde_json::from_str::<InstanceConfig>(r#"{"callback_dialog":"Menu"}"#).is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! The control API under `/sim/...`: instances' failure injection, the log, stats and
-//! sessions.
+//! The control API under `/sim/...`: instances' failure injection, the log, stats,
+//! sessions and the callback mode.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use http::Method;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::callback::{CallbackConfig, Step, StepResult};
 use crate::config::{InstanceConfig, Mode};
 use crate::form::{decode_segment, query_pairs};
 use crate::http::{error, json, json_bytes, method_not_allowed, not_found, Reply, Request};
@@ -65,6 +66,32 @@ pub async fn handle(sim: &Sim, req: &Request) -> Reply {
             }
             _ => method_not_allowed("GET, DELETE"),
         },
+        "/sim/callback" => match *m {
+            Method::GET => json(200, &sim.callbacks.config().as_deref()),
+            Method::PUT => {
+                match parse::<CallbackConfig>(&req.body, "config", CallbackConfig::validate) {
+                    Ok(c) => {
+                        let reply = json(200, &c);
+                        sim.callbacks.set_config(Some(c));
+                        reply
+                    }
+                    Err(e) => error(400, &e),
+                }
+            }
+            Method::DELETE => {
+                sim.callbacks.set_config(None);
+                json(200, &json!({}))
+            }
+            _ => method_not_allowed("GET, PUT, DELETE"),
+        },
+        "/sim/callbacks" => match *m {
+            Method::GET => json(200, &sim.callbacks.views()),
+            Method::DELETE => {
+                sim.callbacks.clear();
+                json(200, &json!({}))
+            }
+            _ => method_not_allowed("GET, DELETE"),
+        },
         p => {
             if let Some(name) = p.strip_prefix("/sim/instances/") {
                 let Some(inst) = sim.instance(&decode_segment(name)) else {
@@ -76,7 +103,10 @@ pub async fn handle(sim: &Sim, req: &Request) -> Reply {
                     _ => method_not_allowed("GET, PUT"),
                 };
             }
-            not_found()
+            match p.strip_prefix("/sim/callbacks/") {
+                Some(rest) => callback_reply(sim, rest, req).await,
+                None => not_found(),
+            }
         }
     }
 }
@@ -173,4 +203,36 @@ fn sessions_reply(sim: &Sim) -> Reply {
     drop(all);
     drop(sessions);
     json_bytes(200, body)
+}
+
+/// `GET /sim/callbacks/{id}` and `POST /sim/callbacks/{id}/state`.
+async fn callback_reply(sim: &Sim, rest: &str, req: &Request) -> Reply {
+    let (id, state) = match rest.strip_suffix("/state") {
+        Some(id) => (id, true),
+        None => (rest, false),
+    };
+    let Some(cb) = sim.callbacks.get(&decode_segment(id)) else {
+        return error(404, "unknown callback");
+    };
+    match (state, &req.method) {
+        (false, &Method::GET) => json(200, &cb.view()),
+        (false, _) => method_not_allowed("GET"),
+        (true, &Method::POST) => {
+            let explicit = if req.body.iter().all(u8::is_ascii_whitespace) {
+                None
+            } else {
+                match parse::<Step>(&req.body, "step", Step::validate) {
+                    Ok(s) => Some(s),
+                    Err(e) => return error(400, &e),
+                }
+            };
+            match sim.callbacks.step(&cb, explicit, None).await {
+                StepResult::Taken(report) => {
+                    json(200, &json!({"callback": cb.view(), "report": report}))
+                }
+                _ => error(409, "the callback has no step left"),
+            }
+        }
+        (true, _) => method_not_allowed("POST"),
+    }
 }

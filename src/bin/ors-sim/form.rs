@@ -97,6 +97,16 @@ pub fn form_params(req: &Request) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// A gateway parameter such as `_service_id`: the form parameter, or the `X-GMS-service_id`
+/// header the gateway sends instead with `_ors_forward: headers` (percent-encoded).
+pub fn gms_param(params: &Map<String, Value>, req: &Request, name: &str) -> Option<String> {
+    if let Some(Value::String(v)) = params.get(name) {
+        return Some(v.clone());
+    }
+    let header = format!("x-gms-{}", name.strip_prefix('_').unwrap_or(name));
+    req.header(&header).map(decode_segment)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +183,15 @@ mod tests {
         );
         assert!(form_params(&other).unwrap().is_empty());
         assert!(form_params(&req(Method::POST, "/x", &[], b"a=%")).is_err());
+    }
+
+    #[test]
+    fn gms_params_from_form_or_headers() {
+        let r = req(Method::POST, "/x", &[("x-gms-service_id", "id%201")], b"");
+        let form = json!({"_service_name": "cb"});
+        let form = form.as_object().unwrap();
+        assert_eq!(gms_param(form, &r, "_service_id").as_deref(), Some("id 1"));
+        assert_eq!(gms_param(form, &r, "_service_name").as_deref(), Some("cb"));
+        assert_eq!(gms_param(form, &r, "_data_id"), None);
     }
 }

@@ -12,6 +12,7 @@ use pingora::tls::{
 use tokio::net::{TcpListener, TcpSocket};
 
 use crate::args::Args;
+use crate::callback::Callbacks;
 use crate::conn;
 use crate::record::RequestLog;
 use crate::sessions::Sessions;
@@ -171,6 +172,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         status_script: args.status_script,
         sessions: Mutex::new(Sessions::new(args.max_sessions)),
         log: Mutex::new(RequestLog::new(args.log_max)),
+        callbacks: Arc::new(Callbacks::new(args.callback, args.max_sessions)),
     });
     {
         let mut out = std::io::stdout().lock();

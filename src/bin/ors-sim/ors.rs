@@ -7,8 +7,9 @@ use http::Method;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::callback::{self, CallbackConfig, QUEUE_POSITION};
 use crate::config::{select_status, valid_reply_status, InstanceConfig, Mode, StartReply};
-use crate::form::{decode_segment, form_params};
+use crate::form::{decode_form, decode_segment, form_params, gms_param};
 use crate::http::{
     empty, error, json, method_not_allowed, not_found, text, with_header, HeadersJson, Outcome,
     Reply, Request,
@@ -85,7 +86,16 @@ pub async fn handle(sim: &Sim, inst: &Instance, cfg: &InstanceConfig, req: &Requ
     }
     let route = Route::parse(req.path());
     let ors = route != Route::Echo;
-    let (params, form_error) = match form_params(req) {
+    let callbacks = sim.callbacks.config();
+    // A callback strategy answers its queue position to a GET too (gms-callback.md 8).
+    let get_allowed = callbacks.is_some()
+        && matches!(&route, Route::Request { name, .. } if name == QUEUE_POSITION);
+    let parsed = if get_allowed && req.method == Method::GET {
+        decode_form(req.query().as_bytes())
+    } else {
+        form_params(req)
+    };
+    let (params, form_error) = match parsed {
         Ok(p) => (p, None),
         Err(e) => (Map::new(), Some(e)),
     };
@@ -96,14 +106,17 @@ pub async fn handle(sim: &Sim, inst: &Instance, cfg: &InstanceConfig, req: &Requ
     if cfg.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(cfg.latency_ms)).await;
     }
+    let allowed = req.method == Method::POST || (get_allowed && req.method == Method::GET);
     let resp = match (cfg.mode, &cfg.redirect_to) {
         (Mode::Error, _) => error(cfg.error_status, "injected failure"),
         (Mode::Redirect, Some(to)) if ors => redirect(to, req),
         _ if !ors => echo(inst, req),
-        _ if route != Route::OrsUnknown && req.method != Method::POST => method_not_allowed("POST"),
+        _ if route != Route::OrsUnknown && !allowed => {
+            method_not_allowed(if get_allowed { "GET, POST" } else { "POST" })
+        }
         _ => match form_error {
             Some(e) => error(400, &format!("malformed form body: {e}")),
-            None => handle_ors(sim, inst, cfg, route, params),
+            None => handle_ors(sim, inst, cfg, callbacks.as_deref(), route, params, req),
         },
     };
     Outcome::Reply(with_header(
@@ -133,8 +146,10 @@ fn handle_ors(
     sim: &Sim,
     inst: &Instance,
     cfg: &InstanceConfig,
+    callbacks: Option<&CallbackConfig>,
     route: Route,
     params: Map<String, Value>,
+    req: &Request,
 ) -> Reply {
     match route {
         Route::Start => {
@@ -144,6 +159,8 @@ fn handle_ors(
             let sid = uuid::Uuid::new_v4().simple().to_string();
             let session = Session {
                 owner: inst.name.clone(),
+                service_id: gms_param(&params, req, "_service_id"),
+                service_name: gms_param(&params, req, "_service_name"),
                 params,
                 started: Instant::now(),
             };
@@ -158,6 +175,11 @@ fn handle_ors(
             let Some(started) = started else {
                 return unknown_session();
             };
+            if let Some(cb) = callbacks {
+                if let Some(r) = callback::ors_request(sim, cfg, cb, &sid, &name, &params, req) {
+                    return r;
+                }
+            }
             if name == "status" {
                 let script = cfg.status_script.as_deref().unwrap_or(&sim.status_script);
                 let elapsed = started.elapsed().as_millis() as u64;
@@ -194,7 +216,7 @@ fn handle_ors(
             }
         }
         Route::Terminate { sid } => {
-            if lock(&sim.sessions).map.remove(&sid).is_some() {
+            if callback::end_session(sim, &sid) {
                 json(200, &json!({}))
             } else {
                 unknown_session()

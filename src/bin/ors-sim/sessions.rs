@@ -12,13 +12,17 @@ pub struct Session {
     pub owner: Arc<str>,
     pub params: Map<String, Value>,
     pub started: Instant,
+    /// `_service_id` of the start (parameter or `X-GMS-service_id`): the callback id.
+    pub service_id: Option<String>,
+    /// `_service_name` of the start, where callback state reports go.
+    pub service_name: Option<String>,
 }
 
 /// Live sessions.
 pub type Sessions = Bounded<Session>;
 
 /// A map by id that keeps at most `max` entries, evicting the oldest, since a benchmark may
-/// start sessions and never end them.
+/// start sessions (and callbacks) and never end them.
 pub struct Bounded<V> {
     pub map: HashMap<String, V>,
     /// Creation order; may hold ids already removed, compacted when it grows too long.

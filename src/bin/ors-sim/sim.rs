@@ -1,4 +1,4 @@
-//! The state every listener shares: instances, sessions, the request log.
+//! The state every listener shares: instances, sessions, callbacks, the request log.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -9,6 +9,7 @@ use pingora::tls::TlsAcceptor;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
+use crate::callback::Callbacks;
 use crate::config::{InstanceConfig, ScriptStep};
 use crate::http::Request;
 use crate::record::{Kind, LogEntry, RequestLog, Stats};
@@ -67,6 +68,7 @@ pub struct Sim {
     pub status_script: Vec<ScriptStep>,
     pub sessions: Mutex<Sessions>,
     pub log: Mutex<RequestLog>,
+    pub callbacks: Arc<Callbacks>,
 }
 
 /// Locks `m`, also after a panic elsewhere (the data stays usable for a simulator).
