@@ -1130,16 +1130,21 @@ pub struct OrsSim {
 impl OrsSim {
     /// Start `ors-sim` with `n` ORS / echo listeners and a control listener.
     pub fn start(n: usize) -> OrsSim {
-        OrsSim::start_with(n, None)
+        OrsSim::start_with(n, None, &[])
     }
 
     /// `start`, the instances speaking HTTPS with `certs`' server certificate (the control
     /// listener stays plain HTTP).
     pub fn start_tls(n: usize, certs: &TestCerts) -> OrsSim {
-        OrsSim::start_with(n, Some(certs))
+        OrsSim::start_with(n, Some(certs), &[])
     }
 
-    fn start_with(n: usize, tls: Option<&TestCerts>) -> OrsSim {
+    /// `start` with more command-line arguments (e.g. `--callback ...`).
+    pub fn start_args(n: usize, args: &[&str]) -> OrsSim {
+        OrsSim::start_with(n, None, args)
+    }
+
+    fn start_with(n: usize, tls: Option<&TestCerts>, args: &[&str]) -> OrsSim {
         assert!(n >= 1, "at least one instance");
         let dir = TempDir::new("sim");
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
@@ -1155,6 +1160,7 @@ impl OrsSim {
                 .arg("--tls-key")
                 .arg(&c.key);
         }
+        cmd.args(args);
         let stdout = fs::File::create(dir.file("stdout.log")).expect("stdout.log");
         let stderr = fs::File::create(dir.file("stderr.log")).expect("stderr.log");
         let child = cmd
