@@ -12,7 +12,6 @@ pub mod metered;
 pub mod packed;
 pub mod pool;
 pub mod redis;
-mod redis_lua;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,9 +1,64 @@
 //! The Lua side of the Redis store: every operation that must not interleave runs as one
 //! script, so it is atomic on the server (and, on Redis Cluster, every script touches keys of
-//! one hash slot only; see `redis.rs` for the key layout).
+//! one hash slot only; see `keys.rs` for the key layout).
 //!
 //! The clock is the server's (`TIME`), so every gateway node agrees on what has expired.
 //! A hold (one reservation) is the string `"<expires_ms> <service id> <phone>"`.
+
+use redis::Script;
+
+/// The scripts, hashed once.
+pub(super) struct Scripts {
+    pub(super) create: Script,
+    pub(super) reserve: Script,
+    pub(super) write_service: Script,
+    pub(super) put_data: Script,
+    pub(super) merge_data: Script,
+    pub(super) delete_data: Script,
+    pub(super) set_ors: Script,
+    pub(super) attach: Script,
+    pub(super) delete_service: Script,
+    pub(super) matching: Script,
+    pub(super) release: Script,
+    pub(super) usage: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        let s = |body: &str| Script::new(&format!("{}{}", LIB, body));
+        Scripts {
+            create: s(CREATE),
+            reserve: s(RESERVE),
+            write_service: s(WRITE_SERVICE),
+            put_data: s(PUT_DATA),
+            merge_data: s(MERGE_DATA),
+            delete_data: s(DELETE_DATA),
+            set_ors: s(SET_ORS),
+            attach: s(ATTACH),
+            delete_service: s(DELETE_SERVICE),
+            matching: s(MATCH),
+            release: s(RELEASE),
+            usage: s(USAGE),
+        }
+    }
+
+    pub(super) fn all(&self) -> [&Script; 12] {
+        [
+            &self.create,
+            &self.reserve,
+            &self.write_service,
+            &self.put_data,
+            &self.merge_data,
+            &self.delete_data,
+            &self.set_ors,
+            &self.attach,
+            &self.delete_service,
+            &self.matching,
+            &self.release,
+            &self.usage,
+        ]
+    }
+}
 
 /// Functions shared by the scripts below; each script is `LIB` followed by its body.
 pub const LIB: &str = r#"
