@@ -31,14 +31,30 @@ pub enum ApiError {
     HeaderTooLarge,
     /// 415: a content type the API does not read.
     UnsupportedMediaType(String),
-    /// 503: a pool exhausted, the store down, a queue full.
+    /// 503: a pool exhausted, a queue full, the node OFFLINE: what the client is told.
     Unavailable(String),
+    /// 503: the store cannot be reached or answered badly; the store's own words, logged only
+    /// (they name addresses and library errors): the client reads "storage unavailable".
+    StoreFailed(String),
+    /// 507: the store's byte budget (`gms.limits.max_store_bytes`, or Redis's `maxmemory`)
+    /// has no room for the write.
+    InsufficientStorage(String),
     /// 502: ORS unreachable or answering badly after all attempts.
-    OrsFailed(String),
+    OrsFailed {
+        /// What the client is told (GMS's words: `ORS request failed: ...`).
+        message: String,
+        /// Which node, and what the connector said: logged, never sent.
+        detail: String,
+    },
     /// 502: the web tier could not be reached (pass-through).
     BackendFailed(String),
     /// 504: ORS did not answer in time.
-    OrsTimeout(String),
+    OrsTimeout {
+        /// What the client is told.
+        message: String,
+        /// Which node, and what the connector said: logged, never sent.
+        detail: String,
+    },
     /// 504: the web tier did not answer in time (pass-through, `gms.backend.timeout_ms`).
     BackendTimeout(String),
     /// 500: a bug; the message is logged, the client sees a generic text.
@@ -64,9 +80,10 @@ impl ApiError {
             ApiError::TooManyRequests(_) | ApiError::TooManyReservations(_) => 429,
             ApiError::HeaderTooLarge => 431,
             ApiError::UnsupportedMediaType(_) => 415,
-            ApiError::Unavailable(_) => 503,
-            ApiError::OrsFailed(_) | ApiError::BackendFailed(_) => 502,
-            ApiError::OrsTimeout(_) | ApiError::BackendTimeout(_) => 504,
+            ApiError::Unavailable(_) | ApiError::StoreFailed(_) => 503,
+            ApiError::InsufficientStorage(_) => 507,
+            ApiError::OrsFailed { .. } | ApiError::BackendFailed(_) => 502,
+            ApiError::OrsTimeout { .. } | ApiError::BackendTimeout(_) => 504,
             ApiError::Internal(_) => 500,
         }
     }
@@ -85,8 +102,9 @@ impl ApiError {
             }
             ApiError::HeaderTooLarge => "RequestHeaderFieldsTooLargeException",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
-            ApiError::Unavailable(_) => "ServiceUnavailableException",
-            ApiError::OrsFailed(_) | ApiError::OrsTimeout(_) => "OrsServiceException",
+            ApiError::Unavailable(_) | ApiError::StoreFailed(_) => "ServiceUnavailableException",
+            ApiError::InsufficientStorage(_) => "InsufficientStorageException",
+            ApiError::OrsFailed { .. } | ApiError::OrsTimeout { .. } => "OrsServiceException",
             ApiError::BackendFailed(_) => "BadGatewayException",
             ApiError::BackendTimeout(_) => "GatewayTimeoutException",
             ApiError::Internal(_) => "InternalServerException",
@@ -101,18 +119,39 @@ impl ApiError {
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m)
-            | ApiError::OrsFailed(m)
+            | ApiError::InsufficientStorage(m)
             | ApiError::BackendFailed(m)
             | ApiError::BackendTimeout(m)
-            | ApiError::TooManyReservations(m)
-            | ApiError::OrsTimeout(m) => m,
+            | ApiError::TooManyReservations(m) => m,
+            ApiError::OrsFailed { message, .. } | ApiError::OrsTimeout { message, .. } => message,
             ApiError::Unauthorized(m) => m,
             ApiError::MethodNotAllowed(_) => "method not allowed on this path",
             ApiError::RequestTimeout => "the request did not arrive in time",
             ApiError::TooManyRequests(_) => "too many requests from this client; retry later",
             ApiError::HeaderTooLarge => "the request line and headers are over the limit",
             // Internal detail never reaches the client; it is in the log.
+            ApiError::StoreFailed(_) => "storage unavailable",
             ApiError::Internal(_) => "internal error",
+        }
+    }
+
+    /// What only the log may tell (addresses, library errors), if anything: the place that
+    /// writes the reply logs it beside the request.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ApiError::Internal(d) | ApiError::StoreFailed(d) => Some(d),
+            ApiError::OrsFailed { detail, .. } | ApiError::OrsTimeout { detail, .. } => {
+                Some(detail).filter(|d| !d.is_empty()).map(String::as_str)
+            }
+            _ => None,
+        }
+    }
+
+    /// 502 `OrsServiceException`: `message` for the client, `detail` for the log.
+    pub fn ors_failed(message: impl Into<String>, detail: impl Into<String>) -> ApiError {
+        ApiError::OrsFailed {
+            message: message.into(),
+            detail: detail.into(),
         }
     }
 
@@ -139,17 +178,19 @@ impl ApiError {
     }
 }
 
+/// For logs: status, exception, message, and the detail when there is one.
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ApiError::Internal(m) => write!(f, "{} {}: {m}", self.status(), self.exception()),
-            _ => write!(
-                f,
-                "{} {}: {}",
-                self.status(),
-                self.exception(),
-                self.message()
-            ),
+        write!(
+            f,
+            "{} {}: {}",
+            self.status(),
+            self.exception(),
+            self.message()
+        )?;
+        match self.detail() {
+            Some(d) => write!(f, " ({d})"),
+            None => Ok(()),
         }
     }
 }
@@ -167,8 +208,22 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["exception"], "NotFoundException");
         assert_eq!(v["message"], "no such service 'x'");
-        let r = ApiError::Internal("secret detail".into()).to_reply();
-        assert!(!String::from_utf8_lossy(&r.body).contains("secret"));
+        for e in [
+            ApiError::Internal("secret detail".into()),
+            ApiError::StoreFailed("redis: secret 10.0.0.7:6379".into()),
+            ApiError::ors_failed("ORS request failed: cannot connect to ORS.", "secret"),
+        ] {
+            let r = e.to_reply();
+            assert!(!String::from_utf8_lossy(&r.body).contains("secret"), "{e}");
+            assert!(
+                e.to_string().contains("secret"),
+                "the log line keeps it: {e}"
+            );
+        }
+        assert_eq!(
+            ApiError::InsufficientStorage("x".into()).to_reply().status,
+            507
+        );
         let r = ApiError::Unauthorized("x").to_reply();
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, _)| *k == "WWW-Authenticate"));

@@ -145,9 +145,7 @@ impl Gateway {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => {
-                ApiError::Unavailable(format!("storage unavailable: {m}"))
-            }
+            StoreError::Unavailable(m) => ApiError::StoreFailed(m),
             StoreError::Exhausted(m) => ApiError::Unavailable(m),
             StoreError::PhoneLimit(m) => ApiError::TooManyReservations(m),
         }

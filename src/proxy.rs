@@ -524,8 +524,9 @@ impl GatewayProxy {
         let reply = match self.gw.handle(route, req).await {
             Ok(reply) => reply,
             Err(e) => {
-                if let ApiError::Internal(detail) = &e {
-                    error!("internal error: {detail}");
+                // The detail (addresses, library text) is for the log only.
+                if e.detail().is_some() {
+                    error!("{e}");
                 }
                 e.to_reply()
             }
