@@ -90,11 +90,8 @@ impl Gateway {
             Route::StorageUpdate { id, ttl } => api::storage::update(self, &id, &ttl, req).await,
             Route::StorageCustom { id, ttl } => api::storage::custom(self, &id, &ttl, req).await,
             Route::StorageGetAll { id } => api::storage::get_all(self, &id, req).await,
-            Route::StorageGetKey { id, key } => {
-                api::storage::get_key(self, &id, &key, req, false).await
-            }
-            Route::StorageBinary { id, key } => {
-                api::storage::get_key(self, &id, &key, req, true).await
+            Route::StorageGetKey { id, key } | Route::StorageBinary { id, key } => {
+                api::storage::get_key(self, &id, &key, req).await
             }
             Route::StorageDelete { id } => api::storage::delete(self, &id, req).await,
             Route::NodeStatus => api::admin::node_status(self, &req),
