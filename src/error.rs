@@ -14,6 +14,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 401: admin or client API without valid credentials; which credentials are needed.
     Unauthorized(&'static str),
+    /// 403: an internal operation from a network not in `gms.internal_networks`.
+    Forbidden(String),
     /// 404: unknown path, service, id or key (also: not yours).
     NotFound(String),
     /// 405: known path, wrong method; the path's methods go in the `Allow` header.
@@ -24,6 +26,9 @@ pub enum ApiError {
     RequestTimeout,
     /// 429: a client over its rate limit; `Retry-After` says when to come back (seconds).
     TooManyRequests(u32),
+    /// 429: the access number had `gms.limits.max_failed_matches` failed matches in its
+    /// window; `Retry-After` says when the window ends (seconds).
+    NumberLocked(u32),
     /// 429: the phone number already holds its allowed live reservations (no time to wait
     /// for: one ends when it is matched, deleted or expires).
     TooManyReservations(String),
@@ -73,11 +78,14 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::RequestTimeout => 408,
-            ApiError::TooManyRequests(_) | ApiError::TooManyReservations(_) => 429,
+            ApiError::TooManyRequests(_)
+            | ApiError::NumberLocked(_)
+            | ApiError::TooManyReservations(_) => 429,
             ApiError::HeaderTooLarge => 431,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Unavailable(_) | ApiError::StoreFailed(_) => 503,
@@ -93,13 +101,14 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "BadRequestException",
             ApiError::Unauthorized(_) => "UnauthorizedException",
+            ApiError::Forbidden(_) => "ForbiddenException",
             ApiError::NotFound(_) => "NotFoundException",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowedException",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeException",
             ApiError::RequestTimeout => "RequestTimeoutException",
-            ApiError::TooManyRequests(_) | ApiError::TooManyReservations(_) => {
-                "TooManyRequestsException"
-            }
+            ApiError::TooManyRequests(_)
+            | ApiError::NumberLocked(_)
+            | ApiError::TooManyReservations(_) => "TooManyRequestsException",
             ApiError::HeaderTooLarge => "RequestHeaderFieldsTooLargeException",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
             ApiError::Unavailable(_) | ApiError::StoreFailed(_) => "ServiceUnavailableException",
@@ -115,6 +124,7 @@ impl ApiError {
     pub fn message(&self) -> &str {
         match self {
             ApiError::BadRequest(m)
+            | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMediaType(m)
@@ -128,6 +138,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method not allowed on this path",
             ApiError::RequestTimeout => "the request did not arrive in time",
             ApiError::TooManyRequests(_) => "too many requests from this client; retry later",
+            ApiError::NumberLocked(_) => {
+                "too many failed matches on this access number; retry when its window ends"
+            }
             ApiError::HeaderTooLarge => "the request line and headers are over the limit",
             // Internal detail never reaches the client; it is in the log.
             ApiError::StoreFailed(_) => "storage unavailable",
@@ -170,7 +183,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => {
                 reply.with_header("WWW-Authenticate", "Basic realm=\"gms\"")
             }
-            ApiError::TooManyRequests(after) => reply.with_header("Retry-After", after.to_string()),
+            ApiError::TooManyRequests(after) | ApiError::NumberLocked(after) => {
+                reply.with_header("Retry-After", after.to_string())
+            }
             // RFC 9110: a 405 lists the methods the path has.
             ApiError::MethodNotAllowed(allow) => reply.with_header("Allow", *allow),
             _ => reply,

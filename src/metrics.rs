@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use log::{info, warn};
 use pingora_prometheus::prometheus::{
-    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
-    register_int_gauge_vec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 use crate::builtin::reserve::{DEFAULT_CODE_LEN, DEFAULT_GROUP};
@@ -81,13 +81,75 @@ pub static ORS_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric names are static and registered once")
 });
 
-/// `gms_rate_limited_total`: creates refused with 429 by `gms.limits.create_rate_per_ip`.
-pub static RATE_LIMITED: LazyLock<IntCounter> = LazyLock::new(|| {
-    register_int_counter!(
+/// `gms_rate_limited_total{limit}`: requests refused with 429 by a per-client-IP limit:
+/// `writes` (`gms.limits.create_rate_per_ip`), `upload_bytes`
+/// (`gms.limits.upload_bytes_per_ip_per_s`), `failed_matches`
+/// (`gms.limits.failed_matches_per_ip`).
+pub static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
         "gms_rate_limited_total",
-        "Creates refused by the per-client-IP rate limit"
+        "Requests refused by a per-client-IP limit",
+        &["limit"]
     )
     .expect("metric names are static and registered once")
+});
+
+/// Which per-client-IP limit refused a request (the `limit` label of [`RATE_LIMITED`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// `gms.limits.create_rate_per_ip`.
+    Writes,
+    /// `gms.limits.upload_bytes_per_ip_per_s`.
+    UploadBytes,
+    /// `gms.limits.failed_matches_per_ip`.
+    FailedMatches,
+}
+
+/// The counter of one per-client-IP limit, resolved once.
+pub fn rate_limited(kind: RateLimit) -> &'static IntCounter {
+    static COUNTERS: LazyLock<[IntCounter; 3]> = LazyLock::new(|| {
+        ["writes", "upload_bytes", "failed_matches"].map(|l| RATE_LIMITED.with_label_values(&[l]))
+    });
+    &COUNTERS[kind as usize]
+}
+
+/// `gms_match_interactions_total{outcome}`: match-interaction calls by outcome: `matched`,
+/// `failed` (no reservation matched: counted against the number and the client),
+/// `number_locked` (429: the number had `gms.limits.max_failed_matches` failures in its
+/// window), `client_limited` (429: the client's failed matches), `unauthorized` (401/403).
+pub static MATCH_INTERACTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_match_interactions_total",
+        "match-interaction calls by outcome",
+        &["outcome"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// One counter per match outcome (see [`MATCH_INTERACTIONS`]).
+pub struct MatchOutcomes {
+    /// A reservation matched.
+    pub matched: IntCounter,
+    /// None matched.
+    pub failed: IntCounter,
+    /// Refused: the number is locked after too many failures.
+    pub number_locked: IntCounter,
+    /// Refused: the client made too many failed matches.
+    pub client_limited: IntCounter,
+    /// Refused: no internal credentials, or not from an internal network.
+    pub unauthorized: IntCounter,
+}
+
+/// The match outcome counters, resolved once.
+pub static MATCHES: LazyLock<MatchOutcomes> = LazyLock::new(|| {
+    let c = |o: &str| MATCH_INTERACTIONS.with_label_values(&[o]);
+    MatchOutcomes {
+        matched: c("matched"),
+        failed: c("failed"),
+        number_locked: c("number_locked"),
+        client_limited: c("client_limited"),
+        unauthorized: c("unauthorized"),
+    }
 });
 
 /// `gms_ors_node_up{node}`: 1 while the gateway believes an ORS node reachable, else 0 (set

@@ -466,6 +466,10 @@ impl GatewayProxy {
                 .api_auth
                 .as_ref()
                 .and_then(|a| text(&a.header)),
+            internal_key: match &self.gw.config.internal.auth {
+                crate::config::InternalAuth::Credentials(a) => text(&a.header),
+                _ => None,
+            },
             client_ip,
             ..Default::default()
         };

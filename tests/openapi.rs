@@ -50,6 +50,7 @@ fn gms_yaml(sim: &OrsSim) -> String {
     let pool: Vec<String> = (0..POOL_SIZE).map(|i| format!("\"8{i:09}\"")).collect();
     format!(
         "admin: {{user: {ADMIN_USER}, password: {ADMIN_PASSWORD}}}\n\
+         {INTERNAL_AUTH}\n\
          ors: {{connect_timeout_ms: 1000, socket_timeout_ms: 2000}}\n\
          resources:\n  DNIS: [{}]\n\
          services:\n\

@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::pool::{pack_code, unpack_code, Pools};
 use super::{
-    may_access, packed, DataRecord, MatchRequest, OrsSession, PutMode, Reservation, ReservationRef,
-    ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult, Usage,
+    may_access, packed, DataRecord, MatchOutcome, MatchRequest, OrsSession, PutMode, Reservation,
+    ReservationRef, ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult, Usage,
 };
 use crate::value::{merge_fields, Fields};
 
@@ -489,9 +489,9 @@ impl Store for MemoryStore {
         Ok(Some(r))
     }
 
-    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<Option<Uuid>> {
-        let service = lock(&self.inner.pools).take_match(call, Instant::now());
-        if let Some(id) = service {
+    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<MatchOutcome> {
+        let outcome = lock(&self.inner.pools).take_match(call, Instant::now());
+        if let MatchOutcome::Matched(id) = outcome {
             // Keep the record's list in step so a later delete does not release a stranger's hold.
             let key = id.as_u128();
             let code = call.code.as_deref().and_then(pack_code).unwrap_or(0);
@@ -503,7 +503,7 @@ impl Store for MemoryStore {
                     .collect();
             }
         }
-        Ok(service)
+        Ok(outcome)
     }
 
     async fn put_data(
@@ -732,8 +732,12 @@ mod tests {
             number: r.number,
             code: r.code,
             phone: None,
+            max_failed: 5,
         };
-        assert_eq!(s.match_reservation(&call).await.unwrap(), Some(rec.id));
+        assert_eq!(
+            s.match_reservation(&call).await.unwrap(),
+            MatchOutcome::Matched(rec.id)
+        );
         assert!(s
             .get_service(rec.id)
             .await

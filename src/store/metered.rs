@@ -12,8 +12,8 @@ use pingora_prometheus::prometheus::{Histogram, IntCounter};
 use uuid::Uuid;
 
 use super::{
-    DataRecord, MatchRequest, OrsSession, PutMode, Reservation, ReserveRequest, ServiceRecord,
-    StatusEntry, Store, StoreError, StoreResult, Usage,
+    DataRecord, MatchOutcome, MatchRequest, OrsSession, PutMode, Reservation, ReserveRequest,
+    ServiceRecord, StatusEntry, Store, StoreError, StoreResult, Usage,
 };
 use crate::metrics::{STORE_LATENCY, STORE_OPS};
 use crate::value::Fields;
@@ -200,7 +200,7 @@ impl Store for Metered {
         .await
     }
 
-    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<Option<Uuid>> {
+    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<MatchOutcome> {
         metered(Op::MatchReservation, self.inner.match_reservation(call)).await
     }
 

@@ -139,6 +139,26 @@ pub struct MatchRequest {
     pub code: Option<String>,
     /// The calling phone, if the caller knows it.
     pub phone: Option<String>,
+    /// Failed matches the number may have in its window before matches on it are refused
+    /// (`gms.limits.max_failed_matches`); 0: no limit.
+    pub max_failed: u32,
+}
+
+/// What a match found (contract 5.3, issue 15).
+///
+/// Failed matches are counted with the number, in the same atomic step as the match: a
+/// failure on a number with live reservations opens a window that ends with the latest of
+/// them (a number with none has nothing to guess, so its failures are not counted); once the
+/// window holds `max_failed` failures, every match on the number is refused until it ends,
+/// the right code included, so codes cannot be guessed by trying them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchOutcome {
+    /// This service's reservation matched and was released.
+    Matched(Uuid),
+    /// No live reservation matched.
+    NoMatch,
+    /// Nothing was tried: the number's failure window is full; it ends after this long.
+    Locked(Duration),
 }
 
 /// A cached ORS status (contract 6.3).
@@ -228,8 +248,9 @@ pub trait Store: Send + Sync {
         reserve: ReserveRequest,
     ) -> StoreResult<Option<Reservation>>;
 
-    /// Finds the reservation a call matches and releases it, atomically; returns the service id.
-    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<Option<Uuid>>;
+    /// Finds the reservation a call matches and releases it, or counts the failure against the
+    /// number, atomically (see [`MatchOutcome`]).
+    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<MatchOutcome>;
 
     /// Writes a user-data record; false when `mode` refused (the id is someone else's).
     async fn put_data(

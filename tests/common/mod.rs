@@ -28,8 +28,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+/// The internal credentials the test configs give match-interaction (`gms.internal_auth`):
+/// user `ivr`, password `ivr-secret`. [`Gateway::match_call`] sends them.
+pub const INTERNAL_AUTH: &str = "internal_auth: {users: {ivr: ivr-secret}}";
+/// The `Authorization` header of [`INTERNAL_AUTH`]'s user.
+pub const IVR: (&str, &str) = ("Authorization", "Basic aXZyOml2ci1zZWNyZXQ=");
+
 /// The gms block most tests use.
-pub const STD_GMS: &str = r#"resources:
+pub const STD_GMS: &str = r#"internal_auth: {users: {ivr: ivr-secret}}
+resources:
   DNIS: ["8003449999", "8003449998", "8003449997"]
   SOLO: ["8005550001"]
 services:
@@ -1900,9 +1907,9 @@ impl Gateway {
         ok_json(&self.create(service, fields))
     }
 
-    /// match-interaction.
+    /// match-interaction, with the IVR's credentials ([`INTERNAL_AUTH`]).
     pub fn match_call(&self, fields: &[(&str, &str)]) -> Resp {
-        self.create("match-interaction", fields)
+        post_form(&self.service_url("match-interaction"), fields, &[IVR])
     }
 
     /// match-interaction expecting 200.

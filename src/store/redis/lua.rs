@@ -438,30 +438,49 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return rec
 "#;
 
-/// Finds the live hold a call matches and releases it; returns its service id or nil.
-/// KEYS: number, its group's per-phone index. ARGV: code or '', phone given (1/0), phone,
-/// the number.
+/// Finds the live hold a call matches and releases it, returning its service id; or counts
+/// the failure with the number and returns nil; or, when the number's failure window is full,
+/// tries nothing and returns the window's remaining milliseconds (an integer).
+/// KEYS: number, its group's per-phone index, its failure count. ARGV: code or '', phone given
+/// (1/0), phone, the number, the failures allowed in a window (0: no limit).
+/// A failure opens the window on a number with live holds: it lasts as long as the number key
+/// (which expires with its latest hold); a number without holds has nothing to guess.
 pub const MATCH: &str = r#"
 local now = now_ms()
 local key = KEYS[1]
+local fkey = KEYS[3]
 local code = arg()
 local has_phone = arg() == '1'
 local phone = arg()
 local number = arg()
+local max_failed = tonumber(arg())
+if max_failed > 0 and (tonumber(redis.call('GET', fkey)) or 0) >= max_failed then
+  local left = redis.call('PTTL', fkey)
+  if left > 0 then return left end
+  -- A count without an expiry cannot come from the script below; never lock for ever.
+  redis.call('DEL', fkey)
+end
+local function fail()
+  local left = redis.call('PTTL', key)
+  if left > 0 and redis.call('INCR', fkey) == 1 then
+    redis.call('PEXPIRE', fkey, left)
+  end
+  return false
+end
 local function phone_ok(v)
   return (not has_phone) or hold_phone(v) == phone
 end
 local x = redis.call('HGET', key, 'x')
 if x and hold_exp(x) > now then
-  if not phone_ok(x) then return false end
+  if not phone_ok(x) then return fail() end
   redis.call('HDEL', key, 'x')
   phone_drop(KEYS[2], x, number, 'x')
   return hold_sid(x)
 end
-if code == '' then return false end
+if code == '' then return fail() end
 local f = 'c' .. code
 local v = redis.call('HGET', key, f)
-if not v or hold_exp(v) <= now or not phone_ok(v) then return false end
+if not v or hold_exp(v) <= now or not phone_ok(v) then return fail() end
 redis.call('HDEL', key, f)
 phone_drop(KEYS[2], v, number, f)
 return hold_sid(v)

@@ -29,7 +29,7 @@ use redis::cluster::ClusterClient;
 use tokio::sync::OnceCell;
 
 use conn::{Conn, Target};
-use keys::GroupKeys;
+use keys::{GroupKeys, NumberKeys};
 use lua::Scripts;
 
 /// The Redis-backed [`Store`](crate::store::Store).
@@ -40,8 +40,8 @@ pub struct RedisStore {
     timeout: Duration,
     scripts: Scripts,
     groups: HashMap<String, GroupKeys>,
-    /// Access number -> its key and its group's per-phone index, for matching and releasing.
-    number_keys: HashMap<String, (String, Arc<str>)>,
+    /// Access number -> the keys that matching and releasing it touch.
+    number_keys: HashMap<String, NumberKeys>,
 }
 
 impl RedisStore {
@@ -105,8 +105,8 @@ impl RedisStore {
                 ));
             }
             let keys = GroupKeys::new(prefix, group, numbers.clone());
-            for (n, k) in numbers.iter().zip(&keys.number_keys) {
-                number_keys.insert(n.clone(), (k.clone(), keys.phones.clone()));
+            for (n, k) in numbers.iter().zip(keys.per_number(prefix, group)) {
+                number_keys.insert(n.clone(), k);
             }
             groups.insert(group.clone(), keys);
         }

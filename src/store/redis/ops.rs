@@ -18,8 +18,8 @@ use super::keys::number_base;
 use super::RedisStore;
 use crate::store::pool::pack_code;
 use crate::store::{
-    DataRecord, MatchRequest, NumberUse, OrsSession, PutMode, Reservation, ReservationRef,
-    ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult, Usage,
+    DataRecord, MatchOutcome, MatchRequest, NumberUse, OrsSession, PutMode, Reservation,
+    ReservationRef, ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult, Usage,
 };
 use crate::value::Fields;
 
@@ -237,9 +237,9 @@ impl Store for RedisStore {
         .await
     }
 
-    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<Option<Uuid>> {
-        let Some((key, phones)) = self.number_keys.get(&call.number) else {
-            return Ok(None);
+    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<MatchOutcome> {
+        let Some(keys) = self.number_keys.get(&call.number) else {
+            return Ok(MatchOutcome::NoMatch);
         };
         // A malformed code can never match a coded hold (but an exclusive hold ignores it).
         let code = call
@@ -253,19 +253,24 @@ impl Store for RedisStore {
                 .invoke(
                     self.scripts
                         .matching
-                        .key(key)
-                        .key(&**phones)
+                        .key(&keys.holds)
+                        .key(&*keys.phones)
+                        .key(&keys.fails)
                         .arg(code)
                         .arg(has_phone)
                         .arg(phone)
-                        .arg(&call.number),
+                        .arg(&call.number)
+                        .arg(call.max_failed),
                 )
                 .await?;
             match v {
-                RValue::Nil => Ok(None),
+                RValue::Nil => Ok(MatchOutcome::NoMatch),
                 RValue::BulkString(b) => Uuid::try_parse_ascii(&b)
-                    .map(Some)
+                    .map(MatchOutcome::Matched)
                     .map_err(|_| damaged("hold")),
+                RValue::Int(ms) => Ok(MatchOutcome::Locked(Duration::from_millis(
+                    u64::try_from(ms).unwrap_or(0),
+                ))),
                 _ => Err(damaged("match reply")),
             }
         })

@@ -105,14 +105,14 @@ impl RedisStore {
     ) -> Result<(), OpError> {
         let sid = service.hyphenated().to_string();
         let calls = refs.iter().filter_map(|r| {
-            let (key, phones) = self.number_keys.get(&r.number)?;
+            let keys = self.number_keys.get(&r.number)?;
             let sid = sid.clone();
             Some(async move {
                 self.invoke::<i64>(
                     self.scripts
                         .release
-                        .key(key)
-                        .key(&**phones)
+                        .key(&keys.holds)
+                        .key(&*keys.phones)
                         .arg(r.code.as_deref().unwrap_or(""))
                         .arg(sid)
                         .arg(&r.number),
