@@ -164,6 +164,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(m) => ApiError::StoreFailed(m),
             StoreError::Exhausted(m) => ApiError::Unavailable(m),
+            StoreError::Full(m) => ApiError::InsufficientStorage(m),
             StoreError::PhoneLimit(m) => ApiError::TooManyReservations(m),
         }
     }

@@ -1,7 +1,8 @@
 //! Prometheus metrics (issue 7), served by `pingora-prometheus` on `gms.metrics_listen`:
 //! requests by route and status, latency by route, status-cache outcomes, ORS requests by node
-//! and outcome, ORS node health, store operations by outcome and their latency, and gauges of
-//! live services and reservations per resource group, refreshed by [`run_usage_gauges`].
+//! and outcome, ORS node health, store operations by outcome and their latency, requests
+//! refused by the per-client limits, match-interaction outcomes, and gauges of live services,
+//! reservations per resource group and stored bytes, refreshed by [`run_usage_gauges`].
 //! Names follow Prometheus conventions.
 
 use std::collections::HashMap;
@@ -166,7 +167,8 @@ pub static ORS_NODE_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 /// `gms_store_operations_total{op, outcome}`: each [`Store`] call, `op` the trait method's name,
 /// `outcome` `ok`, `error` (store unavailable, too slow or damaged) or, for the ops that
 /// reserve, `exhausted` (no access number free: the pool is full, the store is fine) and
-/// `phone_limit` (the phone already holds `gms.limits.reservations_per_phone` reservations).
+/// `phone_limit` (the phone already holds `gms.limits.reservations_per_phone` reservations),
+/// and for the ops that write user data `full` (no room in the store's byte budget: a 507).
 pub static STORE_OPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "gms_store_operations_total",
@@ -192,6 +194,25 @@ pub static STORE_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
 pub static LIVE_SERVICES: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!("gms_live_services", "Live service records")
         .expect("metric names are static and registered once")
+});
+
+/// `gms_store_data_bytes`: bytes of user data the memory store holds (values, files, keys,
+/// owners), against `gms.limits.max_store_bytes` (memory store only).
+pub static STORE_DATA_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "gms_store_data_bytes",
+        "Bytes of user data held by the memory store"
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_store_data_bytes_limit`: `gms.limits.max_store_bytes` in effect (memory store only).
+pub static STORE_DATA_BYTES_LIMIT: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "gms_store_data_bytes_limit",
+        "The memory store's byte budget for user data (gms.limits.max_store_bytes)"
+    )
+    .expect("metric names are static and registered once")
 });
 
 /// `gms_reservations{group, state}`: live reservations (`in_use`) and room for more (`free`)
@@ -283,6 +304,10 @@ fn gauge(n: u64) -> i64 {
 pub fn set_usage_gauges(usage: &Usage, code_lengths: &HashMap<String, Option<u8>>) {
     if let Some(n) = usage.live_services {
         LIVE_SERVICES.set(gauge(n));
+    }
+    if let Some((used, max)) = usage.data_bytes {
+        STORE_DATA_BYTES.set(gauge(used));
+        STORE_DATA_BYTES_LIMIT.set(gauge(max));
     }
     for (group, numbers) in &usage.groups {
         let code_len = code_lengths.get(group).copied().flatten();

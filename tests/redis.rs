@@ -712,3 +712,63 @@ fn a_rediss_url_connects_over_tls_verified_against_the_trust_store() {
         "nothing was written over TLS"
     );
 }
+
+/// Issue 15 item 3 on Redis: `maxmemory` with `noeviction` is the store's budget; a write that
+/// finds Redis full is refused whole (507, the scripts that add data are flagged so Redis
+/// refuses them before they run), reads and deletes go on, and a delete makes room again.
+#[test]
+fn a_full_redis_answers_507_and_a_delete_makes_room() {
+    let dir = TempDir::new("redis");
+    let args: Vec<String> = [
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--maxmemory",
+        "4mb",
+        "--maxmemory-policy",
+        "noeviction",
+    ]
+    .map(String::from)
+    .to_vec();
+    let r = RedisServer::start_with(dir.path(), &args);
+    let gw = Gateway::start(&format!(
+        "limits: {{max_body_bytes: 262144, create_rate_per_ip: 0, upload_bytes_per_ip_per_s: 0}}\n{}",
+        gms(&single(&r, "gms:", 2000), None)
+    ));
+    let pic = fake_jpeg(200_000);
+    let put = || {
+        let mp = Multipart::new().file("pic", "p.jpg", "image/jpeg", &pic);
+        post_multipart(&gw.storage_url("600"), &mp, &[])
+    };
+    let mut ids = Vec::new();
+    let mut refused = None;
+    // Redis starts near 1 MB; 4 MB hold at most about 15 of these. Bounded: 60 tries.
+    for _ in 0..60 {
+        let r = put();
+        if r.status != 200 {
+            refused = Some(r);
+            break;
+        }
+        ids.push(str_field(&ok_json(&r), "id").to_string());
+    }
+    let refused = refused.expect("60 uploads of 200 KB fit in a 4 MB Redis");
+    let e = assert_error(&refused, 507);
+    assert_eq!(e["exception"], "InsufficientStorageException");
+    assert!(!refused.text().contains("OOM"), "{}", refused.text());
+    assert!(!ids.is_empty());
+    // Reads, matches and deletes go on; health too.
+    assert_eq!(
+        get(&gw.binary_url(&ids[0], "pic"), &[]).body.len(),
+        pic.len()
+    );
+    assert_error(
+        &gw.match_call(&[("_access_number", DNIS[0]), ("_access_code", "1234")]),
+        404,
+    );
+    assert_eq!(health(&gw), 200);
+    for id in ids.iter().take(3) {
+        ok_json(&delete(&gw.storage_url(id), &[]));
+    }
+    ok_json(&put());
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::json;
 
-use super::no_such;
+use super::{data_ttl, no_such};
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
 use crate::ids::new_id;
@@ -81,7 +81,12 @@ fn check_id(id: &str) -> Result<(), ApiError> {
 
 /// `POST {root}/storage/{ttl}`: stores the body under a new data id.
 pub async fn create(gw: &Gateway, ttl: &str, req: ApiRequest) -> Result<Reply, ApiError> {
-    let ttl = storage_ttl(ttl, gw.config.limits.max_ttl);
+    let limits = &gw.config.limits;
+    let ttl = data_ttl(
+        limits,
+        req.gms_user.as_deref(),
+        storage_ttl(ttl, limits.max_ttl),
+    );
     let id = new_id().hyphenated().to_string();
     let record = DataRecord {
         owner: req.gms_user,
@@ -93,7 +98,13 @@ pub async fn create(gw: &Gateway, ttl: &str, req: ApiRequest) -> Result<Reply, A
 
 /// `POST {root}/storage/{id}/{ttl}`: merges the body into a record and restarts its TTL.
 pub async fn update(gw: &Gateway, id: &str, ttl: &str, req: ApiRequest) -> Result<Reply, ApiError> {
-    let ttl = storage_ttl(ttl, gw.config.limits.max_ttl);
+    let limits = &gw.config.limits;
+    // Without a gms_user only unowned records can be merged into: anonymous data stays short.
+    let ttl = data_ttl(
+        limits,
+        req.gms_user.as_deref(),
+        storage_ttl(ttl, limits.max_ttl),
+    );
     let fields = req.params.into_fields();
     if !gw
         .store

@@ -7,6 +7,7 @@
 //! are single trait calls, so every implementation can make them atomic (a mutex here, a Lua
 //! script on Redis).
 
+pub mod budget;
 pub mod memory;
 pub mod metered;
 pub mod packed;
@@ -33,6 +34,8 @@ pub enum StoreError {
     Exhausted(String),
     /// The phone already holds as many live reservations in the group as allowed: 429.
     PhoneLimit(String),
+    /// The store's byte budget has no room for the write (nothing was written): 507.
+    Full(String),
 }
 
 /// Result of a store operation.
@@ -188,6 +191,9 @@ pub struct Usage {
     pub live_services: Option<u64>,
     /// Each group asked about, with its numbers' use in configured order.
     pub groups: Vec<(String, Vec<NumberUse>)>,
+    /// Bytes of user data held and the most allowed (`gms.limits.max_store_bytes`); `None`
+    /// where the store does not count them (Redis: its own `maxmemory` rules).
+    pub data_bytes: Option<(u64, u64)>,
 }
 
 /// How a data write treats an existing record.
@@ -299,7 +305,14 @@ pub trait Store: Send + Sync {
 /// wrapped in [`metered::Metered`], so that without metrics no operation pays for them.
 pub fn build(config: &Config) -> Result<Arc<dyn Store>, String> {
     let store: Arc<dyn Store> = match &config.storage {
-        StorageKind::Memory => Arc::new(memory::MemoryStore::new()),
+        StorageKind::Memory => {
+            let max = config
+                .limits
+                .max_store_bytes
+                .unwrap_or_else(budget::default_max);
+            log::info!("memory store: up to {max} bytes of user data (gms.limits.max_store_bytes)");
+            Arc::new(memory::MemoryStore::with_budget(max))
+        }
         StorageKind::Redis {
             url,
             prefix,

@@ -98,6 +98,10 @@ impl RedisStore {
     {
         match tokio::time::timeout(self.timeout, op).await {
             Ok(Ok(v)) => Ok(v),
+            // Over `maxmemory` (noeviction): Redis refused a write whole (see `lua::GROWS`).
+            Ok(Err(OpError::Redis(e))) if e.code() == Some("OOM") => Err(StoreError::Full(
+                "the store is full: Redis is at its maxmemory".into(),
+            )),
             Ok(Err(OpError::Redis(e))) => Err(StoreError::Unavailable(format!("redis: {e}"))),
             Ok(Err(OpError::Store(e))) => Err(e),
             Err(_) => Err(StoreError::Unavailable(format!(

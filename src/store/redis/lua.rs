@@ -25,20 +25,20 @@ pub(super) struct Scripts {
 
 impl Scripts {
     pub(super) fn new() -> Self {
-        let s = |body: &str| Script::new(&format!("{}{}", LIB, body));
+        let s = |head: &str, body: &str| Script::new(&format!("{head}{LIB}{body}"));
         Scripts {
-            create: s(CREATE),
-            reserve: s(RESERVE),
-            write_service: s(WRITE_SERVICE),
-            put_data: s(PUT_DATA),
-            merge_data: s(MERGE_DATA),
-            delete_data: s(DELETE_DATA),
-            set_ors: s(SET_ORS),
-            attach: s(ATTACH),
-            delete_service: s(DELETE_SERVICE),
-            matching: s(MATCH),
-            release: s(RELEASE),
-            usage: s(USAGE),
+            create: s(GROWS, CREATE),
+            reserve: s(GROWS, RESERVE),
+            write_service: s(GROWS, WRITE_SERVICE),
+            put_data: s(GROWS, PUT_DATA),
+            merge_data: s(GROWS, MERGE_DATA),
+            delete_data: s("", DELETE_DATA),
+            set_ors: s(GROWS, SET_ORS),
+            attach: s(GROWS, ATTACH),
+            delete_service: s("", DELETE_SERVICE),
+            matching: s(ANY_MEMORY, MATCH),
+            release: s("", RELEASE),
+            usage: s("", USAGE),
         }
     }
 
@@ -60,7 +60,17 @@ impl Scripts {
     }
 }
 
-/// Functions shared by the scripts below; each script is `LIB` followed by its body.
+/// The first line of a script that writes new data: with flags (Redis 7), Redis refuses the
+/// whole script, before it runs, while over `maxmemory` (an OOM error: the store is full,
+/// 507), so nothing is half-written. A script without flags would be refused only at its
+/// first write that needs memory, and run on past it when a DEL or HDEL came first.
+const GROWS: &str = "#!lua\n";
+/// The first line of the match script: it must run while Redis is full (it releases a
+/// hold, or counts a failure in a few bytes), as the scripts that only delete do.
+const ANY_MEMORY: &str = "#!lua flags=allow-oom\n";
+
+/// Functions shared by the scripts below; each script is a first line (flags, see [`GROWS`]),
+/// `LIB` and its body.
 pub const LIB: &str = r#"
 local argi = 0
 local function arg()

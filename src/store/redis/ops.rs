@@ -450,6 +450,7 @@ impl Store for RedisStore {
             Ok(Usage {
                 live_services: None,
                 groups: out,
+                data_bytes: None,
             })
         })
         .await
