@@ -46,12 +46,36 @@ fn reserve(gw: &Gateway, group: &str, ttl: &str) -> (String, String, String) {
     )
 }
 
-fn wrong_code(code: &str) -> &'static str {
-    if code == "0000" {
-        "0001"
-    } else {
-        "0000"
+/// Reserves on SOLO and matches it without credentials: the reservation's id and the answer.
+fn match_anonymously(gw: &Gateway) -> (String, Resp) {
+    let (id, number, code) = reserve(gw, "SOLO", "60");
+    let fields = [
+        ("_access_number", number.as_str()),
+        ("_access_code", code.as_str()),
+    ];
+    (id, post_form(&match_url(gw), &fields, &[]))
+}
+
+/// `n` matches of `number` with a code other than `code`, each a 404.
+fn fail_matches(gw: &Gateway, number: &str, code: &str, n: usize) {
+    let wrong = if code == "0000" { "0001" } else { "0000" };
+    for _ in 0..n {
+        assert_error(
+            &gw.match_call(&[("_access_number", number), ("_access_code", wrong)]),
+            404,
+        );
     }
+}
+
+/// A 429's `Retry-After`, whole seconds.
+fn retry_after(r: &Resp) -> u64 {
+    assert_eq!(
+        assert_error(r, 429)["exception"],
+        "TooManyRequestsException"
+    );
+    r.header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in whole seconds")
 }
 
 #[test]
@@ -134,34 +158,18 @@ fn internal_credentials_admit_the_ivr_and_refuse_everyone_else() {
 #[test]
 fn internal_networks_admit_their_peers_and_refuse_others_with_403() {
     let outside = start("internal_networks: ['10.0.0.0/8', '192.0.2.7']");
-    let (_, number, code) = reserve(&outside, "SOLO", "60");
-    let fields = [
-        ("_access_number", number.as_str()),
-        ("_access_code", code.as_str()),
-    ];
-    let e = assert_error(&post_form(&match_url(&outside), &fields, &[]), 403);
-    assert_eq!(e["exception"], "ForbiddenException");
+    let (_, r) = match_anonymously(&outside);
+    assert_eq!(assert_error(&r, 403)["exception"], "ForbiddenException");
 
     let inside = start("internal_networks: ['127.0.0.0/8']");
-    let (id, number, code) = reserve(&inside, "SOLO", "60");
-    let m = ok_json(&post_form(
-        &match_url(&inside),
-        &[("_access_number", &number), ("_access_code", &code)],
-        &[],
-    ));
-    assert_eq!(str_field(&m, "_id"), id);
+    let (id, r) = match_anonymously(&inside);
+    assert_eq!(str_field(&ok_json(&r), "_id"), id);
 }
 
 #[test]
 fn internal_auth_none_is_open_as_gms_was() {
-    let gw = start("internal_auth: none");
-    let (id, number, code) = reserve(&gw, "SOLO", "60");
-    let m = ok_json(&post_form(
-        &match_url(&gw),
-        &[("_access_number", &number), ("_access_code", &code)],
-        &[],
-    ));
-    assert_eq!(str_field(&m, "_id"), id);
+    let (id, r) = match_anonymously(&start("internal_auth: none"));
+    assert_eq!(str_field(&ok_json(&r), "_id"), id);
 }
 
 #[test]
@@ -171,25 +179,13 @@ fn failed_matches_lock_the_number_for_everyone_until_its_window_ends() {
         "{INTERNAL_AUTH}\nlimits: {{max_failed_matches: 3, failed_matches_per_ip: 0}}"
     ));
     let (id, number, code) = reserve(&gw, "SOLO", "3");
-    let wrong = [
-        ("_access_number", number.as_str()),
-        ("_access_code", wrong_code(&code)),
-    ];
-    for _ in 0..3 {
-        assert_error(&gw.match_call(&wrong), 404);
-    }
+    fail_matches(&gw, &number, &code, 3);
     // Full: the right code is refused too, 429 JSON with the window's end.
     let right = [
         ("_access_number", number.as_str()),
         ("_access_code", code.as_str()),
     ];
-    let r = gw.match_call(&right);
-    let e = assert_error(&r, 429);
-    assert_eq!(e["exception"], "TooManyRequestsException");
-    let after: u64 = r
-        .header("retry-after")
-        .and_then(|v| v.parse().ok())
-        .expect("a Retry-After in whole seconds");
+    let after = retry_after(&gw.match_call(&right));
     assert!((1..=3).contains(&after), "Retry-After {after}");
     // Another group's number is not locked.
     let (other, n2, c2) = reserve(&gw, "DNIS", "60");
@@ -235,24 +231,16 @@ fn failed_matches_per_client_address_get_429_and_are_counted() {
          limits: {{max_failed_matches: 1000, failed_matches_per_ip: 4}}"
     ));
     let (_, number, code) = reserve(&gw, "DNIS", "60");
-    let wrong = [
-        ("_access_number", number.as_str()),
-        ("_access_code", wrong_code(&code)),
-    ];
-    for _ in 0..4 {
-        assert_error(&gw.match_call(&wrong), 404);
-    }
+    fail_matches(&gw, &number, &code, 4);
     // The fifth try, even with the right code, waits for the client's window (a minute).
-    let r = gw.match_call(&[("_access_number", &number), ("_access_code", &code)]);
-    let e = assert_error(&r, 429);
-    assert_eq!(e["exception"], "TooManyRequestsException");
-    let after: u64 = r
-        .header("retry-after")
-        .and_then(|v| v.parse().ok())
-        .expect("a Retry-After in whole seconds");
+    let right = [
+        ("_access_number", number.as_str()),
+        ("_access_code", code.as_str()),
+    ];
+    let after = retry_after(&gw.match_call(&right));
     assert!((1..=60).contains(&after), "Retry-After {after}");
     // Unauthenticated tries are refused before they can count as failures.
-    assert_error(&post_form(&match_url(&gw), &wrong, &[]), 401);
+    assert_error(&post_form(&match_url(&gw), &right, &[]), 401);
 
     let metrics = format!("http://127.0.0.1:{port}/metrics");
     let want = [

@@ -741,17 +741,12 @@ fn a_full_redis_answers_507_and_a_delete_makes_room() {
         let mp = Multipart::new().file("pic", "p.jpg", "image/jpeg", &pic);
         post_multipart(&gw.storage_url("600"), &mp, &[])
     };
-    let mut ids = Vec::new();
-    let mut refused = None;
     // Redis starts near 1 MB; 4 MB hold at most about 15 of these. Bounded: 60 tries.
-    for _ in 0..60 {
-        let r = put();
-        if r.status != 200 {
-            refused = Some(r);
-            break;
-        }
-        ids.push(str_field(&ok_json(&r), "id").to_string());
-    }
+    let (stored, refused) = until_refused(60, |_| put());
+    let ids: Vec<String> = stored
+        .iter()
+        .map(|v| str_field(v, "id").to_string())
+        .collect();
     let refused = refused.expect("60 uploads of 200 KB fit in a 4 MB Redis");
     let e = assert_error(&refused, 507);
     assert_eq!(e["exception"], "InsufficientStorageException");

@@ -35,16 +35,11 @@ fn a_memory_store_over_its_byte_budget_answers_507_and_writes_nothing() {
          limits: {{max_body_bytes: 262144, max_store_bytes: 1048576, create_rate_per_ip: 0, \
          upload_bytes_per_ip_per_s: 0}}\n{STD_GMS}"
     ));
-    let mut ids = Vec::new();
-    let mut refused = None;
-    for _ in 0..10 {
-        let r = upload(&gw, "600");
-        if r.status != 200 {
-            refused = Some(r);
-            break;
-        }
-        ids.push(str_field(&ok_json(&r), "id").to_string());
-    }
+    let (stored, refused) = until_refused(10, |_| upload(&gw, "600"));
+    let ids: Vec<String> = stored
+        .iter()
+        .map(|v| str_field(v, "id").to_string())
+        .collect();
     let r = refused.expect("ten 200 KB uploads fit in a 1 MiB budget");
     let e = assert_error(&r, 507);
     assert_eq!(e["exception"], "InsufficientStorageException");
@@ -135,22 +130,16 @@ fn storage_writes_share_the_create_rate_and_uploads_have_a_byte_rate() {
     ));
     // Creates and storage writes count together: within a one-second window only three
     // pass. Bounded: 200 tries, each a few milliseconds.
-    let mut refused = None;
-    for i in 0..200 {
-        let r = if i % 2 == 0 {
+    let (_, refused) = until_refused(200, |i| {
+        if i % 2 == 0 {
             post_form(&gw.storage_url("30"), &[("k", "v")], &[])
         } else {
             gw.create(
                 "request-interaction",
                 &[("_phone_number", "555"), ("_provide_code", "true")],
             )
-        };
-        if r.status == 429 {
-            refused = Some(r);
-            break;
         }
-        ok_json(&r);
-    }
+    });
     let r = refused.expect("no 429 within 200 writes");
     assert_eq!(
         assert_error(&r, 429)["exception"],
@@ -163,15 +152,7 @@ fn storage_writes_share_the_create_rate_and_uploads_have_a_byte_rate() {
          upload_bytes_per_ip_per_s: 400000}}\n{STD_GMS}"
     ));
     // Two 200 KB uploads a second pass, a third in the same second does not.
-    let mut refused = None;
-    for _ in 0..20 {
-        let r = upload(&gw, "30");
-        if r.status == 429 {
-            refused = Some(r);
-            break;
-        }
-        ok_json(&r);
-    }
+    let (_, refused) = until_refused(20, |_| upload(&gw, "30"));
     let r = refused.expect("no 429 within 20 uploads of 200 KB at 400 KB/s");
     assert_eq!(
         assert_error(&r, 429)["exception"],

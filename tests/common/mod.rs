@@ -1923,6 +1923,23 @@ impl Gateway {
     }
 }
 
+/// Calls `call(i)` for `i` in `0..tries` until an answer is not a 200: the JSON of the 200s
+/// before it, and that answer (`None` when all were 200). For limits that refuse the n-th call.
+pub fn until_refused(
+    tries: usize,
+    mut call: impl FnMut(usize) -> Resp,
+) -> (Vec<Value>, Option<Resp>) {
+    let mut ok = Vec::new();
+    for i in 0..tries {
+        let r = call(i);
+        if r.status != 200 {
+            return (ok, Some(r));
+        }
+        ok.push(ok_json(&r));
+    }
+    (ok, None)
+}
+
 /// Count occurrences.
 pub fn tally<I: IntoIterator<Item = String>>(items: I) -> HashMap<String, usize> {
     let mut m = HashMap::new();
