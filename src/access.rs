@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use base64::Engine;
 use pingora_limits::rate::Rate;
+use pingora_prometheus::prometheus::IntCounter;
 
 use crate::config::{ApiAuth, InternalAccess, InternalAuth, Limits};
 use crate::error::ApiError;
-use crate::metrics::{RateLimit, MATCHES};
+use crate::metrics::{RateLimit, RATE_LIMITED};
 
 /// Count-min sketch width of the rate estimator: wide enough that tens of thousands of client
 /// addresses a second rarely share all their cells (a shared cell over-counts, never under).
@@ -92,7 +93,7 @@ pub fn check_internal(
     client_ip: Option<IpAddr>,
 ) -> Result<(), ApiError> {
     let from_network = client_ip.is_some_and(|ip| access.networks.iter().any(|n| n.contains(&ip)));
-    let refused = match &access.auth {
+    Err(match &access.auth {
         InternalAuth::Open => return Ok(()),
         _ if from_network => return Ok(()),
         InternalAuth::Credentials(auth) if credentials_match(auth, internal_key, authorization) => {
@@ -107,9 +108,7 @@ pub fn check_internal(
         InternalAuth::Unset => ApiError::Unauthorized(
             "this operation is internal and no internal credentials are configured",
         ),
-    };
-    MATCHES.unauthorized.inc();
-    Err(refused)
+    })
 }
 
 /// Events per client IP in fixed windows, over every thread of the process (a count-min
@@ -118,8 +117,8 @@ pub struct PerClient {
     rate: Rate,
     limit: isize,
     window: Duration,
-    /// Which limit this is, for `gms_rate_limited_total{limit}`.
-    kind: RateLimit,
+    /// Its series of `gms_rate_limited_total{limit}`, resolved once.
+    refused: IntCounter,
 }
 
 impl PerClient {
@@ -129,7 +128,7 @@ impl PerClient {
             rate: Rate::new_with_estimator_config(window, RATE_HASHES, RATE_SLOTS),
             limit: isize::try_from(limit).unwrap_or(isize::MAX),
             window,
-            kind,
+            refused: RATE_LIMITED.with_label_values(&[kind.label()]),
         }
     }
 
@@ -153,7 +152,7 @@ impl PerClient {
 
     /// The 429 with the whole seconds left in the window (at least 1) as `Retry-After`.
     fn refuse(&self, ip: &IpAddr) -> ApiError {
-        crate::metrics::rate_limited(self.kind).inc();
+        self.refused.inc();
         let left = self
             .rate
             .rate_with(ip, |c| 1.0 - c.current_interval_fraction);

@@ -45,7 +45,7 @@ pub struct ApiRequest {
     pub tls: bool,
     /// The raw body, for routes that take one as it is (status push).
     pub body: bytes::Bytes,
-    /// The client's address, for the per-IP rate limit.
+    /// The client's address: what the per-IP limits count and `gms.internal_networks` admits.
     pub client_ip: Option<std::net::IpAddr>,
     /// The API key header named by `gms.api_auth.header`, when client auth is on.
     pub api_key: Option<String>,

@@ -106,12 +106,15 @@ pub enum RateLimit {
     FailedMatches,
 }
 
-/// The counter of one per-client-IP limit, resolved once.
-pub fn rate_limited(kind: RateLimit) -> &'static IntCounter {
-    static COUNTERS: LazyLock<[IntCounter; 3]> = LazyLock::new(|| {
-        ["writes", "upload_bytes", "failed_matches"].map(|l| RATE_LIMITED.with_label_values(&[l]))
-    });
-    &COUNTERS[kind as usize]
+impl RateLimit {
+    /// Its `limit` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            RateLimit::Writes => "writes",
+            RateLimit::UploadBytes => "upload_bytes",
+            RateLimit::FailedMatches => "failed_matches",
+        }
+    }
 }
 
 /// `gms_match_interactions_total{outcome}`: match-interaction calls by outcome: `matched`,

@@ -29,7 +29,8 @@ pub async fn match_interaction(
         req.internal_key.as_deref(),
         req.authorization.as_deref(),
         req.client_ip,
-    )?;
+    )
+    .inspect_err(|_| MATCHES.unauthorized.inc())?;
     let failed_limit = gw.client_limits.failed_matches.as_ref();
     if let (Some(limit), Some(ip)) = (failed_limit, &req.client_ip) {
         limit

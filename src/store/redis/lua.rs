@@ -471,6 +471,7 @@ if max_failed > 0 and (tonumber(redis.call('GET', fkey)) or 0) >= max_failed the
   redis.call('DEL', fkey)
 end
 local function fail()
+  if max_failed == 0 then return false end
   local left = redis.call('PTTL', key)
   if left > 0 and redis.call('INCR', fkey) == 1 then
     redis.call('PEXPIRE', fkey, left)
