@@ -74,6 +74,9 @@ struct GmsFile {
     #[serde(default)]
     connections: ConnectionsFile,
     api_auth: Option<ApiAuthFile>,
+    internal_auth: Option<InternalAuthFile>,
+    #[serde(default)]
+    internal_networks: Vec<String>,
     metrics_listen: Option<String>,
     access_log: Option<String>,
     #[serde(default)]
@@ -111,6 +114,11 @@ struct LimitsFile {
     max_ttl: Option<u64>,
     create_rate_per_ip: Option<u64>,
     reservations_per_phone: Option<u64>,
+    max_failed_matches: Option<u64>,
+    failed_matches_per_ip: Option<u64>,
+    max_store_bytes: Option<u64>,
+    upload_bytes_per_ip_per_s: Option<u64>,
+    max_anonymous_ttl: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -129,6 +137,36 @@ struct ApiAuthFile {
     keys: Vec<String>,
     #[serde(default)]
     users: BTreeMap<String, String>,
+}
+
+/// `gms.internal_auth`: credentials (as `gms.api_auth`), or a word (`none`: open, as GMS was).
+enum InternalAuthFile {
+    Word(String),
+    Credentials(ApiAuthFile),
+}
+
+impl<'de> Deserialize<'de> for InternalAuthFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = InternalAuthFile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("none, or a map of header, keys and users")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(InternalAuthFile::Word(s.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                // Through the map access itself, so unknown keys inside are still reported.
+                ApiAuthFile::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(InternalAuthFile::Credentials)
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }
 
 #[derive(Deserialize)]
@@ -219,6 +257,8 @@ pub struct Config {
     pub connections: Connections,
     /// Credentials the service and storage APIs require; `None`: open, as in GMS.
     pub api_auth: Option<ApiAuth>,
+    /// Who may call the internal operations (match-interaction).
+    pub internal: InternalAccess,
     /// Optional Prometheus listener.
     pub metrics_listen: Option<String>,
     /// Where the access log goes: `stderr` or a file path; `None`: no access log.
@@ -267,11 +307,39 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Longest `_ttl` / storage TTL in seconds.
     pub max_ttl: u64,
-    /// Creates per second one client IP may make; 0: no limit.
+    /// Service creates and storage writes per second one client IP may make; 0: no limit.
     pub create_rate_per_ip: u64,
     /// Live reservations one phone number may hold in one resource group; 0: no limit.
     pub reservations_per_phone: u32,
+    /// Failed matches on one access number within its reservation's TTL before further
+    /// matches on it are refused (429) until that window ends.
+    pub max_failed_matches: u32,
+    /// Failed matches one client IP may make per minute before its matches are refused; 0: no
+    /// limit.
+    pub failed_matches_per_ip: u64,
+    /// Bytes of stored user data (values, files, keys) the store may hold; `None`: a quarter
+    /// of the machine's memory for the memory store, Redis's own `maxmemory` for Redis.
+    pub max_store_bytes: Option<u64>,
+    /// Request body bytes per second one client IP may send to the API's write routes; 0: no
+    /// limit.
+    pub upload_bytes_per_ip_per_s: u64,
+    /// Longest TTL, in seconds, of user data stored without a `gms_user`.
+    pub max_anonymous_ttl: u64,
 }
+
+/// The header that carries an internal API key unless `gms.internal_auth.header` names another.
+pub const DEFAULT_INTERNAL_KEY_HEADER: &str = "x-gms-internal-key";
+
+/// Default `gms.limits.create_rate_per_ip`: far above what one app makes, low enough that
+/// one address cannot drain a pool or fill the store at full speed.
+pub const DEFAULT_CREATE_RATE_PER_IP: u64 = 100;
+/// Default `gms.limits.max_failed_matches` (issue 15: 5 within a reservation's TTL).
+pub const DEFAULT_MAX_FAILED_MATCHES: u32 = 5;
+/// Default `gms.limits.failed_matches_per_ip`, per minute: an IVR whose callers mistype one
+/// code in a hundred stays far below it at a call every 20 ms.
+pub const DEFAULT_FAILED_MATCHES_PER_IP: u64 = 300;
+/// Default `gms.limits.max_anonymous_ttl`, seconds.
+pub const DEFAULT_MAX_ANONYMOUS_TTL_S: u64 = 3600;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -281,8 +349,14 @@ impl Default for Limits {
             max_field_bytes: 64 * 1024,
             max_file_bytes: 10 * 1024 * 1024,
             max_ttl: 86_400,
-            create_rate_per_ip: 0,
+            create_rate_per_ip: DEFAULT_CREATE_RATE_PER_IP,
             reservations_per_phone: 0,
+            max_failed_matches: DEFAULT_MAX_FAILED_MATCHES,
+            failed_matches_per_ip: DEFAULT_FAILED_MATCHES_PER_IP,
+            max_store_bytes: None,
+            // Two of the largest bodies a second (see `upload_rate_default`).
+            upload_bytes_per_ip_per_s: 2 * 10 * 1024 * 1024,
+            max_anonymous_ttl: DEFAULT_MAX_ANONYMOUS_TTL_S,
         }
     }
 }
@@ -375,6 +449,28 @@ pub struct ApiAuth {
     pub keys: Vec<String>,
     /// Accepted basic-auth users and their passwords.
     pub users: Vec<(String, String)>,
+}
+
+/// Who may call the internal operations (match-interaction, the IVR's call): a request with
+/// valid credentials, or one from a listed network. Neither configured: nobody (401/403).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InternalAccess {
+    /// `gms.internal_auth`.
+    pub auth: InternalAuth,
+    /// `gms.internal_networks`: peers admitted without credentials.
+    pub networks: Vec<ipnet::IpNet>,
+}
+
+/// `gms.internal_auth`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum InternalAuth {
+    /// Not configured: only `internal_networks` (if any) admit.
+    #[default]
+    Unset,
+    /// `none`: open to anyone, as GMS was (the operator said so; `-t` warns).
+    Open,
+    /// API keys in a header and/or basic-auth users, as `gms.api_auth`.
+    Credentials(ApiAuth),
 }
 
 /// One web-tier upstream (`host:port`, `http://host[:port]` or `https://host[:port]`).
@@ -675,6 +771,28 @@ impl Config {
     }
 }
 
+impl Config {
+    /// What `-t` and start-up warn about: settings that are valid but open something up or
+    /// shut something off.
+    pub fn warnings(&self) -> Vec<String> {
+        let matching = self
+            .services
+            .values()
+            .any(|s| matches!(s.kind, ServiceKind::Builtin(BuiltinKind::MatchInteraction)));
+        let mut out = Vec::new();
+        match (&self.internal.auth, self.internal.networks.is_empty()) {
+            (InternalAuth::Open, _) => out.push(
+                "gms.internal_auth: none: match-interaction is open to anyone, who can then match any reservation and read its user data".to_string(),
+            ),
+            (InternalAuth::Unset, true) if matching => out.push(
+                "gms.internal_auth: neither it nor gms.internal_networks is set: every match-interaction is refused (401)".to_string(),
+            ),
+            _ => {}
+        }
+        out
+    }
+}
+
 /// A serde_ignored path written like the validator's: `a.b[2].c`, without the Option levels
 /// (`?`) that mean nothing to a user.
 fn key_path(path: &serde_ignored::Path<'_>) -> String {
@@ -754,7 +872,10 @@ impl Validator {
         });
         let limits = self.limits(f.limits);
         let connections = self.connections(f.connections);
-        let api_auth = f.api_auth.map(|a| self.api_auth(a));
+        let api_auth = f
+            .api_auth
+            .map(|a| self.api_auth("gms.api_auth", "x-api-key", a));
+        let internal = self.internal(f.internal_auth, f.internal_networks);
         if let Some(m) = &f.metrics_listen {
             if m.parse::<SocketAddr>().is_err() {
                 self.err(
@@ -764,6 +885,12 @@ impl Validator {
             }
         }
         let storage = self.storage(f.storage);
+        if limits.max_store_bytes.is_some() && storage != StorageKind::Memory {
+            self.err(
+                "gms.limits.max_store_bytes",
+                "applies to the memory store only: Redis is bounded by its own maxmemory (with the noeviction policy a full Redis answers 507)",
+            );
+        }
         let admin = f.admin.map(|a| {
             if a.user.is_empty() || a.password.is_empty() {
                 self.err("gms.admin", "user and password must not be empty");
@@ -853,6 +980,7 @@ impl Validator {
             limits,
             connections,
             api_auth,
+            internal,
             metrics_listen: f.metrics_listen,
             access_log: f.access_log.filter(|a| !a.is_empty() && a != "off"),
             storage,
@@ -904,22 +1032,22 @@ impl Validator {
         c
     }
 
-    fn api_auth(&mut self, f: ApiAuthFile) -> ApiAuth {
-        let name = f.header.unwrap_or_else(|| "x-api-key".into());
+    fn api_auth(&mut self, path: &str, default_header: &'static str, f: ApiAuthFile) -> ApiAuth {
+        let name = f.header.unwrap_or_else(|| default_header.into());
         let header = http::HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|_| {
             self.err(
-                "gms.api_auth.header",
+                format!("{path}.header"),
                 format!("'{name}' is not a header name"),
             );
-            http::HeaderName::from_static("x-api-key")
+            http::HeaderName::from_static(default_header)
         });
         if f.keys.is_empty() && f.users.is_empty() {
-            self.err("gms.api_auth", "needs at least one of keys or users");
+            self.err(path, "needs at least one of keys or users");
         }
         for (i, k) in f.keys.iter().enumerate() {
             if k.len() < 16 {
                 self.err(
-                    format!("gms.api_auth.keys[{i}]"),
+                    format!("{path}.keys[{i}]"),
                     "an API key must be at least 16 characters",
                 );
             }
@@ -927,7 +1055,7 @@ impl Validator {
         for (u, p) in &f.users {
             if u.is_empty() || u.contains(':') || p.is_empty() {
                 self.err(
-                    format!("gms.api_auth.users.{u}"),
+                    format!("{path}.users.{u}"),
                     "user names must be non-empty without ':', passwords non-empty",
                 );
             }
@@ -937,6 +1065,55 @@ impl Validator {
             keys: f.keys,
             users: f.users.into_iter().collect(),
         }
+    }
+
+    /// `gms.internal_auth` and `gms.internal_networks`.
+    fn internal(
+        &mut self,
+        auth: Option<InternalAuthFile>,
+        networks: Vec<String>,
+    ) -> InternalAccess {
+        let auth = match auth {
+            None => InternalAuth::Unset,
+            Some(InternalAuthFile::Word(w)) if w == "none" => {
+                if !networks.is_empty() {
+                    self.err(
+                        "gms.internal_networks",
+                        "has no effect with gms.internal_auth: none (open to anyone); remove one of them",
+                    );
+                }
+                InternalAuth::Open
+            }
+            Some(InternalAuthFile::Word(w)) => {
+                self.err(
+                    "gms.internal_auth",
+                    format!("'{w}' is neither none nor a map of header, keys and users"),
+                );
+                InternalAuth::Unset
+            }
+            // Its own header by default: an app's `gms.api_auth` key is never taken for an
+            // internal one, nor the other way round.
+            Some(InternalAuthFile::Credentials(a)) => InternalAuth::Credentials(self.api_auth(
+                "gms.internal_auth",
+                DEFAULT_INTERNAL_KEY_HEADER,
+                a,
+            )),
+        };
+        let networks = networks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| match parse_network(n) {
+                Some(net) => Some(net),
+                None => {
+                    self.err(
+                        format!("gms.internal_networks[{i}]"),
+                        format!("'{n}' is not an IP address or a CIDR block (10.0.0.0/8)"),
+                    );
+                    None
+                }
+            })
+            .collect();
+        InternalAccess { auth, networks }
     }
 
     fn tls_listen(&mut self, f: Vec<TlsListenFile>) -> Vec<TlsListener> {
@@ -993,14 +1170,64 @@ impl Validator {
             );
             0
         });
+        let max_failed = f
+            .max_failed_matches
+            .unwrap_or(u64::from(DEFAULT_MAX_FAILED_MATCHES));
+        let max_failed_matches = match u32::try_from(max_failed) {
+            Ok(n @ 1..=1_000_000) => n,
+            _ => {
+                self.err(
+                    "gms.limits.max_failed_matches",
+                    format!("'{max_failed}' must be from 1 to 1000000"),
+                );
+                DEFAULT_MAX_FAILED_MATCHES
+            }
+        };
+        if let Some(b) = f.max_store_bytes.filter(|&b| b < max_body_bytes) {
+            self.err(
+                "gms.limits.max_store_bytes",
+                format!("'{b}' is below gms.limits.max_body_bytes ({max_body_bytes}): no upload could be stored"),
+            );
+        }
+        let max_store_bytes = f.max_store_bytes;
+        // An upload of the largest body must be able to pass, or it could never be sent.
+        let upload_bytes_per_ip_per_s = match f.upload_bytes_per_ip_per_s {
+            None => max_body_bytes.saturating_mul(2),
+            Some(b) if b != 0 && b < max_body_bytes => {
+                self.err(
+                    "gms.limits.upload_bytes_per_ip_per_s",
+                    format!("'{b}' is below gms.limits.max_body_bytes ({max_body_bytes}): the largest body could never pass (0 turns the limit off)"),
+                );
+                b
+            }
+            Some(b) => b,
+        };
+        let max_anonymous_ttl = match f.max_anonymous_ttl {
+            None => DEFAULT_MAX_ANONYMOUS_TTL_S.min(max_ttl),
+            Some(s) if s == 0 || s > max_ttl => {
+                self.err(
+                    "gms.limits.max_anonymous_ttl",
+                    format!("'{s}' must be whole seconds from 1 to gms.limits.max_ttl ({max_ttl})"),
+                );
+                DEFAULT_MAX_ANONYMOUS_TTL_S.min(max_ttl)
+            }
+            Some(s) => s,
+        };
         Limits {
             max_body_bytes,
             max_fields,
             max_field_bytes,
             max_file_bytes,
             max_ttl,
-            create_rate_per_ip: f.create_rate_per_ip.unwrap_or(0),
+            create_rate_per_ip: f.create_rate_per_ip.unwrap_or(DEFAULT_CREATE_RATE_PER_IP),
             reservations_per_phone,
+            max_failed_matches,
+            failed_matches_per_ip: f
+                .failed_matches_per_ip
+                .unwrap_or(DEFAULT_FAILED_MATCHES_PER_IP),
+            max_store_bytes,
+            upload_bytes_per_ip_per_s,
+            max_anonymous_ttl,
         }
     }
 
@@ -1400,6 +1627,14 @@ fn find_option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a st
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// A CIDR block (`10.0.0.0/8`, `::1/128`) or a single address (`10.1.2.3`, as `/32`).
+pub fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// Whether `s` is an absolute `http://` or `https://` URL with a host.

@@ -14,6 +14,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 401: admin or client API without valid credentials; which credentials are needed.
     Unauthorized(&'static str),
+    /// 403: an internal operation from a network not in `gms.internal_networks`.
+    Forbidden(String),
     /// 404: unknown path, service, id or key (also: not yours).
     NotFound(String),
     /// 405: known path, wrong method; the path's methods go in the `Allow` header.
@@ -24,6 +26,9 @@ pub enum ApiError {
     RequestTimeout,
     /// 429: a client over its rate limit; `Retry-After` says when to come back (seconds).
     TooManyRequests(u32),
+    /// 429: the access number had `gms.limits.max_failed_matches` failed matches in its
+    /// window; `Retry-After` says when the window ends (seconds).
+    NumberLocked(u32),
     /// 429: the phone number already holds its allowed live reservations (no time to wait
     /// for: one ends when it is matched, deleted or expires).
     TooManyReservations(String),
@@ -31,14 +36,30 @@ pub enum ApiError {
     HeaderTooLarge,
     /// 415: a content type the API does not read.
     UnsupportedMediaType(String),
-    /// 503: a pool exhausted, the store down, a queue full.
+    /// 503: a pool exhausted, a queue full, the node OFFLINE: what the client is told.
     Unavailable(String),
+    /// 503: the store cannot be reached or answered badly; the store's own words, logged only
+    /// (they name addresses and library errors): the client reads "storage unavailable".
+    StoreFailed(String),
+    /// 507: the store's byte budget (`gms.limits.max_store_bytes`, or Redis's `maxmemory`)
+    /// has no room for the write.
+    InsufficientStorage(String),
     /// 502: ORS unreachable or answering badly after all attempts.
-    OrsFailed(String),
+    OrsFailed {
+        /// What the client is told (GMS's words: `ORS request failed: ...`).
+        message: String,
+        /// Which node, and what the connector said: logged, never sent.
+        detail: String,
+    },
     /// 502: the web tier could not be reached (pass-through).
     BackendFailed(String),
     /// 504: ORS did not answer in time.
-    OrsTimeout(String),
+    OrsTimeout {
+        /// What the client is told.
+        message: String,
+        /// Which node, and what the connector said: logged, never sent.
+        detail: String,
+    },
     /// 504: the web tier did not answer in time (pass-through, `gms.backend.timeout_ms`).
     BackendTimeout(String),
     /// 500: a bug; the message is logged, the client sees a generic text.
@@ -57,16 +78,20 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::RequestTimeout => 408,
-            ApiError::TooManyRequests(_) | ApiError::TooManyReservations(_) => 429,
+            ApiError::TooManyRequests(_)
+            | ApiError::NumberLocked(_)
+            | ApiError::TooManyReservations(_) => 429,
             ApiError::HeaderTooLarge => 431,
             ApiError::UnsupportedMediaType(_) => 415,
-            ApiError::Unavailable(_) => 503,
-            ApiError::OrsFailed(_) | ApiError::BackendFailed(_) => 502,
-            ApiError::OrsTimeout(_) | ApiError::BackendTimeout(_) => 504,
+            ApiError::Unavailable(_) | ApiError::StoreFailed(_) => 503,
+            ApiError::InsufficientStorage(_) => 507,
+            ApiError::OrsFailed { .. } | ApiError::BackendFailed(_) => 502,
+            ApiError::OrsTimeout { .. } | ApiError::BackendTimeout(_) => 504,
             ApiError::Internal(_) => 500,
         }
     }
@@ -76,17 +101,19 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "BadRequestException",
             ApiError::Unauthorized(_) => "UnauthorizedException",
+            ApiError::Forbidden(_) => "ForbiddenException",
             ApiError::NotFound(_) => "NotFoundException",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowedException",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeException",
             ApiError::RequestTimeout => "RequestTimeoutException",
-            ApiError::TooManyRequests(_) | ApiError::TooManyReservations(_) => {
-                "TooManyRequestsException"
-            }
+            ApiError::TooManyRequests(_)
+            | ApiError::NumberLocked(_)
+            | ApiError::TooManyReservations(_) => "TooManyRequestsException",
             ApiError::HeaderTooLarge => "RequestHeaderFieldsTooLargeException",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
-            ApiError::Unavailable(_) => "ServiceUnavailableException",
-            ApiError::OrsFailed(_) | ApiError::OrsTimeout(_) => "OrsServiceException",
+            ApiError::Unavailable(_) | ApiError::StoreFailed(_) => "ServiceUnavailableException",
+            ApiError::InsufficientStorage(_) => "InsufficientStorageException",
+            ApiError::OrsFailed { .. } | ApiError::OrsTimeout { .. } => "OrsServiceException",
             ApiError::BackendFailed(_) => "BadGatewayException",
             ApiError::BackendTimeout(_) => "GatewayTimeoutException",
             ApiError::Internal(_) => "InternalServerException",
@@ -97,22 +124,47 @@ impl ApiError {
     pub fn message(&self) -> &str {
         match self {
             ApiError::BadRequest(m)
+            | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m)
-            | ApiError::OrsFailed(m)
+            | ApiError::InsufficientStorage(m)
             | ApiError::BackendFailed(m)
             | ApiError::BackendTimeout(m)
-            | ApiError::TooManyReservations(m)
-            | ApiError::OrsTimeout(m) => m,
+            | ApiError::TooManyReservations(m) => m,
+            ApiError::OrsFailed { message, .. } | ApiError::OrsTimeout { message, .. } => message,
             ApiError::Unauthorized(m) => m,
             ApiError::MethodNotAllowed(_) => "method not allowed on this path",
             ApiError::RequestTimeout => "the request did not arrive in time",
             ApiError::TooManyRequests(_) => "too many requests from this client; retry later",
+            ApiError::NumberLocked(_) => {
+                "too many failed matches on this access number; retry when its window ends"
+            }
             ApiError::HeaderTooLarge => "the request line and headers are over the limit",
             // Internal detail never reaches the client; it is in the log.
+            ApiError::StoreFailed(_) => "storage unavailable",
             ApiError::Internal(_) => "internal error",
+        }
+    }
+
+    /// What only the log may tell (addresses, library errors), if anything: the place that
+    /// writes the reply logs it beside the request.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ApiError::Internal(d) | ApiError::StoreFailed(d) => Some(d),
+            ApiError::OrsFailed { detail, .. } | ApiError::OrsTimeout { detail, .. } => {
+                Some(detail).filter(|d| !d.is_empty()).map(String::as_str)
+            }
+            _ => None,
+        }
+    }
+
+    /// 502 `OrsServiceException`: `message` for the client, `detail` for the log.
+    pub fn ors_failed(message: impl Into<String>, detail: impl Into<String>) -> ApiError {
+        ApiError::OrsFailed {
+            message: message.into(),
+            detail: detail.into(),
         }
     }
 
@@ -131,7 +183,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => {
                 reply.with_header("WWW-Authenticate", "Basic realm=\"gms\"")
             }
-            ApiError::TooManyRequests(after) => reply.with_header("Retry-After", after.to_string()),
+            ApiError::TooManyRequests(after) | ApiError::NumberLocked(after) => {
+                reply.with_header("Retry-After", after.to_string())
+            }
             // RFC 9110: a 405 lists the methods the path has.
             ApiError::MethodNotAllowed(allow) => reply.with_header("Allow", *allow),
             _ => reply,
@@ -139,17 +193,19 @@ impl ApiError {
     }
 }
 
+/// For logs: status, exception, message, and the detail when there is one.
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ApiError::Internal(m) => write!(f, "{} {}: {m}", self.status(), self.exception()),
-            _ => write!(
-                f,
-                "{} {}: {}",
-                self.status(),
-                self.exception(),
-                self.message()
-            ),
+        write!(
+            f,
+            "{} {}: {}",
+            self.status(),
+            self.exception(),
+            self.message()
+        )?;
+        match self.detail() {
+            Some(d) => write!(f, " ({d})"),
+            None => Ok(()),
         }
     }
 }
@@ -167,8 +223,22 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["exception"], "NotFoundException");
         assert_eq!(v["message"], "no such service 'x'");
-        let r = ApiError::Internal("secret detail".into()).to_reply();
-        assert!(!String::from_utf8_lossy(&r.body).contains("secret"));
+        for e in [
+            ApiError::Internal("secret detail".into()),
+            ApiError::StoreFailed("redis: secret 10.0.0.7:6379".into()),
+            ApiError::ors_failed("ORS request failed: cannot connect to ORS.", "secret"),
+        ] {
+            let r = e.to_reply();
+            assert!(!String::from_utf8_lossy(&r.body).contains("secret"), "{e}");
+            assert!(
+                e.to_string().contains("secret"),
+                "the log line keeps it: {e}"
+            );
+        }
+        assert_eq!(
+            ApiError::InsufficientStorage("x".into()).to_reply().status,
+            507
+        );
         let r = ApiError::Unauthorized("x").to_reply();
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, _)| *k == "WWW-Authenticate"));

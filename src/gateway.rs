@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::access::{check_api_auth, CreateLimiter};
+use crate::access::{check_api_auth, ClientLimits};
 use crate::api;
-use crate::config::Config;
+use crate::config::{BuiltinKind, Config, InternalAuth, ServiceKind};
 use crate::error::ApiError;
 use crate::ors::Ors;
 use crate::params::Params;
@@ -25,8 +25,8 @@ pub struct Gateway {
     pub ors: Arc<Ors>,
     /// ONLINE (true) or OFFLINE (false), as set through the admin API.
     online: AtomicBool,
-    /// The per-client-IP limit on creates, when configured.
-    create_limiter: Option<CreateLimiter>,
+    /// The per-client-IP limits of `gms.limits`.
+    pub client_limits: ClientLimits,
 }
 
 /// One API request, parsed: the route, its parameters and the headers handlers read.
@@ -45,10 +45,13 @@ pub struct ApiRequest {
     pub tls: bool,
     /// The raw body, for routes that take one as it is (status push).
     pub body: bytes::Bytes,
-    /// The client's address, for the per-IP rate limit.
+    /// The client's address: what the per-IP limits count and `gms.internal_networks` admits.
     pub client_ip: Option<std::net::IpAddr>,
     /// The API key header named by `gms.api_auth.header`, when client auth is on.
     pub api_key: Option<String>,
+    /// The API key header named by `gms.internal_auth.header`, when internal credentials are
+    /// configured (match-interaction).
+    pub internal_key: Option<String>,
 }
 
 impl Gateway {
@@ -59,10 +62,7 @@ impl Gateway {
             store,
             ors,
             online: AtomicBool::new(true),
-            create_limiter: match config.limits.create_rate_per_ip {
-                0 => None,
-                n => Some(CreateLimiter::new(n)),
-            },
+            client_limits: ClientLimits::new(&config.limits),
             config,
         })
     }
@@ -90,11 +90,8 @@ impl Gateway {
             Route::StorageUpdate { id, ttl } => api::storage::update(self, &id, &ttl, req).await,
             Route::StorageCustom { id, ttl } => api::storage::custom(self, &id, &ttl, req).await,
             Route::StorageGetAll { id } => api::storage::get_all(self, &id, req).await,
-            Route::StorageGetKey { id, key } => {
-                api::storage::get_key(self, &id, &key, req, false).await
-            }
-            Route::StorageBinary { id, key } => {
-                api::storage::get_key(self, &id, &key, req, true).await
+            Route::StorageGetKey { id, key } | Route::StorageBinary { id, key } => {
+                api::storage::get_key(self, &id, &key, req).await
             }
             Route::StorageDelete { id } => api::storage::delete(self, &id, req).await,
             Route::NodeStatus => api::admin::node_status(self, &req),
@@ -115,7 +112,8 @@ impl Gateway {
 
 impl Gateway {
     /// Client credentials on the service and storage APIs (when `gms.api_auth` is set), then
-    /// the per-IP limit on creates. The admin API has its own credentials; health has none.
+    /// the per-IP limits on writes and upload bytes. The admin API has its own credentials;
+    /// health has none; match-interaction has the internal ones (`builtin::matching`).
     fn admit(&self, route: &Route, req: &ApiRequest) -> Result<(), ApiError> {
         let client_api = matches!(
             route,
@@ -130,25 +128,43 @@ impl Gateway {
                 | Route::StorageBinary { .. }
                 | Route::StorageDelete { .. }
         );
-        if let (true, Some(auth)) = (client_api, &self.config.api_auth) {
+        let internal =
+            matches!(route, Route::CreateService { service } if self.is_internal(service));
+        if let (true, false, Some(auth)) = (client_api, internal, &self.config.api_auth) {
             check_api_auth(auth, req.api_key.as_deref(), req.authorization.as_deref())?;
         }
-        if let (Route::CreateService { .. }, Some(limiter), Some(ip)) =
-            (route, &self.create_limiter, &req.client_ip)
-        {
-            limiter.admit(ip)?;
+        let Some(ip) = &req.client_ip else {
+            return Ok(());
+        };
+        match route {
+            _ if internal => Ok(()),
+            Route::CreateService { .. }
+            | Route::StorageCreate { .. }
+            | Route::StorageUpdate { .. }
+            | Route::StorageCustom { .. } => self.client_limits.admit_write(ip, req.params.bytes()),
+            Route::ServiceRequest { .. } => self.client_limits.admit_upload(ip, req.params.bytes()),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Whether a create names an internal operation guarded by the internal credentials
+    /// rather than the client's (match-interaction, unless `internal_auth: none` opened it).
+    fn is_internal(&self, service: &str) -> bool {
+        self.config.internal.auth != InternalAuth::Open
+            && self
+                .config
+                .services
+                .get(service)
+                .is_some_and(|s| s.kind == ServiceKind::Builtin(BuiltinKind::MatchInteraction))
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => {
-                ApiError::Unavailable(format!("storage unavailable: {m}"))
-            }
+            StoreError::Unavailable(m) => ApiError::StoreFailed(m),
             StoreError::Exhausted(m) => ApiError::Unavailable(m),
+            StoreError::Full(m) => ApiError::InsufficientStorage(m),
             StoreError::PhoneLimit(m) => ApiError::TooManyReservations(m),
         }
     }

@@ -466,6 +466,10 @@ impl GatewayProxy {
                 .api_auth
                 .as_ref()
                 .and_then(|a| text(&a.header)),
+            internal_key: match &self.gw.config.internal.auth {
+                crate::config::InternalAuth::Credentials(a) => text(&a.header),
+                _ => None,
+            },
             client_ip,
             ..Default::default()
         };
@@ -524,8 +528,9 @@ impl GatewayProxy {
         let reply = match self.gw.handle(route, req).await {
             Ok(reply) => reply,
             Err(e) => {
-                if let ApiError::Internal(detail) = &e {
-                    error!("internal error: {detail}");
+                // The detail (addresses, library text) is for the log only.
+                if e.detail().is_some() {
+                    error!("{e}");
                 }
                 e.to_reply()
             }

@@ -28,8 +28,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+/// The internal credentials the test configs give match-interaction (`gms.internal_auth`):
+/// user `ivr`, password `ivr-secret`. [`Gateway::match_call`] sends them.
+pub const INTERNAL_AUTH: &str = "internal_auth: {users: {ivr: ivr-secret}}";
+/// The `Authorization` header of [`INTERNAL_AUTH`]'s user.
+pub const IVR: (&str, &str) = ("Authorization", "Basic aXZyOml2ci1zZWNyZXQ=");
+
 /// The gms block most tests use.
-pub const STD_GMS: &str = r#"resources:
+pub const STD_GMS: &str = r#"internal_auth: {users: {ivr: ivr-secret}}
+resources:
   DNIS: ["8003449999", "8003449998", "8003449997"]
   SOLO: ["8005550001"]
 services:
@@ -1906,9 +1913,9 @@ impl Gateway {
         ok_json(&self.create(service, fields))
     }
 
-    /// match-interaction.
+    /// match-interaction, with the IVR's credentials ([`INTERNAL_AUTH`]).
     pub fn match_call(&self, fields: &[(&str, &str)]) -> Resp {
-        self.create("match-interaction", fields)
+        post_form(&self.service_url("match-interaction"), fields, &[IVR])
     }
 
     /// match-interaction expecting 200.
@@ -1920,6 +1927,23 @@ impl Gateway {
     pub fn binary_url(&self, data_id: &str, key: &str) -> String {
         self.url(&format!("/genesys/1/storage/binary/{data_id}/{key}"))
     }
+}
+
+/// Calls `call(i)` for `i` in `0..tries` until an answer is not a 200: the JSON of the 200s
+/// before it, and that answer (`None` when all were 200). For limits that refuse the n-th call.
+pub fn until_refused(
+    tries: usize,
+    mut call: impl FnMut(usize) -> Resp,
+) -> (Vec<Value>, Option<Resp>) {
+    let mut ok = Vec::new();
+    for i in 0..tries {
+        let r = call(i);
+        if r.status != 200 {
+            return (ok, Some(r));
+        }
+        ok.push(ok_json(&r));
+    }
+    (ok, None)
 }
 
 /// Count occurrences.
