@@ -19,6 +19,8 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::budget::Budget;
+use super::callback::memory::MemoryCallbacks;
+use super::callback::CallbackStore;
 use super::pool::{pack_code, unpack_code, Pools};
 use super::{
     may_access, packed, DataRecord, MatchOutcome, MatchRequest, OrsSession, PutMode, Reservation,
@@ -252,6 +254,7 @@ struct Inner {
 pub struct MemoryStore {
     inner: Arc<Inner>,
     sweeper: Once,
+    callbacks: MemoryCallbacks,
 }
 
 impl Default for MemoryStore {
@@ -280,6 +283,7 @@ impl MemoryStore {
         MemoryStore {
             inner,
             sweeper: Once::new(),
+            callbacks: MemoryCallbacks::new(),
         }
     }
 
@@ -667,6 +671,10 @@ impl Store for MemoryStore {
             },
         );
         Ok(())
+    }
+
+    fn callbacks(&self) -> &dyn CallbackStore {
+        &self.callbacks
     }
 
     /// Starts the sweeper thread (once; it ends when the store is dropped). A plain thread,

@@ -8,6 +8,7 @@
 //! script on Redis).
 
 pub mod budget;
+pub mod callback;
 pub mod memory;
 pub mod metered;
 pub mod packed;
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 use crate::config::{Config, StorageKind};
 use crate::value::Fields;
+use callback::CallbackStore;
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -294,6 +296,9 @@ pub trait Store: Send + Sync {
     /// Counts live services and the live reservations on every number of `groups` (the
     /// metrics gauges): called every few seconds off the request path, never per request.
     async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage>;
+
+    /// The callback records (issue 18): the same backend, its own keys and indexes.
+    fn callbacks(&self) -> &dyn CallbackStore;
 
     /// Starts the store's own background work, once the process serves (after a daemon's
     /// fork, which keeps no other thread). Required, not defaulted: a wrapper that forgot to
