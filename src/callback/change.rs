@@ -46,7 +46,8 @@ pub enum Change {
     Reschedule(Reschedule),
     /// Gateway: `node`'s submission started an ORS session. `SUBMITTING` becomes `QUEUED`
     /// (a state ORS already reported stays). Refused when another node holds the claim
-    /// ([`Rejection::NotClaimer`]) or the record was cancelled meanwhile
+    /// ([`Rejection::NotClaimer`]: its lease ran out and another node took the record) or the
+    /// record is completed, cancelled meanwhile (or already completed by ORS)
     /// ([`Rejection::InvalidState`]): the caller then cancels the session it started.
     Submitted {
         /// The node that claimed it.
@@ -159,6 +160,7 @@ fn change_state(next: &mut CallbackRecord, change: &Change) -> Result<(), Reject
             }
             next.ors = Some(ors.clone());
             next.claim = None;
+            next.next_attempt = None;
         }
         Change::SubmitFailed {
             node,

@@ -8,7 +8,7 @@ pub(super) async fn expired_records_leave_no_index_entry(b: &Backend) {
     let mut short = Vec::new();
     for i in 0..3 {
         let mut r = scheduled("ex", &format!("{i}"), later(3600));
-        r.expires = now() + SignedDuration::from_millis(400);
+        r.expires = now() + SignedDuration::from_millis(1500);
         r.bucket = Some(bucket_of(r.desired));
         r.lookup = vec![("CB_SUB".into(), format!("v{i}"))];
         r.options.push(("_token".into(), format!("t{i}")));
@@ -26,7 +26,7 @@ pub(super) async fn expired_records_leave_no_index_entry(b: &Backend) {
             .await,
         );
     }
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     for r in &short {
         assert_eq!(cb.get("ex", r.id).await.unwrap(), None, "gone for readers");
     }

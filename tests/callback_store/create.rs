@@ -234,7 +234,9 @@ pub(super) async fn an_abort_gives_back_every_count(b: &Backend) {
 
 pub(super) async fn a_reschedule_moves_bucket_due_time_and_expiration(b: &Backend) {
     let cb = b.cb();
-    let (d1, d2, d3) = (later(3600), later(7200), later(10800));
+    // A minute into their buckets, so that a minute later is still the same bucket.
+    let aligned = |secs| Timestamp::from_millisecond(bucket_of(later(secs)) + 60_000).unwrap();
+    let (d1, d2, d3) = (aligned(3600), aligned(7200), aligned(10800));
     let (b1, b2, b3) = (bucket_of(d1), bucket_of(d2), bucket_of(d3));
     let in_bucket = |d: Timestamp| {
         let mut r = scheduled("rs", "1", d);

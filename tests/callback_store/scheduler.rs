@@ -65,15 +65,15 @@ pub(super) async fn a_claim_whose_lease_ran_out_is_taken_again(b: &Backend) {
         a,
         plain(
             scheduled("lease", "2", later(60))
-                .immediate("a", now() + SignedDuration::from_millis(300)),
+                .immediate("a", now() + SignedDuration::from_millis(1500)),
         ),
     )
     .await;
     let spent = create(a, plain(due("lease2", "3"))).await;
-    let first = a.claim_due("lease", &claim("a", 300)).await.unwrap();
+    let first = a.claim_due("lease", &claim("a", 1500)).await.unwrap();
     assert_eq!(first.records.len(), 1);
     assert_eq!(
-        a.claim_due("lease2", &claim("a", 300))
+        a.claim_due("lease2", &claim("a", 1500))
             .await
             .unwrap()
             .records
@@ -81,12 +81,12 @@ pub(super) async fn a_claim_whose_lease_ran_out_is_taken_again(b: &Backend) {
         1
     );
     assert!(b2
-        .claim_due("lease", &claim("b", 300))
+        .claim_due("lease", &claim("b", 1500))
         .await
         .unwrap()
         .records
         .is_empty());
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
 
     // The claim ran out: taken again, one more attempt; the first node's result is refused.
     let second = b2.claim_due("lease", &claim("b", 60_000)).await.unwrap();

@@ -9,7 +9,7 @@
 //! collision only adds candidates, which the query's own test drops. The clock is the
 //! system's (epoch milliseconds).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -74,8 +74,12 @@ struct Service {
     due: BTreeSet<(i64, u128)>,
     /// (expiration ms, id).
     expiry: BTreeSet<(i64, u128)>,
-    /// (created ms, id) of the creates within the longest throttle window.
-    throttle: BTreeSet<(i64, u128)>,
+    /// (created ms, id) of the creates within the longest throttle window, in order: a
+    /// window's count is a binary search. Creates arrive nearly in order, so an insert lands
+    /// near the end.
+    throttle: VecDeque<(i64, u128)>,
+    /// The latest UTC day `daily` counted in: older days are dropped when it moves on.
+    day: i64,
     /// (UTC day, `key\0value`) -> creates that day with that value.
     daily: HashMap<(i64, Box<str>), u32, Hasher>,
     /// Distinct packed option lists in use.
@@ -148,7 +152,8 @@ impl Service {
             buckets: HashMap::default(),
             due: BTreeSet::new(),
             expiry: BTreeSet::new(),
-            throttle: BTreeSet::new(),
+            throttle: VecDeque::new(),
+            day: i64::MIN,
             daily: HashMap::default(),
             options: HashSet::default(),
             options_kept: 0,
@@ -295,8 +300,8 @@ impl Service {
         let created = ms(r.created);
         for (index, t) in limits.throttles.iter().enumerate() {
             let since = created - t.window.as_millis() as i64;
-            let max = t.max as usize;
-            if self.throttle.range((since + 1, 0)..).take(max).count() >= max {
+            let within = self.throttle.len() - self.throttle.partition_point(|e| e.0 <= since);
+            if within >= t.max as usize {
                 return Some(CreateRefusal::Throttled {
                     index,
                     window: t.window,
@@ -344,24 +349,23 @@ impl Service {
         let created = ms(r.created);
         let id = r.id.as_u128();
         if let Some(longest) = new.limits.throttles.iter().map(|t| t.window).max() {
+            let at = self.throttle.partition_point(|e| *e < (created, id));
             if by > 0 {
-                self.throttle.insert((created, id));
+                self.throttle.insert(at, (created, id));
                 let oldest = created - longest.as_millis() as i64;
-                while let Some(first) = self.throttle.first().copied() {
-                    if first.0 > oldest {
-                        break;
-                    }
-                    self.throttle.remove(&first);
+                while self.throttle.front().is_some_and(|e| e.0 <= oldest) {
+                    self.throttle.pop_front();
                 }
-            } else {
-                self.throttle.remove(&(created, id));
+            } else if self.throttle.get(at) == Some(&(created, id)) {
+                self.throttle.remove(at);
             }
         }
         if let Some(p) = &new.limits.per_parameter {
             let day = created.div_euclid(DAY_MS);
-            if by > 0 {
+            if by > 0 && day > self.day {
                 // Days before yesterday are never asked about again.
                 self.daily.retain(|(d, _), _| *d >= day - 1);
+                self.day = day;
             }
             for (key, value) in &p.values {
                 let field: Box<str> = format!("{key}\0{value}").into();

@@ -26,8 +26,11 @@
 //!   judged by the store's clock (Redis's `TIME`, so every node agrees on whether a claim ran
 //!   out).
 //! - **Expiry.** A record is gone for readers once its `_expiration_time` has passed; its
-//!   index entries and counts are removed by [`CallbackStore::purge_expired`] (run by the
-//!   scheduler on every pass) and a few at every create, so nothing grows with dead records.
+//!   index entries and counts are removed by [`CallbackStore::purge_expired`], which the
+//!   scheduler must call on every pass for every callback service, in bounded batches, so
+//!   nothing grows with dead records. The memory store also purges a few at every create; on
+//!   Redis every key of a service lives 7 days past its latest record's expiration, the safety
+//!   net for a service dropped from the configuration.
 //!
 //! # Submission: exactly once among live nodes, at least once when a node dies
 //! The scheduler calls [`CallbackStore::claim_due`]: in one atomic step the due records become

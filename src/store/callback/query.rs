@@ -126,7 +126,8 @@ pub struct Query {
     pub terms: Vec<Term>,
     /// How `terms` combine.
     pub operand: Operand,
-    /// And the record's public state is one of these (the admin's `states`); empty: any.
+    /// And the record's public state is one of these (the admin's `states`; `Submitting`
+    /// counts as `Scheduled`); empty: any.
     pub states: Vec<State>,
     /// And its desired time is at or after this.
     pub from: Option<Timestamp>,
@@ -155,7 +156,8 @@ impl Query {
     /// Whether `record` is an answer (filters, states, range and cursor).
     pub fn matches(&self, record: &CallbackRecord) -> bool {
         let key = sort_key(record);
-        let states = self.states.is_empty() || self.states.contains(&record.state.public());
+        let public = record.state.public();
+        let states = self.states.is_empty() || self.states.iter().any(|s| s.public() == public);
         let from = self.from.is_none_or(|t| key.0 >= index_ms(t));
         let to = self.to.is_none_or(|t| key.0 <= index_ms(t));
         let after = self.after.is_none_or(|(t, id)| key > (index_ms(t), id));

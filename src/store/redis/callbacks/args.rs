@@ -134,7 +134,7 @@ impl Args {
         } else {
             let codes = State::ALL
                 .into_iter()
-                .filter(|s| q.states.contains(&s.public()))
+                .filter(|s| q.states.iter().any(|w| w.public() == s.public()))
                 .map(|s| vec![s.code()]);
             self.num(1).put("s").put("0").list(codes);
         }
