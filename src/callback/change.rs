@@ -244,24 +244,9 @@ fn edit(pairs: &mut Vec<(String, String)>, edits: &[(String, Option<String>)], l
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::callback::record::fixtures::{at, scheduled};
     use crate::callback::record::{CANCELLED, CANCELLED_BY_ADMIN};
     use State::*;
-
-    fn at(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
-
-    fn scheduled() -> CallbackRecord {
-        let mut r = CallbackRecord::new(
-            "cb",
-            "5551234",
-            at("2026-03-02T14:30:00Z"),
-            at("2026-03-03T14:30:00Z"),
-            at("2026-03-02T10:00:00Z"),
-        );
-        r.bucket = Some(at("2026-03-02T14:30:00Z").as_millisecond());
-        r
-    }
 
     fn claimed(node: &str) -> CallbackRecord {
         let mut r = scheduled();

@@ -342,16 +342,19 @@ fn pair<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Records for the unit tests of the callback modules.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use State::*;
+pub(crate) mod fixtures {
+    use jiff::Timestamp;
 
-    fn at(s: &str) -> Timestamp {
+    use super::CallbackRecord;
+
+    pub(crate) fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
     }
 
-    fn scheduled() -> CallbackRecord {
+    /// Scheduled at 2026-03-02T14:30Z, kept a day, booked in the bucket starting then.
+    pub(crate) fn scheduled() -> CallbackRecord {
         let mut r = CallbackRecord::new(
             "cb",
             "5551234",
@@ -362,6 +365,13 @@ mod tests {
         r.bucket = Some(at("2026-03-02T14:30:00Z").as_millisecond());
         r
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{at, scheduled};
+    use super::*;
+    use State::*;
 
     #[test]
     fn states_have_codes_and_wire_names() {

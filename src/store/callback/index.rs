@@ -241,21 +241,12 @@ pub fn room_needed(
 mod tests {
     use super::*;
     use crate::callback::change::{apply, Reschedule};
+    use crate::callback::record::fixtures::{at, scheduled};
     use crate::callback::record::CANCELLED;
 
-    fn at(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
-
     fn record() -> CallbackRecord {
-        let mut r = CallbackRecord::new(
-            "cb",
-            "555",
-            at("2026-03-02T14:30:00Z"),
-            at("2026-03-03T14:30:00Z"),
-            at("2026-03-02T10:00:00Z"),
-        );
-        r.bucket = Some(at("2026-03-02T14:30:00Z").as_millisecond());
+        let mut r = scheduled();
+        r.customer_number = "555".into();
         r.lookup = vec![
             ("CB_SUB".into(), "x".into()),
             ("EMPTY".into(), String::new()),

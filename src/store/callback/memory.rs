@@ -22,8 +22,8 @@ use super::codec::{pack, pack_pairs, unpack, unpack_pairs};
 use super::index::{self, index_ms, room_needed, Counter};
 use super::query::{walk, Source};
 use super::{
-    apply, CallbackRecord, CallbackStore, ClaimRequest, Claimed, CreateRefusal, Found, NewCallback,
-    Query, Rejection, State, StateCounts, Update, Updated, PURGE_ON_CREATE,
+    abortable, apply, CallbackRecord, CallbackStore, ClaimRequest, Claimed, CreateRefusal, Found,
+    NewCallback, Query, Rejection, State, StateCounts, Update, Updated, PURGE_ON_CREATE,
 };
 use crate::callback::change::{claim, Change};
 use crate::store::StoreResult;
@@ -521,15 +521,11 @@ impl CallbackStore for MemoryCallbacks {
 
     async fn abort(&self, new: &NewCallback) -> StoreResult<bool> {
         let r = &new.record;
-        let Some(node) = r.claim.as_ref().map(|c| c.node.as_str()) else {
-            return Ok(false);
-        };
         Ok(self.with(&r.service, false, |s| {
             let Some(cur) = s.read(r.id.as_u128()) else {
                 return false;
             };
-            let mine = cur.claim.as_ref().is_some_and(|c| c.node == node);
-            if cur.state != State::Submitting || !cur.immediate || !mine {
+            if !abortable(&cur, new) {
                 return false;
             }
             s.write(Some(&cur), None);

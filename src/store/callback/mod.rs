@@ -215,6 +215,16 @@ pub struct Claimed {
     pub more: bool,
 }
 
+/// Whether [`CallbackStore::abort`] of `new` may remove `current`: still `Submitting`, an
+/// immediate create, claimed by the node that created it.
+pub fn abortable(current: &CallbackRecord, new: &NewCallback) -> bool {
+    let creator = new.record.claim.as_ref().map(|c| c.node.as_str());
+    current.state == State::Submitting
+        && current.immediate
+        && creator.is_some()
+        && current.claim.as_ref().map(|c| c.node.as_str()) == creator
+}
+
 /// Callback records, their indexes, counters and due list (the module doc says how).
 #[async_trait]
 pub trait CallbackStore: Send + Sync {

@@ -176,26 +176,16 @@ impl Query {
             Operand::Or if !self.terms.is_empty() => {
                 let all: Option<Vec<Vec<Source>>> = self.terms.iter().map(Term::sources).collect();
                 if let Some(all) = all {
-                    let mut union: Vec<Source> = Vec::new();
-                    for s in all.into_iter().flatten() {
-                        if !union.contains(&s) {
-                            union.push(s);
-                        }
-                    }
-                    groups.push(union);
+                    groups.push(union(all.into_iter().flatten()));
                 }
             }
             Operand::Or => {}
         }
         if !self.states.is_empty() {
-            let mut slices: Vec<Source> = Vec::new();
-            for s in &self.states {
-                let s = Source::Slice(Slice::State(s.public()));
-                if !slices.contains(&s) {
-                    slices.push(s);
-                }
-            }
-            groups.push(slices);
+            let states = self.states.iter();
+            groups.push(union(
+                states.map(|s| Source::Slice(Slice::State(s.public()))),
+            ));
         }
         if groups.is_empty() {
             groups.push(Slice::all_states().into_iter().map(Source::Slice).collect());
@@ -225,6 +215,17 @@ pub enum Source {
     Slice(Slice),
     /// One record.
     Id(Uuid),
+}
+
+/// The sources, each once.
+fn union(sources: impl Iterator<Item = Source>) -> Vec<Source> {
+    let mut out: Vec<Source> = Vec::new();
+    for s in sources {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
 }
 
 /// How answers are ordered: desired time (as indexed), then id.

@@ -1,6 +1,6 @@
 //! The callback store's keys, the arguments its scripts take, and the replies they give.
 
-use redis::Value as RValue;
+use redis::{Script, ScriptInvocation, Value as RValue};
 use uuid::Uuid;
 
 use super::codec;
@@ -51,6 +51,27 @@ impl Keys {
 
     pub(super) fn day(&self, day: i64) -> String {
         format!("{}{day}", self.day_base)
+    }
+
+    /// A call of `script` on record `id` with the keys a write takes (record, index, counts,
+    /// due, expiry, options), and with a create's or an abort's (throttle, the `day`'s
+    /// parameter counts) when `day` is given.
+    pub(super) fn invocation<'a>(
+        &self,
+        script: &'a Script,
+        id: Uuid,
+        day: Option<i64>,
+    ) -> ScriptInvocation<'a> {
+        let mut inv = script.key(self.record(id));
+        inv.key(&self.index)
+            .key(&self.counts)
+            .key(&self.due)
+            .key(&self.expiry)
+            .key(&self.options);
+        if let Some(day) = day {
+            inv.key(&self.throttle).key(self.day(day));
+        }
+        inv
     }
 }
 

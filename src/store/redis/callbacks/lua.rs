@@ -14,6 +14,8 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+use crate::store::redis::lua::{ANY_MEMORY, BASE, GROWS};
+
 /// The scripts, hashed once.
 pub(super) struct Scripts {
     pub(super) create: Script,
@@ -26,13 +28,13 @@ pub(super) struct Scripts {
     pub(super) get: Script,
 }
 
-/// Every script's first line is its flags (as in `store/redis/lua.rs`): a script that can
-/// grow the data is refused whole while Redis is over `maxmemory` (nothing half-written);
-/// one that only reads or deletes has none; a removal (`WRITE` of no record), an abort and a
-/// claim run even then: they free memory or change a few bytes, and the scheduler must keep
-/// submitting while the store is full.
+/// Every script's first line is its flags ([`GROWS`], [`ANY_MEMORY`]): a script that can grow
+/// the data is refused whole while Redis is over `maxmemory` (nothing half-written); one that
+/// only reads or deletes has none; a removal (`WRITE` of no record), an abort and a claim run
+/// even then: they free memory or change a few bytes, and the scheduler must keep submitting
+/// while the store is full.
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
-    let s = |head: &str, body: &str| Script::new(&format!("{head}{LIB}{body}"));
+    let s = |head: &str, body: &str| Script::new(&format!("{head}{BASE}{LIB}{body}"));
     Scripts {
         create: s(GROWS, CREATE),
         write: s(GROWS, WRITE),
@@ -45,22 +47,8 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
     }
 });
 
-const GROWS: &str = "#!lua\n";
-const ANY_MEMORY: &str = "#!lua flags=allow-oom\n";
-
-/// Functions shared by the scripts.
+/// Functions shared by the scripts (after the store's `BASE`: `arg`, `now_ms`).
 const LIB: &str = r#"
-local argi = 0
-local function arg()
-  argi = argi + 1
-  return ARGV[argi]
-end
-
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
 -- A count, then that many arguments.
 local function list()
   local out = {}

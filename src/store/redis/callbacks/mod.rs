@@ -39,8 +39,8 @@ use super::conn::{damaged, OpError};
 use super::RedisStore;
 use crate::store::callback::index::room_needed;
 use crate::store::callback::{
-    apply, CallbackRecord, CallbackStore, Change, ClaimRequest, Claimed, CreateRefusal, Found,
-    NewCallback, Query, Rejection, State, StateCounts, Update, Updated,
+    abortable, apply, CallbackRecord, CallbackStore, Change, ClaimRequest, Claimed, CreateRefusal,
+    Found, NewCallback, Query, Rejection, State, StateCounts, Update, Updated,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -117,13 +117,8 @@ impl RedisStore {
         a.put(before.map(|r| r.version.to_string()).unwrap_or_default())
             .room(room)
             .change(before, after);
-        let mut inv = script.key(k.record(id));
-        inv.key(&k.index)
-            .key(&k.counts)
-            .key(&k.due)
-            .key(&k.expiry)
-            .key(&k.options)
-            .arg(a.0);
+        let mut inv = k.invocation(script, id, None);
+        inv.arg(a.0);
         let reply: String = self.invoke(&inv).await?;
         match reply.as_str() {
             "ok" => Ok(Cas::Done),
@@ -188,15 +183,8 @@ impl CallbackStore for RedisStore {
             .put(cn_hi)
             .put(k.base.clone())
             .change(None, Some(&rec));
-        let mut inv = SCRIPTS.create.key(k.record(rec.id));
-        inv.key(&k.index)
-            .key(&k.counts)
-            .key(&k.due)
-            .key(&k.expiry)
-            .key(&k.options)
-            .key(&k.throttle)
-            .key(k.day(day))
-            .arg(a.0);
+        let mut inv = k.invocation(&SCRIPTS.create, rec.id, Some(day));
+        inv.arg(a.0);
         self.bounded(async {
             let reply: Vec<RValue> = self.invoke(&inv).await?;
             let mut it = reply.into_iter();
@@ -232,9 +220,6 @@ impl CallbackStore for RedisStore {
 
     async fn abort(&self, new: &NewCallback) -> StoreResult<bool> {
         let r = &new.record;
-        let Some(node) = r.claim.as_ref().map(|c| c.node.clone()) else {
-            return Ok(false);
-        };
         let k = self.cb_keys(&r.service);
         let day = r.created.as_millisecond().div_euclid(DAY_MS);
         let params: Vec<String> = new
@@ -248,23 +233,15 @@ impl CallbackStore for RedisStore {
                 let Some(cur) = self.read_cb(&k, &r.service, r.id).await? else {
                     return Ok(false);
                 };
-                let mine = cur.claim.as_ref().is_some_and(|c| c.node == node);
-                if cur.state != State::Submitting || !cur.immediate || !mine {
+                if !abortable(&cur, new) {
                     return Ok(false);
                 }
                 let mut a = Args::default();
                 a.num(cur.version)
                     .list(params.iter().map(String::as_str))
                     .change(Some(&cur), None);
-                let mut inv = SCRIPTS.abort.key(k.record(r.id));
-                inv.key(&k.index)
-                    .key(&k.counts)
-                    .key(&k.due)
-                    .key(&k.expiry)
-                    .key(&k.options)
-                    .key(&k.throttle)
-                    .key(k.day(day))
-                    .arg(a.0);
+                let mut inv = k.invocation(&SCRIPTS.abort, r.id, Some(day));
+                inv.arg(a.0);
                 let reply: String = self.invoke(&inv).await?;
                 if reply == "ok" {
                     return Ok(true);
