@@ -1,7 +1,8 @@
 //! The [`Store`]: every piece of state the gateway keeps (service records, user data,
-//! access-number reservations, status entries), each with a TTL. Handlers hold an
-//! `Arc<dyn Store>` and never keep per-service state of their own, so a second node or a restart
-//! (with a shared store) sees the same truth.
+//! access-number reservations, status entries, and callback records through
+//! [`Store::callbacks`]), each with a TTL. Handlers hold an `Arc<dyn Store>` and never keep
+//! per-service state of their own, so a second node or a restart (with a shared store) sees
+//! the same truth.
 //!
 //! Operations that must not interleave (reserve, match-and-release, ownership-checked writes)
 //! are single trait calls, so every implementation can make them atomic (a mutex here, a Lua

@@ -19,7 +19,7 @@ use crate::callback::record::CUSTOMER_NUMBER;
 
 /// The largest time an entry can hold (13 decimal digits of milliseconds, year 2286): later
 /// desired times sort as this one.
-const MAX_INDEX_MS: i64 = 9_999_999_999_999;
+pub const MAX_INDEX_MS: i64 = 9_999_999_999_999;
 
 /// Length of an entry's suffix: 13 digits of desired time, 32 hex digits of id.
 pub const SUFFIX_LEN: usize = 45;

@@ -50,6 +50,30 @@
 //! An immediate create whose node died (its claim ran out while still `Submitting`) is
 //! removed instead: its client got no answer and will retry, and a leftover record would
 //! count against that retry's in-queue check.
+//!
+//! # How the Callback API uses it
+//! - **Scheduled create** (§3.2–3.3): a [`CallbackRecord::new`] with its fields set, `bucket`
+//!   = `SlotRules::bucket_key(desired)`, [`NewCallback::capacity`] = `SlotRules::bucket_total`
+//!   of that bucket, [`Limits`] from the service's options; [`CallbackStore::create`]. A
+//!   [`CreateRefusal`] names the check that failed.
+//! - **Immediate create**: the record [`CallbackRecord::immediate`]`(node, now + lease)` (the
+//!   lease longer than the ORS start may take), created the same way (its checks and insert
+//!   are one step); then the ORS start, then [`Change::Submitted`] through
+//!   [`CallbackStore::update`], or [`CallbackStore::abort`] with the same [`NewCallback`]
+//!   when ORS failed.
+//! - **Availability** (§6.2): `SlotRules::candidates`, their bucket keys to
+//!   [`CallbackStore::booked`] (one call), the counts to `SlotRules::pick`.
+//! - **Scheduler**, every `queue-polling-rate` on every node, for each callback service:
+//!   [`CallbackStore::claim_due`] (again while [`Claimed::more`]), submit each record, then
+//!   [`Change::Submitted`] or [`Change::SubmitFailed`]; [`CallbackStore::purge_expired`] until
+//!   it returns less than asked. The first pass after start-up passes
+//!   [`ClaimRequest::recovery`].
+//! - **Cancel, reschedule, ORS reports, key edits** (§4, §5, §7.2): [`CallbackStore::update`]
+//!   with an [`Update`]; [`Updated::Refused`] carries the [`Rejection`] and the record as it
+//!   is. A cancel of an active callback tells ORS first.
+//! - **Queries** (§6.1, §9): a [`Query`] of [`Term`]s over the services asked about;
+//!   [`CallbackStore::state_counts`] for watermarks; a query by reason with
+//!   `states = [Completed]` for the cancelled report (paged with [`Query::after`]).
 
 pub mod codec;
 pub mod index;
