@@ -1,11 +1,17 @@
 //! The one error type of the API and its one mapping to HTTP status and GMS's error JSON
 //! `{"exception": ..., "message": ...}` (contract section 3).
+//!
+//! Errors that carry internal detail (addresses, library text: [`ApiError::detail`]) show the
+//! client a short fixed message and the request id; the detail goes to the log with the same
+//! id ([`ApiError::to_reply_for`], called by the plugin's one reply path).
 
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::reply::{Reply, JSON};
+use crate::request_id::RequestId;
+use crate::store::StoreError;
 
 /// Everything that can go wrong while answering an API request.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,17 +37,20 @@ pub enum ApiError {
     HeaderTooLarge,
     /// 415: a content type the API does not read.
     UnsupportedMediaType(String),
-    /// 503: a pool exhausted, the store down, a queue full.
+    /// 503: a pool exhausted, a queue full, the node OFFLINE (the message is the client's).
     Unavailable(String),
-    /// 502: ORS unreachable or answering badly after all attempts.
+    /// 503: the store did not answer; the detail (the store's own words) is for the log.
+    StoreUnavailable(String),
+    /// 502: ORS unreachable or answering badly after all attempts; the detail is for the log.
     OrsFailed(String),
-    /// 502: the web tier could not be reached (pass-through).
+    /// 502: the web tier could not be reached (pass-through); the detail is for the log.
     BackendFailed(String),
-    /// 504: ORS did not answer in time.
+    /// 504: ORS did not answer in time; the detail is for the log.
     OrsTimeout(String),
-    /// 504: the web tier did not answer in time (pass-through, `gms.backend.timeout_ms`).
+    /// 504: the web tier did not answer in time (pass-through, `gms.backend.timeout_ms`); the
+    /// detail is for the log.
     BackendTimeout(String),
-    /// 500: a bug; the message is logged, the client sees a generic text.
+    /// 500: a bug; the detail is logged, the client sees a generic text.
     Internal(String),
 }
 
@@ -64,7 +73,7 @@ impl ApiError {
             ApiError::TooManyRequests(_) | ApiError::TooManyReservations(_) => 429,
             ApiError::HeaderTooLarge => 431,
             ApiError::UnsupportedMediaType(_) => 415,
-            ApiError::Unavailable(_) => 503,
+            ApiError::Unavailable(_) | ApiError::StoreUnavailable(_) => 503,
             ApiError::OrsFailed(_) | ApiError::BackendFailed(_) => 502,
             ApiError::OrsTimeout(_) | ApiError::BackendTimeout(_) => 504,
             ApiError::Internal(_) => 500,
@@ -85,11 +94,26 @@ impl ApiError {
             }
             ApiError::HeaderTooLarge => "RequestHeaderFieldsTooLargeException",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
-            ApiError::Unavailable(_) => "ServiceUnavailableException",
+            ApiError::Unavailable(_) | ApiError::StoreUnavailable(_) => {
+                "ServiceUnavailableException"
+            }
             ApiError::OrsFailed(_) | ApiError::OrsTimeout(_) => "OrsServiceException",
             ApiError::BackendFailed(_) => "BadGatewayException",
             ApiError::BackendTimeout(_) => "GatewayTimeoutException",
             ApiError::Internal(_) => "InternalServerException",
+        }
+    }
+
+    /// The internal detail of an error whose client message is fixed: for the log only.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ApiError::StoreUnavailable(d)
+            | ApiError::OrsFailed(d)
+            | ApiError::OrsTimeout(d)
+            | ApiError::BackendFailed(d)
+            | ApiError::BackendTimeout(d)
+            | ApiError::Internal(d) => Some(d),
+            _ => None,
         }
     }
 
@@ -101,11 +125,13 @@ impl ApiError {
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m)
-            | ApiError::OrsFailed(m)
-            | ApiError::BackendFailed(m)
-            | ApiError::BackendTimeout(m)
-            | ApiError::TooManyReservations(m)
-            | ApiError::OrsTimeout(m) => m,
+            | ApiError::TooManyReservations(m) => m,
+            // GMS's own words for every failed ORS request (design notes, GMS's ORS client).
+            ApiError::OrsFailed(_) => "ORS request failed: cannot connect to ORS.",
+            ApiError::OrsTimeout(_) => "ORS request failed: ORS did not answer in time.",
+            ApiError::StoreUnavailable(_) => "storage unavailable",
+            ApiError::BackendFailed(_) => "the web tier did not answer",
+            ApiError::BackendTimeout(_) => "the web tier did not answer in time",
             ApiError::Unauthorized(m) => m,
             ApiError::MethodNotAllowed(_) => "method not allowed on this path",
             ApiError::RequestTimeout => "the request did not arrive in time",
@@ -116,11 +142,29 @@ impl ApiError {
         }
     }
 
-    /// The JSON reply for this error.
+    /// The JSON reply for this error, without a request id.
     pub fn to_reply(&self) -> Reply {
+        self.reply_with(self.message())
+    }
+
+    /// The reply to request `id`: an error with internal detail logs it with the id, and its
+    /// client message names the id, so a report can be matched with the log line.
+    pub fn to_reply_for(&self, id: &RequestId) -> Reply {
+        let Some(detail) = self.detail() else {
+            return self.to_reply();
+        };
+        if self.status() == 500 {
+            log::error!("request {id}: {} {}: {detail}", self.status(), self.exception());
+        } else {
+            log::warn!("request {id}: {} {}: {detail}", self.status(), self.exception());
+        }
+        self.reply_with(&format!("{} (request id {id})", self.message()))
+    }
+
+    fn reply_with(&self, message: &str) -> Reply {
         let body = ErrorBody {
             exception: self.exception(),
-            message: self.message(),
+            message,
         };
         let reply = Reply::new(
             self.status(),
@@ -141,20 +185,22 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ApiError::Internal(m) => write!(f, "{} {}: {m}", self.status(), self.exception()),
-            _ => write!(
-                f,
-                "{} {}: {}",
-                self.status(),
-                self.exception(),
-                self.message()
-            ),
-        }
+        let text = self.detail().unwrap_or_else(|| self.message());
+        write!(f, "{} {}: {text}", self.status(), self.exception())
     }
 }
 
 impl std::error::Error for ApiError {}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ApiError::StoreUnavailable(m),
+            StoreError::Exhausted(m) => ApiError::Unavailable(m),
+            StoreError::PhoneLimit(m) => ApiError::TooManyReservations(m),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -169,6 +215,14 @@ mod tests {
         assert_eq!(v["message"], "no such service 'x'");
         let r = ApiError::Internal("secret detail".into()).to_reply();
         assert!(!String::from_utf8_lossy(&r.body).contains("secret"));
+        let id = RequestId::new();
+        let r = ApiError::OrsFailed("cannot connect to 10.0.0.7:7210 (ConnectRefused)".into())
+            .to_reply_for(&id);
+        assert_eq!(r.status, 502);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let m = v["message"].as_str().unwrap();
+        assert!(m.starts_with("ORS request failed") && m.contains(&id.to_string()), "{m}");
+        assert!(!m.contains("10.0.0.7"), "{m}");
         let r = ApiError::Unauthorized("x").to_reply();
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, _)| *k == "WWW-Authenticate"));

@@ -81,6 +81,7 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
         (before, after)
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
     }
@@ -240,6 +241,7 @@ impl MemoryStore {
     }
 
     /// Live-or-unswept entry counts: (services, data records, status entries, holds).
+    #[cfg(test)]
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let i = &self.inner;
         (

@@ -22,7 +22,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::config::{Config, StorageKind};
+use crate::config::{ApiConfig, StorageKind};
+use crate::start_error::StartError;
 use crate::value::Fields;
 
 /// Why a store operation failed.
@@ -275,9 +276,9 @@ pub trait Store: Send + Sync {
     fn start_upkeep(&self);
 }
 
-/// Builds the store the configuration asks for; with metrics on (`gms.metrics_listen`),
+/// Builds the store the configuration asks for; with metrics on ([`ApiConfig::metrics`]),
 /// wrapped in [`metered::Metered`], so that without metrics no operation pays for them.
-pub fn build(config: &Config) -> Result<Arc<dyn Store>, String> {
+pub fn build(config: &ApiConfig) -> Result<Arc<dyn Store>, StartError> {
     let store: Arc<dyn Store> = match &config.storage {
         StorageKind::Memory => Arc::new(memory::MemoryStore::new()),
         StorageKind::Redis {
@@ -289,7 +290,8 @@ pub fn build(config: &Config) -> Result<Arc<dyn Store>, String> {
             prefix,
             Duration::from_millis(*timeout_ms),
             &config.resources,
-        )?),
+        )
+        .map_err(StartError::Store)?),
         StorageKind::RedisCluster {
             nodes,
             prefix,
@@ -299,10 +301,12 @@ pub fn build(config: &Config) -> Result<Arc<dyn Store>, String> {
             prefix,
             Duration::from_millis(*timeout_ms),
             &config.resources,
-        )?),
+        )
+        .map_err(StartError::Store)?),
     };
-    Ok(match config.metrics_listen {
-        Some(_) => Arc::new(metered::Metered::new(store)),
-        None => store,
+    Ok(if config.metrics {
+        Arc::new(metered::Metered::new(store))
+    } else {
+        store
     })
 }

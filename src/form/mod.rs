@@ -1,6 +1,6 @@
 //! Reads a request body under the configured limits into [`Params`] (contract section 2):
-//! multipart (strings and files, split by [`crate::multipart`]), urlencoded, a flat JSON
-//! object, or nothing; then the query string, whose values lose to the body's.
+//! multipart (strings and files, streamed through `multer`: `multipart.rs`), urlencoded, a
+//! flat JSON object, or nothing; then the query string, whose values lose to the body's.
 //!
 //! The body arrives as a stream of chunks so that this module never sees Pingora: the proxy
 //! feeds it `session.read_request_body()`, unit tests feed it a vector.
@@ -10,11 +10,12 @@ use std::io;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
+mod multipart;
+
 use crate::config::Limits;
 use crate::error::ApiError;
-use crate::multipart;
 use crate::params::Params;
-use crate::value::{FileValue, Value};
+use crate::value::Value;
 
 /// What the request's headers say about its parameters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -77,8 +78,7 @@ where
     let mut params = Params::default();
     match kind_of(info.content_type)? {
         Kind::Multipart(boundary) => {
-            let bytes = collect(body, limits).await?;
-            parse_multipart(bytes, &boundary, limits, &mut params)?;
+            multipart::read(body, boundary, limits, &mut params).await?;
         }
         Kind::Urlencoded => {
             let bytes = collect(body, limits).await?;
@@ -298,58 +298,6 @@ pub fn parse_json(input: &[u8], limits: &Limits, params: &mut Params) -> Result<
         check_value_len(&name, text.len(), limits)?;
         check_text("a parameter value", &text)?;
         params.push(name, Value::Text(text));
-    }
-    Ok(())
-}
-
-/// Splits a multipart body into parameters: files keep a slice of the body, text is checked
-/// as UTF-8 and copied.
-fn parse_multipart(
-    body: Bytes,
-    boundary: &str,
-    limits: &Limits,
-    params: &mut Params,
-) -> Result<(), ApiError> {
-    for part in multipart::parts(body, boundary) {
-        check_count(params, limits)?;
-        let multipart::Part {
-            name,
-            filename,
-            content_type,
-            content,
-        } = part?;
-        check_name(&name, limits)?;
-        let limit = if filename.is_some() {
-            limits.max_file_bytes
-        } else {
-            limits.max_field_bytes
-        };
-        if content.len() as u64 > limit {
-            return Err(ApiError::PayloadTooLarge(match filename {
-                Some(_) => format!("file '{name}' is larger than {limit} bytes"),
-                None => format!("value of '{name}' is longer than {limit} bytes"),
-            }));
-        }
-        let value = match filename {
-            // A browser sends an empty, nameless file for a file input left empty.
-            Some(f) if f.is_empty() && content.is_empty() => continue,
-            Some(filename) => {
-                check_text("a filename", &filename)?;
-                Value::File(FileValue {
-                    filename,
-                    content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
-                    bytes: content,
-                })
-            }
-            None => {
-                let text = std::str::from_utf8(&content).map_err(|_| {
-                    ApiError::BadRequest(format!("value of '{name}' is not valid UTF-8"))
-                })?;
-                check_text("a parameter value", text)?;
-                Value::Text(text.to_string())
-            }
-        };
-        params.push(name, value);
     }
     Ok(())
 }
