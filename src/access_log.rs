@@ -57,9 +57,7 @@ impl AccessLog {
             Box::new(f)
         };
         let (tx, rx) = sync_channel(QUEUE);
-        let log = AccessLog {
-            tx,
-        };
+        let log = AccessLog { tx };
         Ok((log, AccessLogWriter { rx, out }))
     }
 

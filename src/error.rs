@@ -154,9 +154,17 @@ impl ApiError {
             return self.to_reply();
         };
         if self.status() == 500 {
-            log::error!("request {id}: {} {}: {detail}", self.status(), self.exception());
+            log::error!(
+                "request {id}: {} {}: {detail}",
+                self.status(),
+                self.exception()
+            );
         } else {
-            log::warn!("request {id}: {} {}: {detail}", self.status(), self.exception());
+            log::warn!(
+                "request {id}: {} {}: {detail}",
+                self.status(),
+                self.exception()
+            );
         }
         self.reply_with(&format!("{} (request id {id})", self.message()))
     }
@@ -221,7 +229,10 @@ mod tests {
         assert_eq!(r.status, 502);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         let m = v["message"].as_str().unwrap();
-        assert!(m.starts_with("ORS request failed") && m.contains(&id.to_string()), "{m}");
+        assert!(
+            m.starts_with("ORS request failed") && m.contains(&id.to_string()),
+            "{m}"
+        );
         assert!(!m.contains("10.0.0.7"), "{m}");
         let r = ApiError::Unauthorized("x").to_reply();
         assert_eq!(r.status, 401);

@@ -27,7 +27,10 @@ fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
 
 /// The peer's IP address.
 fn peer_ip(session: &ServerSession) -> Option<IpAddr> {
-    session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
 }
 
 /// The client's address: the peer, unless the peer is a trusted proxy; then the last address
@@ -143,7 +146,10 @@ mod tests {
     #[test]
     fn the_client_is_the_last_address_no_trusted_proxy_added() {
         let p = nets(&["10.0.0.0/8"]);
-        let h = headers(&[("x-forwarded-for", "1.1.1.1, 2.2.2.2"), ("x-forwarded-for", "10.0.0.5")]);
+        let h = headers(&[
+            ("x-forwarded-for", "1.1.1.1, 2.2.2.2"),
+            ("x-forwarded-for", "10.0.0.5"),
+        ]);
         assert_eq!(claimed_client(&h, &p), Some("2.2.2.2".parse().unwrap()));
         let h = headers(&[("x-forwarded-for", "10.0.0.9, 10.0.0.5")]);
         assert_eq!(claimed_client(&h, &p), Some("10.0.0.9".parse().unwrap()));

@@ -138,7 +138,11 @@ impl LimitedStream {
     }
 
     /// A read in the head phase: at most what is left of the budget, under the deadline.
-    fn poll_head_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_head_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let left = self.limits.max_header_bytes.saturating_sub(self.seen);
         if left == 0 {
             // The budget is spent and the head has not ended: over the limit.

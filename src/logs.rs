@@ -25,7 +25,8 @@ fn unfinished_head(r: &Record<'_>) -> Option<String> {
         return None;
     }
     let text = r.args().to_string();
-    text.contains("while reading request headers").then_some(text)
+    text.contains("while reading request headers")
+        .then_some(text)
 }
 
 impl Log for Demoting {

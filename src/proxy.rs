@@ -93,7 +93,9 @@ impl GatewayProxy {
     /// Pingora waits 60 s for each body read; `gms.connections.body_timeout_ms` bounds it.
     /// While draining, every reply says `Connection: close` (see `lifecycle`).
     fn apply_connection_limits(&self, session: &mut Session) {
-        session.set_read_timeout(Some(Duration::from_millis(self.connections.body_timeout_ms)));
+        session.set_read_timeout(Some(Duration::from_millis(
+            self.connections.body_timeout_ms,
+        )));
         if self.drain.is_draining() {
             session.set_keepalive(None);
         }
@@ -199,7 +201,11 @@ impl ProxyHttp for GatewayProxy {
     fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
     /// Pingora has read the head: the head phase of the connection ends here.
-    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<()> {
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
         if let Some(stream) = session.as_downstream().stream() {
             LimitedStream::end_head_of(stream);
         }
@@ -232,7 +238,11 @@ impl ProxyHttp for GatewayProxy {
         Ok(false)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
         let web = self
             .web
             .as_ref()
@@ -293,9 +303,16 @@ impl ProxyHttp for GatewayProxy {
     /// Every failure before a response began gets the gateway's JSON: 502 or 504 when the web
     /// tier gave no response, 408 when the client's body stopped arriving, 400 for a request
     /// that cannot be passed on as sent. Nothing is written once a response has begun.
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let error = match (e.esource(), e.etype()) {
-            (_, ErrorType::HTTPStatus(502)) | (ErrorSource::Upstream, _) => Some(web_tier_failed(e)),
+            (_, ErrorType::HTTPStatus(502)) | (ErrorSource::Upstream, _) => {
+                Some(web_tier_failed(e))
+            }
             (ErrorSource::Downstream, ErrorType::ReadTimedout) => Some(ApiError::RequestTimeout),
             // The client is gone: nobody to answer.
             (

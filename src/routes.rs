@@ -294,7 +294,8 @@ fn slips_into_api(path: &str, prefixes: &[String]) -> bool {
     let suspect = b.contains(&b'\\')
         || b.contains(&b';')
         || b.windows(3).any(|w| {
-            w[0] == b'%' && (w[1..].eq_ignore_ascii_case(b"2f") || w[1..].eq_ignore_ascii_case(b"5c"))
+            w[0] == b'%'
+                && (w[1..].eq_ignore_ascii_case(b"2f") || w[1..].eq_ignore_ascii_case(b"5c"))
         });
     if !suspect {
         return false;
@@ -567,7 +568,13 @@ mod tests {
         ] {
             assert!(matches!(r(Method::GET, path), Route::BadPath(_)), "{path}");
         }
-        for path in ["/app/a;b", "/static/x%2Fy", "/genesys/10/x", "/app\\x", "/app/%zz"] {
+        for path in [
+            "/app/a;b",
+            "/static/x%2Fy",
+            "/genesys/10/x",
+            "/app\\x",
+            "/app/%zz",
+        ] {
             assert_eq!(r(Method::GET, path), Route::PassThrough, "{path}");
         }
     }
@@ -583,7 +590,10 @@ mod tests {
             }
         );
         assert_eq!(
-            r(Method::POST, "/genesys/1/service/../admin/node/changestatus/OFFLINE"),
+            r(
+                Method::POST,
+                "/genesys/1/service/../admin/node/changestatus/OFFLINE"
+            ),
             Route::NotFound
         );
     }
@@ -602,6 +612,9 @@ mod tests {
         ] {
             assert_eq!(normalize(path), normal, "{path}");
         }
-        assert!(matches!(normalize("/genesys/1/storage/x"), Cow::Borrowed(_)));
+        assert!(matches!(
+            normalize("/genesys/1/storage/x"),
+            Cow::Borrowed(_)
+        ));
     }
 }

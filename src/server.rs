@@ -120,10 +120,7 @@ fn api_service(
         idle_timeout: Duration::from_millis(c.idle_timeout_ms),
         max_header_bytes: usize::try_from(c.max_header_bytes).unwrap_or(usize::MAX),
     };
-    Service::new(
-        "gms API".to_string(),
-        GatewayApp::new(app, limits, reuses),
-    )
+    Service::new("gms API".to_string(), GatewayApp::new(app, limits, reuses))
 }
 
 /// Pingora's settings for one HTTPS listener: its certificate, and ALPN offering HTTP/2 before
@@ -143,11 +140,14 @@ fn listener_settings(l: &TlsListener) -> Result<TlsSettings, StartError> {
 fn backend_balancer(b: &BackendConfig) -> Result<LoadBalancer<RoundRobin>, StartError> {
     let mut set = BTreeSet::new();
     for (i, u) in b.upstreams.iter().enumerate() {
-        let addrs = u.addr.to_socket_addrs().map_err(|error| StartError::Backend {
-            path: format!("gms.backend.upstreams[{i}]"),
-            entry: u.addr.clone(),
-            error,
-        })?;
+        let addrs = u
+            .addr
+            .to_socket_addrs()
+            .map_err(|error| StartError::Backend {
+                path: format!("gms.backend.upstreams[{i}]"),
+                entry: u.addr.clone(),
+                error,
+            })?;
         for addr in addrs {
             let mut backend = Backend {
                 addr: pingora::protocols::l4::socket::SocketAddr::Inet(addr),

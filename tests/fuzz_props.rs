@@ -9,12 +9,12 @@
 use std::io;
 
 use bytes::Bytes;
-use gms_gateway::Limits;
 use gms_gateway::ApiError;
-use gms_gateway::{parse_json, parse_urlencoded, read_params, BodyInfo};
+use gms_gateway::Limits;
 use gms_gateway::Params;
-use gms_gateway::{normalize, route, Route};
 use gms_gateway::Value;
+use gms_gateway::{normalize, route, Route};
+use gms_gateway::{parse_json, parse_urlencoded, read_params, BodyInfo};
 use http::Method;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use proptest::prelude::*;

@@ -227,7 +227,12 @@ fn many_pipelined_requests_are_each_answered_or_closed_with_notice() {
     if rs.len() < 700 {
         assert!(closed, "{} answers and the connection still open", rs.len());
         let last = rs.last().expect("an answer");
-        assert_eq!(last.header("connection"), Some("close"), "{} answers", rs.len());
+        assert_eq!(
+            last.header("connection"),
+            Some("close"),
+            "{} answers",
+            rs.len()
+        );
     }
 }
 
@@ -246,7 +251,12 @@ fn leading_crlfs_do_not_lift_the_head_limits() {
         "b".repeat(200_000)
     );
     let (status, raw) = raw_request(gw.port(), big.as_bytes());
-    assert_eq!(status, 431, "{}", String::from_utf8_lossy(&raw[..raw.len().min(300)]));
+    assert_eq!(
+        status,
+        431,
+        "{}",
+        String::from_utf8_lossy(&raw[..raw.len().min(300)])
+    );
     assert_error(&parse_response(&raw).expect("response"), 431);
     assert!(
         !sim.log().to_string().contains("/app/big"),
@@ -291,7 +301,10 @@ fn a_client_that_closes_mid_head_is_not_an_error() {
     }
     // The gateway still serves, and has seen the closes by then.
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(get(&gw.url("/genesys/1/admin/node/health"), &[]).status, 200);
+    assert_eq!(
+        get(&gw.url("/genesys/1/admin/node/health"), &[]).status,
+        200
+    );
     let log = gw.stderr();
     assert!(!log.contains("ERROR"), "{log}");
 }

@@ -416,9 +416,8 @@ fn an_early_backend_answer_is_followed_by_nothing_else() {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     writer.join().expect("writer");
-    let n = complete_len(&out).unwrap_or_else(|| {
-        panic!("no complete response: {:?}", String::from_utf8_lossy(&out))
-    });
+    let n = complete_len(&out)
+        .unwrap_or_else(|| panic!("no complete response: {:?}", String::from_utf8_lossy(&out)));
     let resp = parse_response(&out[..n]).expect("response");
     assert_eq!((resp.status, resp.text()), (200, "early".to_string()));
     assert!(
@@ -446,7 +445,10 @@ fn the_web_tier_is_told_who_the_client_is() {
     assert_eq!(h["x-forwarded-for"], "127.0.0.1", "{v}");
     assert_eq!(h["x-forwarded-proto"], "http", "{v}");
     assert_eq!(h["x-forwarded-host"], gw.host().as_str(), "{v}");
-    assert!(h.get("x-real-ip").is_none() && h.get("forwarded").is_none(), "{v}");
+    assert!(
+        h.get("x-real-ip").is_none() && h.get("forwarded").is_none(),
+        "{v}"
+    );
 
     let gw = with_backend(&[sim.addr(0)], "trusted_proxies: ['127.0.0.0/8']\n");
     let v = echo(&get(&gw.url("/who"), &spoof));
@@ -499,8 +501,13 @@ fn every_reply_carries_a_request_id() {
     ]
     .iter()
     .map(|r| {
-        let id = r.header("x-request-id").unwrap_or_else(|| panic!("no id: {:?}", r.headers));
-        assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        let id = r
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("no id: {:?}", r.headers));
+        assert!(
+            id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
         id.to_string()
     })
     .collect();
@@ -537,12 +544,18 @@ fn paths_that_would_slip_past_the_api_never_reach_the_web_tier() {
         let (got, raw) = raw_request(gw.port(), head.as_bytes());
         let resp = parse_response(&raw).unwrap_or_else(|| panic!("{path}: no response"));
         assert_eq!(got, status, "{path}: {:?}", resp.text());
-        assert!(resp.header("x-sim-instance").is_none(), "{path} reached the web tier");
+        assert!(
+            resp.header("x-sim-instance").is_none(),
+            "{path} reached the web tier"
+        );
         if status != 200 {
             assert_error(&resp, status);
         }
     }
     let log = sim.log();
-    assert!(!log.to_string().contains("admin"), "the web tier saw: {log}");
+    assert!(
+        !log.to_string().contains("admin"),
+        "the web tier saw: {log}"
+    );
     echo(&get(&gw.url("/app/a;b"), &[]));
 }

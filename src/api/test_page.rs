@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::config::{BuiltinKind, ApiConfig, ServiceKind};
+use crate::config::{ApiConfig, BuiltinKind, ServiceKind};
 use crate::error::ApiError;
 use crate::reply::Reply;
 use crate::routes::PageFile;

@@ -16,7 +16,6 @@ use crate::params::Options;
 use crate::reply::Reply;
 use crate::store::{Allocation, DataRecord, Reservation, ReserveRequest, ServiceRecord};
 
-
 #[derive(Serialize)]
 struct AccessReply<'a> {
     #[serde(rename = "_id")]

@@ -152,7 +152,6 @@ pub struct ApiAuth {
     pub users: Vec<(String, String)>,
 }
 
-
 /// Global ORS client settings (GMS `http.*` defaults).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrsSettings {
@@ -304,4 +303,3 @@ pub fn is_http_url(s: &str) -> bool {
         None => false,
     }
 }
-

@@ -59,7 +59,6 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-
 /// The binary's whole configuration: the API part for the plugin, the edge around it.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -445,7 +444,12 @@ gms:
     fn trusted_proxies_are_addresses_or_cidr_blocks() {
         let y = "gms:\n  listen: ['127.0.0.1:1']\n  trusted_proxies: ['10.0.0.0/8', '::1', '192.0.2.7/24']\n";
         let c = GatewayConfig::from_yaml(y).unwrap();
-        let nets: Vec<String> = c.api.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        let nets: Vec<String> = c
+            .api
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
         assert_eq!(nets, ["10.0.0.0/8", "::1/128", "192.0.2.0/24"]);
         let y = "gms:\n  listen: ['127.0.0.1:1']\n  trusted_proxies: ['10.0.0.0/33', 'proxy']\n";
         let e = GatewayConfig::from_yaml(y).unwrap_err();

@@ -32,12 +32,12 @@ fn malformed(e: &multer::Error) -> ApiError {
 fn api_error(e: multer::Error, limits: &Limits) -> ApiError {
     match e {
         multer::Error::StreamSizeExceeded { .. } => too_large_body(limits),
-        multer::Error::FieldSizeExceeded { limit, field_name } => ApiError::PayloadTooLarge(
-            format!(
+        multer::Error::FieldSizeExceeded { limit, field_name } => {
+            ApiError::PayloadTooLarge(format!(
                 "part '{}' is larger than {limit} bytes",
                 field_name.unwrap_or_default()
-            ),
-        ),
+            ))
+        }
         multer::Error::StreamReadFailed(cause) => match cause.downcast::<io::Error>() {
             Ok(io) => read_error(*io),
             Err(other) => ApiError::BadRequest(format!("cannot read the request body: {other}")),
@@ -72,15 +72,14 @@ where
             .per_field(limits.max_file_bytes.max(limits.max_field_bytes)),
     );
     let mut parts = Multipart::with_constraints(body, boundary, constraints);
-    while let Some(mut field) = parts
-        .next_field()
-        .await
-        .map_err(|e| api_error(e, limits))?
-    {
+    while let Some(mut field) = parts.next_field().await.map_err(|e| api_error(e, limits))? {
         check_count(params, limits)?;
         let Some(name) = field.name().map(str::to_string) else {
             return Err(ApiError::BadRequest(
-                if field.headers().contains_key(http::header::CONTENT_DISPOSITION) {
+                if field
+                    .headers()
+                    .contains_key(http::header::CONTENT_DISPOSITION)
+                {
                     "a multipart part has no name (or one that is not UTF-8)"
                 } else {
                     "a multipart part has no Content-Disposition"

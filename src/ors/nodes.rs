@@ -109,11 +109,10 @@ impl Nodes {
                 let node = match nodes.by_url.get(url) {
                     Some(n) => n.clone(),
                     None => {
-                        let addr =
-                            NodeAddr::parse(url).map_err(|reason| StartError::OrsNode {
-                                path: format!("gms.services.{name}._ors"),
-                                reason,
-                            })?;
+                        let addr = NodeAddr::parse(url).map_err(|reason| StartError::OrsNode {
+                            path: format!("gms.services.{name}._ors"),
+                            reason,
+                        })?;
                         let node = Arc::new(Node::new(addr));
                         nodes.by_url.insert(url.clone(), node.clone());
                         node

@@ -285,24 +285,28 @@ pub fn build(config: &ApiConfig) -> Result<Arc<dyn Store>, StartError> {
             url,
             prefix,
             timeout_ms,
-        } => Arc::new(redis::RedisStore::single(
-            url,
-            prefix,
-            Duration::from_millis(*timeout_ms),
-            &config.resources,
-        )
-        .map_err(StartError::Store)?),
+        } => Arc::new(
+            redis::RedisStore::single(
+                url,
+                prefix,
+                Duration::from_millis(*timeout_ms),
+                &config.resources,
+            )
+            .map_err(StartError::Store)?,
+        ),
         StorageKind::RedisCluster {
             nodes,
             prefix,
             timeout_ms,
-        } => Arc::new(redis::RedisStore::cluster(
-            nodes,
-            prefix,
-            Duration::from_millis(*timeout_ms),
-            &config.resources,
-        )
-        .map_err(StartError::Store)?),
+        } => Arc::new(
+            redis::RedisStore::cluster(
+                nodes,
+                prefix,
+                Duration::from_millis(*timeout_ms),
+                &config.resources,
+            )
+            .map_err(StartError::Store)?,
+        ),
     };
     Ok(if config.metrics {
         Arc::new(metered::Metered::new(store))
