@@ -340,6 +340,15 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
+    /// Pingora's own log lines about a request (a failed proxy attempt) name its id too.
+    fn request_summary(&self, session: &Session, ctx: &RequestCtx) -> String {
+        format!(
+            "{}, request_id={}",
+            session.as_downstream().request_summary(),
+            ctx.api.request_id
+        )
+    }
+
     fn fail_to_connect(
         &self,
         _session: &mut Session,
