@@ -94,7 +94,8 @@ pub use reply::{Reply, Trace};
 pub use request_id::RequestId;
 pub use routes::{normalize, route, Route};
 pub use start_error::StartError;
-pub use store::Store;
+pub use store::memory::MemoryStore;
+pub use store::{build as build_store, Store};
 pub use value::{FileValue, Value};
 
 /// The `gms-gateway` binary's parts, for its `main.rs`.

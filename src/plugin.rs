@@ -57,7 +57,8 @@ impl ApiExchange {
 }
 
 impl GmsApi {
-    /// The plugin over `store`, ONLINE; fails when an ORS node of a service cannot be resolved.
+    /// The plugin over `store` (e.g. one [`crate::build_store`] made, shared by several
+    /// plugins), ONLINE; fails when an ORS node of a service cannot be resolved.
     pub fn new(config: ApiConfig, store: Arc<dyn Store>) -> Result<GmsApi, StartError> {
         let gw = Gateway::new(Arc::new(config), store)?;
         Ok(GmsApi { gw: Arc::new(gw) })
