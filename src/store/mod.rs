@@ -213,7 +213,7 @@ pub trait Store: Send + Sync {
     /// Renews a service record and its user data by their TTLs; false when it is gone.
     async fn touch_service(&self, record: &ServiceRecord) -> StoreResult<bool>;
 
-    /// Forgets a service owned by `owner` (see [`may_access`]): its record, reservations, user
+    /// Forgets a service owned by `owner` (see `may_access`): its record, reservations, user
     /// data and status. Returns the record that was removed, or `None` (also when not yours).
     async fn delete_service(
         &self,
@@ -277,7 +277,7 @@ pub trait Store: Send + Sync {
 }
 
 /// Builds the store the configuration asks for; with metrics on ([`ApiConfig::metrics`]),
-/// wrapped in [`metered::Metered`], so that without metrics no operation pays for them.
+/// wrapped in `metered::Metered`, so that without metrics no operation pays for them.
 pub fn build(config: &ApiConfig) -> Result<Arc<dyn Store>, StartError> {
     let store: Arc<dyn Store> = match &config.storage {
         StorageKind::Memory => Arc::new(memory::MemoryStore::new()),
