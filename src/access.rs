@@ -1,15 +1,20 @@
-//! Who may use the client API: optional credentials (`gms.api_auth`: an API key header or
-//! basic auth) and the per-client-IP rate limit on creates (`gms.limits.create_rate_per_ip`),
-//! so one client cannot drain an access-number pool.
+//! Who may use the API, and how much: optional client credentials (`gms.api_auth`: an API key
+//! header or basic auth), the internal operations' credentials or networks
+//! (`gms.internal_auth`, `gms.internal_networks`), and the per-client-IP limits: writes
+//! (`gms.limits.create_rate_per_ip`), upload bytes (`gms.limits.upload_bytes_per_ip_per_s`)
+//! and failed matches (`gms.limits.failed_matches_per_ip`), so one client can neither drain
+//! an access-number pool, nor fill the store at full speed, nor guess access codes.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use base64::Engine;
 use pingora_limits::rate::Rate;
+use pingora_prometheus::prometheus::IntCounter;
 
-use crate::config::ApiAuth;
+use crate::config::{ApiAuth, InternalAccess, InternalAuth, Limits};
 use crate::error::ApiError;
+use crate::metrics::{RateLimit, RATE_LIMITED};
 
 /// Count-min sketch width of the rate estimator: wide enough that tens of thousands of client
 /// addresses a second rarely share all their cells (a shared cell over-counts, never under).
@@ -44,14 +49,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-/// Checks a client request's credentials against `gms.api_auth`: a listed API key in the
-/// configured header, or a listed basic-auth user. Every candidate is compared, so timing
-/// does not tell which one came close.
-pub fn check_api_auth(
-    auth: &ApiAuth,
-    api_key: Option<&str>,
-    authorization: Option<&str>,
-) -> Result<(), ApiError> {
+/// Whether a request's credentials are among `auth`'s: a listed API key in its header, or a
+/// listed basic-auth user. Every candidate is compared, so timing does not tell which one
+/// came close.
+fn credentials_match(auth: &ApiAuth, api_key: Option<&str>, authorization: Option<&str>) -> bool {
     let mut ok = false;
     if let Some(key) = api_key {
         for k in &auth.keys {
@@ -64,35 +65,150 @@ pub fn check_api_auth(
             ok |= constant_time_eq(&given, format!("{user}:{password}").as_bytes());
         }
     }
-    if ok {
+    ok
+}
+
+/// Checks a client request's credentials against `gms.api_auth`.
+pub fn check_api_auth(
+    auth: &ApiAuth,
+    api_key: Option<&str>,
+    authorization: Option<&str>,
+) -> Result<(), ApiError> {
+    if credentials_match(auth, api_key, authorization) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized("valid API credentials are required"))
     }
 }
 
-/// Creates per client IP per second, over every thread of the process.
-pub struct CreateLimiter {
-    rate: Rate,
-    per_second: isize,
+/// Checks a request to an internal operation (match-interaction, the IVR's call): a peer in
+/// `gms.internal_networks`, or valid `gms.internal_auth` credentials (`internal_key`: the
+/// value of its key header). With neither configured it is refused, never open, unless the
+/// operator said `internal_auth: none`. 403 when only networks are configured and the peer
+/// is in none of them (no credential could help), else 401.
+pub fn check_internal(
+    access: &InternalAccess,
+    internal_key: Option<&str>,
+    authorization: Option<&str>,
+    client_ip: Option<IpAddr>,
+) -> Result<(), ApiError> {
+    let from_network = client_ip.is_some_and(|ip| access.networks.iter().any(|n| n.contains(&ip)));
+    Err(match &access.auth {
+        InternalAuth::Open => return Ok(()),
+        _ if from_network => return Ok(()),
+        InternalAuth::Credentials(auth) if credentials_match(auth, internal_key, authorization) => {
+            return Ok(())
+        }
+        InternalAuth::Credentials(_) => ApiError::Unauthorized(
+            "this operation is internal: valid internal credentials are required",
+        ),
+        InternalAuth::Unset if !access.networks.is_empty() => ApiError::Forbidden(
+            "this operation is internal: the request comes from no internal network".into(),
+        ),
+        InternalAuth::Unset => ApiError::Unauthorized(
+            "this operation is internal and no internal credentials are configured",
+        ),
+    })
 }
 
-impl CreateLimiter {
-    /// A limiter admitting `per_second` creates per client IP in each one-second window.
-    pub fn new(per_second: u64) -> Self {
-        CreateLimiter {
-            rate: Rate::new_with_estimator_config(Duration::from_secs(1), RATE_HASHES, RATE_SLOTS),
-            per_second: isize::try_from(per_second).unwrap_or(isize::MAX),
+/// Events per client IP in fixed windows, over every thread of the process (a count-min
+/// sketch: addresses that share all their cells are over-counted, never under).
+pub struct PerClient {
+    rate: Rate,
+    limit: isize,
+    window: Duration,
+    /// Its series of `gms_rate_limited_total{limit}`, resolved once.
+    refused: IntCounter,
+}
+
+impl PerClient {
+    /// At most `limit` events per client IP in each window of `window`.
+    pub fn new(limit: u64, window: Duration, kind: RateLimit) -> Self {
+        PerClient {
+            rate: Rate::new_with_estimator_config(window, RATE_HASHES, RATE_SLOTS),
+            limit: isize::try_from(limit).unwrap_or(isize::MAX),
+            window,
+            refused: RATE_LIMITED.with_label_values(&[kind.label()]),
         }
     }
 
-    /// Counts one create from `ip`; 429 when it is over the limit in the current window.
-    pub fn admit(&self, ip: &IpAddr) -> Result<(), ApiError> {
-        if self.rate.observe(ip, 1) > self.per_second {
-            crate::metrics::RATE_LIMITED.inc();
-            return Err(ApiError::TooManyRequests(1));
+    /// Counts `n` events from `ip`; 429 when that puts it over the limit in this window.
+    pub fn admit(&self, ip: &IpAddr, n: u64) -> Result<(), ApiError> {
+        let n = isize::try_from(n).unwrap_or(isize::MAX);
+        if self.rate.observe(ip, n) > self.limit {
+            return Err(self.refuse(ip));
         }
         Ok(())
+    }
+
+    /// 429 when `ip` has already had its `limit` events in this window; counts nothing (the
+    /// events are counted after the fact, e.g. failed matches).
+    pub fn check(&self, ip: &IpAddr) -> Result<(), ApiError> {
+        if self.rate.observe(ip, 0) >= self.limit {
+            return Err(self.refuse(ip));
+        }
+        Ok(())
+    }
+
+    /// The 429 with the whole seconds left in the window (at least 1) as `Retry-After`.
+    fn refuse(&self, ip: &IpAddr) -> ApiError {
+        self.refused.inc();
+        let left = self
+            .rate
+            .rate_with(ip, |c| 1.0 - c.current_interval_fraction);
+        let secs = (self.window.as_secs_f64() * left).ceil().max(1.0);
+        ApiError::TooManyRequests(secs as u32)
+    }
+}
+
+/// The per-client-IP limits of `gms.limits` (each `None` when turned off with 0).
+pub struct ClientLimits {
+    /// Service creates and storage writes per second.
+    pub writes: Option<PerClient>,
+    /// Request body bytes per second on those routes.
+    pub upload_bytes: Option<PerClient>,
+    /// Failed matches per minute.
+    pub failed_matches: Option<PerClient>,
+}
+
+impl ClientLimits {
+    /// The limits `gms.limits` configures.
+    pub fn new(limits: &Limits) -> Self {
+        let per = |n: u64, window: Duration, kind| (n > 0).then(|| PerClient::new(n, window, kind));
+        ClientLimits {
+            writes: per(
+                limits.create_rate_per_ip,
+                Duration::from_secs(1),
+                RateLimit::Writes,
+            ),
+            upload_bytes: per(
+                limits.upload_bytes_per_ip_per_s,
+                Duration::from_secs(1),
+                RateLimit::UploadBytes,
+            ),
+            failed_matches: per(
+                limits.failed_matches_per_ip,
+                Duration::from_secs(60),
+                RateLimit::FailedMatches,
+            ),
+        }
+    }
+
+    /// Counts a write (a create or a storage write) of `body_bytes` from `ip` against the
+    /// write rate and the upload byte rate.
+    pub fn admit_write(&self, ip: &IpAddr, body_bytes: u64) -> Result<(), ApiError> {
+        if let Some(w) = &self.writes {
+            w.admit(ip, 1)?;
+        }
+        self.admit_upload(ip, body_bytes)
+    }
+
+    /// Counts `body_bytes` of a request body from `ip` against the upload byte rate.
+    pub fn admit_upload(&self, ip: &IpAddr, body_bytes: u64) -> Result<(), ApiError> {
+        match &self.upload_bytes {
+            Some(u) if body_bytes > 0 => u.admit(ip, body_bytes),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -137,16 +253,80 @@ mod tests {
         // is four calls in a row on a fresh address, and one try in five must see the refusal.
         let mut refused = false;
         for i in 0..5u8 {
-            let l = CreateLimiter::new(3);
+            let l = PerClient::new(3, Duration::from_secs(1), RateLimit::Writes);
             let a = IpAddr::from([192, 0, 2, 10 + i]);
-            let first: Vec<bool> = (0..3).map(|_| l.admit(&a).is_ok()).collect();
+            let first: Vec<bool> = (0..3).map(|_| l.admit(&a, 1).is_ok()).collect();
             assert_eq!(first, [true, true, true]);
-            assert!(l.admit(&b).is_ok(), "another address has its own count");
-            if l.admit(&a) == Err(ApiError::TooManyRequests(1)) {
+            assert!(l.admit(&b, 1).is_ok(), "another address has its own count");
+            assert!(l.check(&b).is_ok(), "a check counts nothing");
+            assert!(l.check(&b).is_ok());
+            if l.admit(&a, 1) == Err(ApiError::TooManyRequests(1)) {
                 refused = true;
                 break;
             }
         }
         assert!(refused);
+    }
+
+    #[test]
+    fn retry_after_is_what_is_left_of_a_long_window() {
+        let l = PerClient::new(1, Duration::from_secs(60), RateLimit::FailedMatches);
+        let a = IpAddr::from([192, 0, 2, 1]);
+        assert!(l.check(&a).is_ok());
+        l.admit(&a, 1).unwrap();
+        assert!(
+            l.check(&a).is_err(),
+            "the limit is reached: the next one is refused"
+        );
+        match l.admit(&a, 1) {
+            Err(ApiError::TooManyRequests(s)) => assert!((1..=60).contains(&s), "{s}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            l.check(&a).is_err(),
+            "still over: refused without counting more"
+        );
+    }
+
+    fn internal(auth: InternalAuth, networks: &[&str]) -> InternalAccess {
+        InternalAccess {
+            auth,
+            networks: networks
+                .iter()
+                .map(|n| crate::config::parse_network(n).unwrap())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn internal_operations_need_a_credential_or_a_listed_network() {
+        let lan: IpAddr = "10.1.2.3".parse().unwrap();
+        let outside: IpAddr = "203.0.113.9".parse().unwrap();
+        let status = |a: &InternalAccess, key, authz, ip| {
+            check_internal(a, key, authz, Some(ip)).map_err(|e| e.status())
+        };
+        // Nothing configured: refused, never open.
+        let none = internal(InternalAuth::Unset, &[]);
+        assert_eq!(status(&none, None, None, lan), Err(401));
+        // Only networks: 403 from elsewhere.
+        let nets = internal(InternalAuth::Unset, &["10.0.0.0/8", "::1"]);
+        assert_eq!(status(&nets, None, None, lan), Ok(()));
+        assert_eq!(status(&nets, None, None, outside), Err(403));
+        assert_eq!(status(&nets, None, None, "::1".parse().unwrap()), Ok(()));
+        // Credentials, or a network.
+        let both = internal(InternalAuth::Credentials(auth()), &["10.0.0.0/8"]);
+        assert_eq!(
+            status(&both, Some("0123456789abcdef"), None, outside),
+            Ok(())
+        );
+        assert_eq!(
+            status(&both, None, Some("Basic YXBwOnNlY3JldA=="), outside),
+            Ok(())
+        );
+        assert_eq!(status(&both, Some("wrong"), None, outside), Err(401));
+        assert_eq!(status(&both, None, None, lan), Ok(()));
+        // Said open.
+        let open = internal(InternalAuth::Open, &[]);
+        assert_eq!(status(&open, None, None, outside), Ok(()));
     }
 }

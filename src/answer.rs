@@ -13,6 +13,7 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::Session;
 use pingora::ErrorType;
 
+use crate::config::InternalAuth;
 use crate::dispatch::dispatch;
 use crate::error::ApiError;
 use crate::form::{self, BodyInfo};
@@ -82,6 +83,10 @@ fn request_meta(gw: &Gateway, session: &Session) -> Result<RequestMeta, ApiError
             .or_else(|| session.server_addr().map(|a| a.to_string())),
         tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
         api_key: gw.config.api_auth.as_ref().and_then(|a| text(&a.header)),
+        internal_key: match &gw.config.internal.auth {
+            InternalAuth::Credentials(a) => text(&a.header),
+            _ => None,
+        },
         client_ip: forwarded::client_ip(session.as_downstream(), &gw.config.trusted_proxies),
         ..Default::default()
     };

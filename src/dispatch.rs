@@ -1,9 +1,10 @@
 //! The one place that maps a [`Route`] to its handler in [`crate::api`] or
 //! [`crate::builtin`], after the checks every client request passes: credentials
-//! (`gms.api_auth`) and the per-IP limit on creates.
+//! (`gms.api_auth`) and the per-IP limits on writes and upload bytes.
 
 use crate::access::check_api_auth;
 use crate::api;
+use crate::config::{BuiltinKind, InternalAuth, ServiceKind};
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
 use crate::reply::Reply;
@@ -22,8 +23,9 @@ pub async fn dispatch(gw: &Gateway, route: Route, req: ApiRequest) -> Result<Rep
         Route::StorageUpdate { id, ttl } => api::storage::update(gw, &id, &ttl, req).await,
         Route::StorageCustom { id, ttl } => api::storage::custom(gw, &id, &ttl, req).await,
         Route::StorageGetAll { id } => api::storage::get_all(gw, &id, req).await,
-        Route::StorageGetKey { id, key } => api::storage::get_key(gw, &id, &key, req, false).await,
-        Route::StorageBinary { id, key } => api::storage::get_key(gw, &id, &key, req, true).await,
+        Route::StorageGetKey { id, key } | Route::StorageBinary { id, key } => {
+            api::storage::get_key(gw, &id, &key, req).await
+        }
         Route::StorageDelete { id } => api::storage::delete(gw, &id, req).await,
         Route::NodeStatus => api::admin::node_status(gw, &req),
         Route::NodeChangeStatus { status } => api::admin::change_status(gw, &status, &req),
@@ -39,7 +41,8 @@ pub async fn dispatch(gw: &Gateway, route: Route, req: ApiRequest) -> Result<Rep
 }
 
 /// Client credentials on the service and storage APIs (when `gms.api_auth` is set), then the
-/// per-IP limit on creates. The admin API has its own credentials; health has none.
+/// per-IP limits on writes and upload bytes. The admin API has its own credentials; health has
+/// none; match-interaction has the internal ones (`builtin::matching`).
 fn admit(gw: &Gateway, route: &Route, req: &ApiRequest) -> Result<(), ApiError> {
     let client_api = matches!(
         route,
@@ -54,13 +57,32 @@ fn admit(gw: &Gateway, route: &Route, req: &ApiRequest) -> Result<(), ApiError> 
             | Route::StorageBinary { .. }
             | Route::StorageDelete { .. }
     );
-    if let (true, Some(auth)) = (client_api, &gw.config.api_auth) {
+    let internal = matches!(route, Route::CreateService { service } if is_internal(gw, service));
+    if let (true, false, Some(auth)) = (client_api, internal, &gw.config.api_auth) {
         check_api_auth(auth, req.api_key.as_deref(), req.authorization.as_deref())?;
     }
-    if let (Route::CreateService { .. }, Some(limiter), Some(ip)) =
-        (route, &gw.create_limiter, &req.client_ip)
-    {
-        limiter.admit(ip)?;
+    let Some(ip) = &req.client_ip else {
+        return Ok(());
+    };
+    let limits = &gw.client_limits;
+    match route {
+        _ if internal => Ok(()),
+        Route::CreateService { .. }
+        | Route::StorageCreate { .. }
+        | Route::StorageUpdate { .. }
+        | Route::StorageCustom { .. } => limits.admit_write(ip, req.params.bytes()),
+        Route::ServiceRequest { .. } => limits.admit_upload(ip, req.params.bytes()),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// Whether a create names an internal operation guarded by the internal credentials rather
+/// than the client's (match-interaction, unless `internal_auth: none` opened it).
+fn is_internal(gw: &Gateway, service: &str) -> bool {
+    gw.config.internal.auth != InternalAuth::Open
+        && gw
+            .config
+            .services
+            .get(service)
+            .is_some_and(|s| s.kind == ServiceKind::Builtin(BuiltinKind::MatchInteraction))
 }

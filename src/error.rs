@@ -20,6 +20,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 401: admin or client API without valid credentials; which credentials are needed.
     Unauthorized(&'static str),
+    /// 403: an internal operation from a network not in `gms.internal_networks`.
+    Forbidden(String),
     /// 404: unknown path, service, id or key (also: not yours).
     NotFound(String),
     /// 405: known path, wrong method; the path's methods go in the `Allow` header.
@@ -30,6 +32,9 @@ pub enum ApiError {
     RequestTimeout,
     /// 429: a client over its rate limit; `Retry-After` says when to come back (seconds).
     TooManyRequests(u32),
+    /// 429: the access number had `gms.limits.max_failed_matches` failed matches in its
+    /// window; `Retry-After` says when the window ends (seconds).
+    NumberLocked(u32),
     /// 429: the phone number already holds its allowed live reservations (no time to wait
     /// for: one ends when it is matched, deleted or expires).
     TooManyReservations(String),
@@ -37,16 +42,31 @@ pub enum ApiError {
     HeaderTooLarge,
     /// 415: a content type the API does not read.
     UnsupportedMediaType(String),
-    /// 503: a pool exhausted, a queue full, the node OFFLINE (the message is the client's).
+    /// 503: a pool exhausted, a queue full, the node OFFLINE: what the client is told.
     Unavailable(String),
-    /// 503: the store did not answer; the detail (the store's own words) is for the log.
-    StoreUnavailable(String),
-    /// 502: ORS unreachable or answering badly after all attempts; the detail is for the log.
-    OrsFailed(String),
+    /// 503: the store cannot be reached or answered badly; the store's own words, logged only
+    /// (they name addresses and library errors): the client reads "storage unavailable".
+    StoreFailed(String),
+    /// 507: the store's byte budget (`gms.limits.max_store_bytes`, or Redis's `maxmemory`)
+    /// has no room for the write.
+    InsufficientStorage(String),
+    /// 502: ORS unreachable or answering badly after all attempts.
+    OrsFailed {
+        /// What the client is told (GMS's words: `ORS request failed: ...`), with the request
+        /// id.
+        message: String,
+        /// Which node, and what the connector said: logged, never sent.
+        detail: String,
+    },
     /// 502: the web tier could not be reached (pass-through); the detail is for the log.
     BackendFailed(String),
-    /// 504: ORS did not answer in time; the detail is for the log.
-    OrsTimeout(String),
+    /// 504: ORS did not answer in time.
+    OrsTimeout {
+        /// What the client is told, with the request id.
+        message: String,
+        /// Which node, and what the connector said: logged, never sent.
+        detail: String,
+    },
     /// 504: the web tier did not answer in time (pass-through, `gms.backend.timeout_ms`); the
     /// detail is for the log.
     BackendTimeout(String),
@@ -66,16 +86,20 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::RequestTimeout => 408,
-            ApiError::TooManyRequests(_) | ApiError::TooManyReservations(_) => 429,
+            ApiError::TooManyRequests(_)
+            | ApiError::NumberLocked(_)
+            | ApiError::TooManyReservations(_) => 429,
             ApiError::HeaderTooLarge => 431,
             ApiError::UnsupportedMediaType(_) => 415,
-            ApiError::Unavailable(_) | ApiError::StoreUnavailable(_) => 503,
-            ApiError::OrsFailed(_) | ApiError::BackendFailed(_) => 502,
-            ApiError::OrsTimeout(_) | ApiError::BackendTimeout(_) => 504,
+            ApiError::Unavailable(_) | ApiError::StoreFailed(_) => 503,
+            ApiError::InsufficientStorage(_) => 507,
+            ApiError::OrsFailed { .. } | ApiError::BackendFailed(_) => 502,
+            ApiError::OrsTimeout { .. } | ApiError::BackendTimeout(_) => 504,
             ApiError::Internal(_) => 500,
         }
     }
@@ -85,35 +109,22 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "BadRequestException",
             ApiError::Unauthorized(_) => "UnauthorizedException",
+            ApiError::Forbidden(_) => "ForbiddenException",
             ApiError::NotFound(_) => "NotFoundException",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowedException",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeException",
             ApiError::RequestTimeout => "RequestTimeoutException",
-            ApiError::TooManyRequests(_) | ApiError::TooManyReservations(_) => {
-                "TooManyRequestsException"
-            }
+            ApiError::TooManyRequests(_)
+            | ApiError::NumberLocked(_)
+            | ApiError::TooManyReservations(_) => "TooManyRequestsException",
             ApiError::HeaderTooLarge => "RequestHeaderFieldsTooLargeException",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
-            ApiError::Unavailable(_) | ApiError::StoreUnavailable(_) => {
-                "ServiceUnavailableException"
-            }
-            ApiError::OrsFailed(_) | ApiError::OrsTimeout(_) => "OrsServiceException",
+            ApiError::Unavailable(_) | ApiError::StoreFailed(_) => "ServiceUnavailableException",
+            ApiError::InsufficientStorage(_) => "InsufficientStorageException",
+            ApiError::OrsFailed { .. } | ApiError::OrsTimeout { .. } => "OrsServiceException",
             ApiError::BackendFailed(_) => "BadGatewayException",
             ApiError::BackendTimeout(_) => "GatewayTimeoutException",
             ApiError::Internal(_) => "InternalServerException",
-        }
-    }
-
-    /// The internal detail of an error whose client message is fixed: for the log only.
-    pub fn detail(&self) -> Option<&str> {
-        match self {
-            ApiError::StoreUnavailable(d)
-            | ApiError::OrsFailed(d)
-            | ApiError::OrsTimeout(d)
-            | ApiError::BackendFailed(d)
-            | ApiError::BackendTimeout(d)
-            | ApiError::Internal(d) => Some(d),
-            _ => None,
         }
     }
 
@@ -121,24 +132,60 @@ impl ApiError {
     pub fn message(&self) -> &str {
         match self {
             ApiError::BadRequest(m)
+            | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m)
+            | ApiError::InsufficientStorage(m)
             | ApiError::TooManyReservations(m) => m,
-            // GMS's own words for every failed ORS request (design notes, GMS's ORS client).
-            ApiError::OrsFailed(_) => "ORS request failed: cannot connect to ORS.",
-            ApiError::OrsTimeout(_) => "ORS request failed: ORS did not answer in time.",
-            ApiError::StoreUnavailable(_) => "storage unavailable",
+            ApiError::OrsFailed { message, .. } | ApiError::OrsTimeout { message, .. } => message,
             ApiError::BackendFailed(_) => "the web tier did not answer",
             ApiError::BackendTimeout(_) => "the web tier did not answer in time",
             ApiError::Unauthorized(m) => m,
             ApiError::MethodNotAllowed(_) => "method not allowed on this path",
             ApiError::RequestTimeout => "the request did not arrive in time",
             ApiError::TooManyRequests(_) => "too many requests from this client; retry later",
+            ApiError::NumberLocked(_) => {
+                "too many failed matches on this access number; retry when its window ends"
+            }
             ApiError::HeaderTooLarge => "the request line and headers are over the limit",
             // Internal detail never reaches the client; it is in the log.
+            ApiError::StoreFailed(_) => "storage unavailable",
             ApiError::Internal(_) => "internal error",
+        }
+    }
+
+    /// What only the log may tell (addresses, library errors), if anything: the reply path
+    /// ([`ApiError::to_reply_for`]) logs it with the request id.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ApiError::Internal(d)
+            | ApiError::StoreFailed(d)
+            | ApiError::BackendFailed(d)
+            | ApiError::BackendTimeout(d) => Some(d),
+            ApiError::OrsFailed { detail, .. } | ApiError::OrsTimeout { detail, .. } => {
+                Some(detail).filter(|d| !d.is_empty()).map(String::as_str)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the reply names the request id and the log has a line for it: every error with
+    /// internal detail, and every failed ORS request (an operator looks for those in the log).
+    fn names_request_id(&self) -> bool {
+        self.detail().is_some()
+            || matches!(
+                self,
+                ApiError::OrsFailed { .. } | ApiError::OrsTimeout { .. }
+            )
+    }
+
+    /// 502 `OrsServiceException`: `message` for the client, `detail` for the log.
+    pub fn ors_failed(message: impl Into<String>, detail: impl Into<String>) -> ApiError {
+        ApiError::OrsFailed {
+            message: message.into(),
+            detail: detail.into(),
         }
     }
 
@@ -147,24 +194,17 @@ impl ApiError {
         self.reply_with(self.message())
     }
 
-    /// The reply to request `id`: an error with internal detail logs it with the id, and its
-    /// client message names the id, so a report can be matched with the log line.
+    /// The reply to request `id`: an error with internal detail (or a failed ORS request) logs
+    /// it with the id, and its client message names the id, so a report can be matched with the
+    /// log line.
     pub fn to_reply_for(&self, id: &RequestId) -> Reply {
-        let Some(detail) = self.detail() else {
+        if !self.names_request_id() {
             return self.to_reply();
-        };
+        }
         if self.status() == 500 {
-            log::error!(
-                "request {id}: {} {}: {detail}",
-                self.status(),
-                self.exception()
-            );
+            log::error!("request {id}: {self}");
         } else {
-            log::warn!(
-                "request {id}: {} {}: {detail}",
-                self.status(),
-                self.exception()
-            );
+            log::warn!("request {id}: {self}");
         }
         self.reply_with(&format!("{} (request id {id})", self.message()))
     }
@@ -183,7 +223,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => {
                 reply.with_header("WWW-Authenticate", "Basic realm=\"gms\"")
             }
-            ApiError::TooManyRequests(after) => reply.with_header("Retry-After", after.to_string()),
+            ApiError::TooManyRequests(after) | ApiError::NumberLocked(after) => {
+                reply.with_header("Retry-After", after.to_string())
+            }
             // RFC 9110: a 405 lists the methods the path has.
             ApiError::MethodNotAllowed(allow) => reply.with_header("Allow", *allow),
             _ => reply,
@@ -191,10 +233,20 @@ impl ApiError {
     }
 }
 
+/// For logs: status, exception, message, and the detail when there is one.
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.detail().unwrap_or_else(|| self.message());
-        write!(f, "{} {}: {text}", self.status(), self.exception())
+        write!(
+            f,
+            "{} {}: {}",
+            self.status(),
+            self.exception(),
+            self.message()
+        )?;
+        match self.detail() {
+            Some(d) => write!(f, " ({d})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -203,8 +255,9 @@ impl std::error::Error for ApiError {}
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => ApiError::StoreUnavailable(m),
+            StoreError::Unavailable(m) => ApiError::StoreFailed(m),
             StoreError::Exhausted(m) => ApiError::Unavailable(m),
+            StoreError::Full(m) => ApiError::InsufficientStorage(m),
             StoreError::PhoneLimit(m) => ApiError::TooManyReservations(m),
         }
     }
@@ -221,19 +274,47 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["exception"], "NotFoundException");
         assert_eq!(v["message"], "no such service 'x'");
-        let r = ApiError::Internal("secret detail".into()).to_reply();
-        assert!(!String::from_utf8_lossy(&r.body).contains("secret"));
+        for e in [
+            ApiError::Internal("secret detail".into()),
+            ApiError::StoreFailed("redis: secret 10.0.0.7:6379".into()),
+            ApiError::ors_failed("ORS request failed: cannot connect to ORS.", "secret"),
+            ApiError::BackendFailed("secret 10.0.0.8:80".into()),
+        ] {
+            let r = e.to_reply();
+            assert!(!String::from_utf8_lossy(&r.body).contains("secret"), "{e}");
+            assert!(
+                e.to_string().contains("secret"),
+                "the log line keeps it: {e}"
+            );
+        }
+        assert_eq!(
+            ApiError::InsufficientStorage("x".into()).to_reply().status,
+            507
+        );
         let id = RequestId::new();
-        let r = ApiError::OrsFailed("cannot connect to 10.0.0.7:7210 (ConnectRefused)".into())
-            .to_reply_for(&id);
+        let r = ApiError::ors_failed(
+            "ORS request failed: cannot connect to ORS.",
+            "http://10.0.0.7:7210: ConnectRefused",
+        )
+        .to_reply_for(&id);
         assert_eq!(r.status, 502);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        let m = v["message"].as_str().unwrap();
-        assert!(
-            m.starts_with("ORS request failed") && m.contains(&id.to_string()),
-            "{m}"
+        assert_eq!(
+            v["message"],
+            format!("ORS request failed: cannot connect to ORS. (request id {id})")
         );
-        assert!(!m.contains("10.0.0.7"), "{m}");
+        // No detail: the client still reads the id, as for every failed ORS request.
+        let r = ApiError::ors_failed("ORS request failed: no ORS node is configured.", "")
+            .to_reply_for(&id);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("(request id {id})")));
+        // Errors without internal detail are the client's own: no id in the message.
+        let r = ApiError::NotFound("no such service 'x'".into()).to_reply_for(&id);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["message"], "no such service 'x'");
         let r = ApiError::Unauthorized("x").to_reply();
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, _)| *k == "WWW-Authenticate"));

@@ -1,12 +1,12 @@
 //! The API's shared state: configuration, store, ORS client and node state, the ONLINE flag
-//! and the per-client limiter, and [`ApiRequest`], what a handler gets of a request. No
+//! and the per-client limits, and [`ApiRequest`], what a handler gets of a request. No
 //! handler is imported here: the route match that calls them is `dispatch.rs`, one level up.
 //! No Pingora either, so tests can build a [`Gateway`] without a socket.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::access::CreateLimiter;
+use crate::access::ClientLimits;
 use crate::config::ApiConfig;
 use crate::error::ApiError;
 use crate::ors::Ors;
@@ -25,8 +25,8 @@ pub struct Gateway {
     pub ors: Arc<Ors>,
     /// ONLINE (true) or OFFLINE (false), as set through the admin API.
     online: AtomicBool,
-    /// The per-client-IP limit on creates, when configured.
-    pub create_limiter: Option<CreateLimiter>,
+    /// The per-client-IP limits of `gms.limits`.
+    pub client_limits: ClientLimits,
 }
 
 /// One API request, parsed: its parameters and the headers handlers read.
@@ -45,11 +45,14 @@ pub struct ApiRequest {
     pub tls: bool,
     /// The raw body, for routes that take one as it is (status push).
     pub body: bytes::Bytes,
-    /// The client's address (the peer, or what a trusted proxy says: `gms.trusted_proxies`),
-    /// for the per-IP rate limit.
+    /// The client's address (the TCP peer, or what a trusted proxy says:
+    /// `gms.trusted_proxies`): what the per-IP limits count and `gms.internal_networks` admits.
     pub client_ip: Option<std::net::IpAddr>,
     /// The API key header named by `gms.api_auth.header`, when client auth is on.
     pub api_key: Option<String>,
+    /// The API key header named by `gms.internal_auth.header`, when internal credentials are
+    /// configured (match-interaction).
+    pub internal_key: Option<String>,
 }
 
 impl Gateway {
@@ -60,10 +63,7 @@ impl Gateway {
             store,
             ors,
             online: AtomicBool::new(true),
-            create_limiter: match config.limits.create_rate_per_ip {
-                0 => None,
-                n => Some(CreateLimiter::new(n)),
-            },
+            client_limits: ClientLimits::new(&config.limits),
             config,
         })
     }

@@ -42,6 +42,10 @@
 //!   Redis implementations.
 //! - `form/`, `params.rs`, `value.rs`: request bodies (multipart through `multer`,
 //!   urlencoded, JSON) read under limits into [`Params`].
+//! - [`callback`]: the pure date and time logic of the Callback Services API (callback times,
+//!   office hours, capacity, buckets, availability slots); public, for the code built on it.
+//! - `access.rs`: who may call what (API and internal credentials, internal networks) and the
+//!   per-address limits.
 //! - `config/`: the YAML file in two layers, [`ApiConfig`] (the plugin's) and [`EdgeConfig`]
 //!   (the binary's).
 //! - The binary: `server.rs` assembles it, `proxy.rs` is its `ProxyHttp` (the plugin first,
@@ -57,6 +61,7 @@ mod answer;
 mod api;
 mod app;
 mod builtin;
+pub mod callback;
 mod clock;
 mod config;
 mod dispatch;

@@ -49,6 +49,13 @@ fn main() {
             exit(1);
         }
     };
+    for w in config.warnings() {
+        if opt.test {
+            eprintln!("{path}: warning: {w}");
+        } else {
+            log::warn!("{w}");
+        }
+    }
     if opt.test {
         // Pingora's own keys are checked by Pingora's parser, the same one the server uses.
         let conf = match ServerConf::load_from_yaml(&path) {

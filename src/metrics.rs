@@ -1,7 +1,8 @@
 //! Prometheus metrics (issue 7), served by `pingora-prometheus` on `gms.metrics_listen`:
 //! requests by route and status, latency by route, status-cache outcomes, ORS requests by node
-//! and outcome, ORS node health, store operations by outcome and their latency, and gauges of
-//! live services and reservations per resource group, refreshed by [`run_usage_gauges`].
+//! and outcome, ORS node health, store operations by outcome and their latency, requests
+//! refused by the per-client limits, match-interaction outcomes, and gauges of live services,
+//! reservations per resource group and stored bytes, refreshed by [`run_usage_gauges`].
 //! Names follow Prometheus conventions.
 
 use std::collections::HashMap;
@@ -10,8 +11,8 @@ use std::time::Duration;
 
 use log::{info, warn};
 use pingora_prometheus::prometheus::{
-    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
-    register_int_gauge_vec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 use crate::config::{ApiConfig, BuiltinKind, ServiceKind, DEFAULT_CODE_LEN, DEFAULT_GROUP};
@@ -80,13 +81,78 @@ pub static ORS_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric names are static and registered once")
 });
 
-/// `gms_rate_limited_total`: creates refused with 429 by `gms.limits.create_rate_per_ip`.
-pub static RATE_LIMITED: LazyLock<IntCounter> = LazyLock::new(|| {
-    register_int_counter!(
+/// `gms_rate_limited_total{limit}`: requests refused with 429 by a per-client-IP limit:
+/// `writes` (`gms.limits.create_rate_per_ip`), `upload_bytes`
+/// (`gms.limits.upload_bytes_per_ip_per_s`), `failed_matches`
+/// (`gms.limits.failed_matches_per_ip`).
+pub static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
         "gms_rate_limited_total",
-        "Creates refused by the per-client-IP rate limit"
+        "Requests refused by a per-client-IP limit",
+        &["limit"]
     )
     .expect("metric names are static and registered once")
+});
+
+/// Which per-client-IP limit refused a request (the `limit` label of [`RATE_LIMITED`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// `gms.limits.create_rate_per_ip`.
+    Writes,
+    /// `gms.limits.upload_bytes_per_ip_per_s`.
+    UploadBytes,
+    /// `gms.limits.failed_matches_per_ip`.
+    FailedMatches,
+}
+
+impl RateLimit {
+    /// Its `limit` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            RateLimit::Writes => "writes",
+            RateLimit::UploadBytes => "upload_bytes",
+            RateLimit::FailedMatches => "failed_matches",
+        }
+    }
+}
+
+/// `gms_match_interactions_total{outcome}`: match-interaction calls by outcome: `matched`,
+/// `failed` (no reservation matched: counted against the number and the client),
+/// `number_locked` (429: the number had `gms.limits.max_failed_matches` failures in its
+/// window), `client_limited` (429: the client's failed matches), `unauthorized` (401/403).
+pub static MATCH_INTERACTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_match_interactions_total",
+        "match-interaction calls by outcome",
+        &["outcome"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// One counter per match outcome (see [`MATCH_INTERACTIONS`]).
+pub struct MatchOutcomes {
+    /// A reservation matched.
+    pub matched: IntCounter,
+    /// None matched.
+    pub failed: IntCounter,
+    /// Refused: the number is locked after too many failures.
+    pub number_locked: IntCounter,
+    /// Refused: the client made too many failed matches.
+    pub client_limited: IntCounter,
+    /// Refused: no internal credentials, or not from an internal network.
+    pub unauthorized: IntCounter,
+}
+
+/// The match outcome counters, resolved once.
+pub static MATCHES: LazyLock<MatchOutcomes> = LazyLock::new(|| {
+    let c = |o: &str| MATCH_INTERACTIONS.with_label_values(&[o]);
+    MatchOutcomes {
+        matched: c("matched"),
+        failed: c("failed"),
+        number_locked: c("number_locked"),
+        client_limited: c("client_limited"),
+        unauthorized: c("unauthorized"),
+    }
 });
 
 /// `gms_ors_node_up{node}`: 1 while the gateway believes an ORS node reachable, else 0 (set
@@ -103,7 +169,8 @@ pub static ORS_NODE_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 /// `gms_store_operations_total{op, outcome}`: each [`Store`] call, `op` the trait method's name,
 /// `outcome` `ok`, `error` (store unavailable, too slow or damaged) or, for the ops that
 /// reserve, `exhausted` (no access number free: the pool is full, the store is fine) and
-/// `phone_limit` (the phone already holds `gms.limits.reservations_per_phone` reservations).
+/// `phone_limit` (the phone already holds `gms.limits.reservations_per_phone` reservations),
+/// and for the ops that write user data `full` (no room in the store's byte budget: a 507).
 pub static STORE_OPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "gms_store_operations_total",
@@ -129,6 +196,25 @@ pub static STORE_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
 pub static LIVE_SERVICES: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!("gms_live_services", "Live service records")
         .expect("metric names are static and registered once")
+});
+
+/// `gms_store_data_bytes`: bytes of user data the memory store holds (values, files, keys,
+/// owners), against `gms.limits.max_store_bytes` (memory store only).
+pub static STORE_DATA_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "gms_store_data_bytes",
+        "Bytes of user data held by the memory store"
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_store_data_bytes_limit`: `gms.limits.max_store_bytes` in effect (memory store only).
+pub static STORE_DATA_BYTES_LIMIT: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "gms_store_data_bytes_limit",
+        "The memory store's byte budget for user data (gms.limits.max_store_bytes)"
+    )
+    .expect("metric names are static and registered once")
 });
 
 /// `gms_reservations{group, state}`: live reservations (`in_use`) and room for more (`free`)
@@ -220,6 +306,10 @@ fn gauge(n: u64) -> i64 {
 pub fn set_usage_gauges(usage: &Usage, code_lengths: &HashMap<String, Option<u8>>) {
     if let Some(n) = usage.live_services {
         LIVE_SERVICES.set(gauge(n));
+    }
+    if let Some((used, max)) = usage.data_bytes {
+        STORE_DATA_BYTES.set(gauge(used));
+        STORE_DATA_BYTES_LIMIT.set(gauge(max));
     }
     for (group, numbers) in &usage.groups {
         let code_len = code_lengths.get(group).copied().flatten();

@@ -11,6 +11,11 @@ pub const JSON: &str = "application/json";
 /// UTF-8 text content type.
 pub const TEXT: &str = "text/plain; charset=utf-8";
 
+/// The `Content-Security-Policy` of every stored value served back: the bytes load nothing,
+/// run nothing, and a browser that renders them anyway puts them in an opaque origin (issue 15
+/// item 2: the web tier shares the API's host and port).
+pub const STORED_CSP: &str = "default-src 'none'; sandbox";
+
 /// A complete HTTP reply built by the gateway itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
@@ -74,6 +79,15 @@ impl Reply {
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
         self
+    }
+
+    /// Marks a reply whose body holds what a client stored (a value, a file, or a JSON object
+    /// of them): never sniffed into another type (`X-Content-Type-Options: nosniff`), never
+    /// run in the API's origin ([`STORED_CSP`]). Every route that serves stored bytes ends
+    /// here, so they all carry the same headers.
+    pub fn stored_content(self) -> Reply {
+        self.with_header("X-Content-Type-Options", "nosniff")
+            .with_header("Content-Security-Policy", STORED_CSP)
     }
 
     /// Notes, for the access log, the service a reply is about and the ORS node that served it.

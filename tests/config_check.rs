@@ -372,3 +372,71 @@ fn check_rejects_a_test_page_that_is_not_a_boolean() {
     let (c, _, _dir) = check_yaml(&gateway_yaml(&format!("test_page: true\n{STD_GMS}")));
     assert_ok(&c, "test_page: true");
 }
+
+#[test]
+fn check_validates_the_internal_access_keys_naming_each() {
+    assert_gms_rejected(
+        "internal_auth: {keys: ['short'], users: {'a:b': x}, user: {ivr: pw}, header: 'bad header'}\n\
+         internal_networks: ['10.0.0.0/33', 'nowhere', '192.0.2.1']",
+        &[
+            "gms.internal_auth.keys[0]",
+            "gms.internal_auth.users.a:b",
+            "gms.internal_auth.user",
+            "gms.internal_auth.header",
+            "gms.internal_networks[0]",
+            "gms.internal_networks[1]",
+        ],
+    );
+    assert_gms_rejected("internal_auth: open", &["gms.internal_auth", "'open'"]);
+    assert_gms_rejected(
+        "internal_auth: none\ninternal_networks: ['10.0.0.0/8']",
+        &["gms.internal_networks"],
+    );
+}
+
+#[test]
+fn check_warns_when_match_interaction_is_open_or_shut() {
+    let services = STD_GMS.split_once('\n').map_or("", |(_, rest)| rest);
+    // `internal_auth: none` passes, with a warning that names it.
+    let (c, _, _dir) = check_yaml(&gateway_yaml(&format!("internal_auth: none\n{services}")));
+    assert_ok(&c, "internal_auth: none");
+    assert!(
+        c.stderr.contains("warning: gms.internal_auth: none"),
+        "no warning:\n{}",
+        c.stderr
+    );
+    // Neither credentials nor networks: every match will be refused; said so.
+    let (c, _, _dir) = check_yaml(&gateway_yaml(services));
+    assert_ok(&c, "no internal access");
+    assert!(
+        c.stderr.contains("refused (401)"),
+        "no warning:\n{}",
+        c.stderr
+    );
+    // Configured: no warning.
+    let (c, _, _dir) = check_yaml(&gateway_yaml(STD_GMS));
+    assert!(!c.stderr.contains("warning"), "{}", c.stderr);
+}
+
+#[test]
+fn check_validates_the_new_limits_naming_each() {
+    assert_gms_rejected(
+        "limits: {max_body_bytes: 1000, max_ttl: 100, max_failed_matches: 0, \
+         upload_bytes_per_ip_per_s: 999, max_anonymous_ttl: 101, max_store_bytes: 999}",
+        &[
+            "gms.limits.max_failed_matches",
+            "gms.limits.upload_bytes_per_ip_per_s",
+            "gms.limits.max_anonymous_ttl",
+            "gms.limits.max_store_bytes",
+        ],
+    );
+    assert_gms_rejected(
+        "limits: {max_store_bytes: 100000000}\nstorage: {backend: redis, url: 'redis://127.0.0.1:1'}",
+        &["gms.limits.max_store_bytes", "maxmemory"],
+    );
+    // 0 turns the per-address limits off.
+    let (c, _, _dir) = check_yaml(&gateway_yaml(&format!(
+        "limits: {{create_rate_per_ip: 0, upload_bytes_per_ip_per_s: 0, failed_matches_per_ip: 0}}\n{STD_GMS}"
+    )));
+    assert_ok(&c, "limits off");
+}

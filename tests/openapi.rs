@@ -46,10 +46,13 @@ fn schemathesis() -> PathBuf {
     path
 }
 
+/// The gateway under test; schemathesis plays the IVR too (loopback is an internal network),
+/// so match-interaction is reached, not only refused.
 fn gms_yaml(sim: &OrsSim) -> String {
     let pool: Vec<String> = (0..POOL_SIZE).map(|i| format!("\"8{i:09}\"")).collect();
     format!(
         "admin: {{user: {ADMIN_USER}, password: {ADMIN_PASSWORD}}}\n\
+         internal_networks: ['127.0.0.0/8']\n\
          ors: {{connect_timeout_ms: 1000, socket_timeout_ms: 2000}}\n\
          resources:\n  DNIS: [{}]\n\
          services:\n\

@@ -698,6 +698,34 @@ fn all_nodes_down_is_502_ors_service_exception() {
     gw.assert_alive();
 }
 
+/// Issue 15 item 6: the client reads GMS's short text and the request id; the node's address
+/// and the connector's words go to the gateway's log only.
+#[test]
+fn a_failed_ors_create_tells_the_client_no_address_and_logs_it() {
+    let dead = dead_node();
+    let port = dead.rsplit(':').next().unwrap_or_default().to_string();
+    let gw = cfg(vec![dead.clone()]).start();
+    let r = gw.create(SVC, &[("color", "red")]);
+    let e = assert_error(&r, 502);
+    let id = r.header("x-request-id").expect("a request id");
+    assert_eq!(
+        e,
+        json!({
+            "exception": "OrsServiceException",
+            "message": format!("ORS request failed: cannot connect to ORS. (request id {id})")
+        })
+    );
+    let body = r.text();
+    for leak in ["127.0.0.1", port.as_str(), "Connect", "context"] {
+        assert!(!body.contains(leak), "{leak} in {body}");
+    }
+    let logged = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        gw.stderr().contains(&dead)
+    });
+    assert!(logged, "the detail is not in the log:\n{}", gw.stderr());
+}
+
 #[test]
 fn a_slow_single_node_is_504() {
     let sim = OrsSim::start(1);

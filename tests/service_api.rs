@@ -283,7 +283,7 @@ fn both_roots_serve_the_service_api() {
             ("_access_code", str_field(&created, "_access_code")),
             ("_return_user_data", "true"),
         ],
-        &[],
+        &[IVR],
     ));
     assert_eq!(str_field(&m, "_id"), id);
     assert_eq!(

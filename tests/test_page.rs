@@ -15,9 +15,11 @@ const PAGE: &str = "/genesys/1/admin/servicetest.html";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// `STD_GMS` with the page on and an ORS service (on `ors`) whose status can be polled.
+/// The page's config: the lab browser on this host may match (`internal_networks`), as the IVR
+/// would with its credentials.
 fn page_gms(ors: &str) -> String {
     format!(
-        "test_page: true\nstorage: {{backend: memory}}\n{STD_GMS}  request-inbound-poll: {{_type: ors, _service: \"http://scxml.example.com/poll.scxml\", _ors: \"{ors}\"}}\n"
+        "test_page: true\nstorage: {{backend: memory}}\ninternal_networks: ['127.0.0.0/8']\n{STD_GMS}  request-inbound-poll: {{_type: ors, _service: \"http://scxml.example.com/poll.scxml\", _ors: \"{ors}\"}}\n"
     )
 }
 

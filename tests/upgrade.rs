@@ -33,9 +33,11 @@ const SVC: &str = "request-inbound-poll";
 const THREADS: usize = 4;
 
 /// The gms block: one ORS service on the sim's node, an access log in the test's dir.
+/// The load creates as fast as its threads go from one address: no per-address write rate.
 fn gms(sim: &OrsSim) -> String {
     format!(
         "access_log: \"{{DIR}}/access.log\"\n\
+         limits: {{create_rate_per_ip: 0}}\n\
          ors: {{max_ors_request_attempts: 3, connect_timeout_ms: 1000, socket_timeout_ms: 3000}}\n\
          services:\n  {SVC}:\n    _type: ors\n    _service: \"http://scxml.example.com/poll.scxml\"\n    \
          _ors: \"{}\"\n",

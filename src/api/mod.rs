@@ -5,6 +5,9 @@ pub mod service;
 pub mod storage;
 pub mod test_page;
 
+use std::time::Duration;
+
+use crate::config::Limits;
 use crate::error::ApiError;
 use crate::store::ServiceRecord;
 
@@ -17,4 +20,13 @@ pub fn no_such(what: &str, id: &str) -> ApiError {
 /// Whether a service record is visible to a requester (contract 4.1).
 pub fn visible(record: &ServiceRecord, gms_user: Option<&str>) -> bool {
     crate::store::may_access(record.owner.as_deref(), gms_user)
+}
+
+/// The TTL user data gets: data stored without a `gms_user` lives at most
+/// `gms.limits.max_anonymous_ttl` (issue 15: anonymous uploads must not hold memory for a day).
+pub fn data_ttl(limits: &Limits, owner: Option<&str>, ttl: Duration) -> Duration {
+    match owner {
+        Some(_) => ttl,
+        None => ttl.min(Duration::from_secs(limits.max_anonymous_ttl)),
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::json;
 
-use super::no_such;
+use super::{data_ttl, no_such};
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
 use crate::ids::new_id;
@@ -81,7 +81,12 @@ fn check_id(id: &str) -> Result<(), ApiError> {
 
 /// `POST {root}/storage/{ttl}`: stores the body under a new data id.
 pub async fn create(gw: &Gateway, ttl: &str, req: ApiRequest) -> Result<Reply, ApiError> {
-    let ttl = storage_ttl(ttl, gw.config.limits.max_ttl);
+    let limits = &gw.config.limits;
+    let ttl = data_ttl(
+        limits,
+        req.gms_user.as_deref(),
+        storage_ttl(ttl, limits.max_ttl),
+    );
     let id = new_id().hyphenated().to_string();
     let record = DataRecord {
         owner: req.gms_user,
@@ -93,7 +98,13 @@ pub async fn create(gw: &Gateway, ttl: &str, req: ApiRequest) -> Result<Reply, A
 
 /// `POST {root}/storage/{id}/{ttl}`: merges the body into a record and restarts its TTL.
 pub async fn update(gw: &Gateway, id: &str, ttl: &str, req: ApiRequest) -> Result<Reply, ApiError> {
-    let ttl = storage_ttl(ttl, gw.config.limits.max_ttl);
+    let limits = &gw.config.limits;
+    // Without a gms_user only unowned records can be merged into: anonymous data stays short.
+    let ttl = data_ttl(
+        limits,
+        req.gms_user.as_deref(),
+        storage_ttl(ttl, limits.max_ttl),
+    );
     let fields = req.params.into_fields();
     if !gw
         .store
@@ -142,7 +153,7 @@ pub async fn get_all(gw: &Gateway, id: &str, req: ApiRequest) -> Result<Reply, A
     let record = find(gw, id, &req).await?;
     let mut out = JsonObject::default();
     fields_json(gw, &req, id, &record.fields, &mut out);
-    Ok(out.reply())
+    Ok(out.reply().stored_content())
 }
 
 /// `GET {root}/storage/{id}/{key}` and `GET {root}/storage/binary/{id}/{key}`: one value.
@@ -151,7 +162,6 @@ pub async fn get_key(
     id: &str,
     key: &str,
     req: ApiRequest,
-    binary: bool,
 ) -> Result<Reply, ApiError> {
     let record = find(gw, id, &req).await?;
     let value = record
@@ -160,35 +170,71 @@ pub async fn get_key(
         .find(|(k, _)| k == key)
         .map(|(_, v)| v)
         .ok_or_else(|| ApiError::NotFound(format!("key '{key}' not found in data '{id}'")))?;
-    Ok(match value {
-        Value::Text(s) => Reply::new(200, TEXT, s),
-        Value::File(f) => {
-            let reply = Reply::new(200, f.content_type, f.bytes);
-            if binary {
-                reply.with_header("Content-Disposition", content_disposition(&f.filename))
-            } else {
-                reply
-            }
-        }
-    })
+    Ok(value_reply(value))
 }
 
-/// `attachment` with the filename twice: a plain ASCII fallback and RFC 5987 UTF-8.
-fn content_disposition(filename: &str) -> String {
-    let ascii: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
+/// One stored value as served back, by every route that serves one (issue 15 item 2): text as
+/// `text/plain; charset=utf-8` whatever the client claimed when it stored it; a file as its
+/// bytes, its content type (when it is a well-formed media type, else
+/// `application/octet-stream`) and `Content-Disposition: attachment` with its name; both
+/// with the [`Reply::stored_content`] headers, so nothing a client stored runs in the origin
+/// that serves the API and the web tier.
+pub fn value_reply(value: Value) -> Reply {
+    match value {
+        Value::Text(s) => Reply::new(200, TEXT, s),
+        Value::File(f) => {
+            let content_type = if is_media_type(&f.content_type) {
+                f.content_type
             } else {
-                '_'
-            }
+                OCTET_STREAM.to_string()
+            };
+            Reply::new(200, content_type, f.bytes)
+                .with_header("Content-Disposition", content_disposition(&f.filename))
+        }
+    }
+    .stored_content()
+}
+
+/// The content type of bytes of no known type.
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// Whether a claimed content type is `type/subtype[; parameters]` in visible ASCII.
+fn is_media_type(ct: &str) -> bool {
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    matches!(essence.split_once('/'), Some((a, b)) if token(a) && token(b))
+        && ct.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+}
+
+/// `attachment` with a safe filename (RFC 6266): the name's last path segment, as a quoted
+/// ASCII fallback (anything else, quotes, backslashes and `%` become `_`) and, for a name that
+/// is not plain ASCII, once more as RFC 8187 `filename*` in UTF-8.
+fn content_disposition(filename: &str) -> String {
+    let base = filename
+        .rsplit(['/', '\\'])
+        .next()
+        .filter(|b| !b.is_empty() && *b != "." && *b != "..")
+        .unwrap_or("file");
+    let ascii: String = base
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' | '%' => '_',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '_',
         })
         .collect();
-    format!(
-        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-        utf8_percent_encode(filename, SEGMENT)
-    )
+    if ascii == base {
+        format!("attachment; filename=\"{ascii}\"")
+    } else {
+        format!(
+            "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+            utf8_percent_encode(base, SEGMENT)
+        )
+    }
 }
 
 /// `DELETE {root}/storage/{id}`.
@@ -222,10 +268,50 @@ mod tests {
     fn disposition_is_safe_for_any_filename() {
         assert_eq!(
             content_disposition("face.jpg"),
-            "attachment; filename=\"face.jpg\"; filename*=UTF-8''face.jpg"
+            "attachment; filename=\"face.jpg\""
         );
         let d = content_disposition("a\"b\r\né.png");
         assert!(!d.contains('\r') && !d.contains('\n'));
         assert!(d.contains("filename=\"a_b___.png\""), "{d}");
+        assert!(d.ends_with("filename*=UTF-8''a%22b%0D%0A%C3%A9.png"), "{d}");
+        assert_eq!(
+            content_disposition("../../etc/pass%77d"),
+            "attachment; filename=\"pass_77d\"; filename*=UTF-8''pass%2577d"
+        );
+        assert_eq!(
+            content_disposition("C:\\x\\"),
+            "attachment; filename=\"file\""
+        );
+        assert_eq!(content_disposition(""), "attachment; filename=\"file\"");
+    }
+
+    #[test]
+    fn stored_values_are_served_inert() {
+        let text = value_reply(Value::Text("<script>alert(1)</script>".into()));
+        assert_eq!(text.content_type, TEXT);
+        let file = |ct: &str| {
+            value_reply(Value::File(crate::value::FileValue {
+                filename: "x.html".into(),
+                content_type: ct.into(),
+                bytes: bytes::Bytes::from_static(b"<svg onload=alert(1)>"),
+            }))
+        };
+        for r in [&text, &file("image/svg+xml")] {
+            assert!(r
+                .headers
+                .contains(&("X-Content-Type-Options", "nosniff".into())));
+            assert!(r.headers.contains(&(
+                "Content-Security-Policy",
+                "default-src 'none'; sandbox".into()
+            )));
+        }
+        assert_eq!(file("image/svg+xml").content_type, "image/svg+xml");
+        assert_eq!(
+            file("text/html; charset=utf-8").content_type,
+            "text/html; charset=utf-8"
+        );
+        for bad in ["", "html", "text/html\r\nX: y", "a/b/c", "/x"] {
+            assert_eq!(file(bad).content_type, OCTET_STREAM, "{bad:?}");
+        }
     }
 }

@@ -1,24 +1,42 @@
 //! `match-interaction` (contract 5.3): the contact center matches an arriving call to the
 //! service that reserved the dialled number (and code), and the reservation is released.
 
+use crate::access::check_internal;
 use crate::api::storage::fields_json;
 use crate::config::ServiceConfig;
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
+use crate::metrics::MATCHES;
 use crate::params::Options;
 use crate::reply::{JsonObject, Reply};
-use crate::store::MatchRequest;
+use crate::store::{MatchOutcome, MatchRequest};
 
 fn no_match() -> ApiError {
     ApiError::NotFound("no reservation matches this access number and code".into())
 }
 
-/// Matches a call; no `gms_user` check: the contact center calls it, not the app.
+/// Matches a call. An internal operation (the IVR calls it, not the app): it needs the
+/// internal credentials or network (`gms.internal_auth`, `gms.internal_networks`), checked
+/// before anything else; no `gms_user` check. Failed matches are limited per number (in the
+/// store, atomically with the match) and per client address.
 pub async fn match_interaction(
     gw: &Gateway,
     svc: &ServiceConfig,
     req: ApiRequest,
 ) -> Result<Reply, ApiError> {
+    check_internal(
+        &gw.config.internal,
+        req.internal_key.as_deref(),
+        req.authorization.as_deref(),
+        req.client_ip,
+    )
+    .inspect_err(|_| MATCHES.unauthorized.inc())?;
+    let failed_limit = gw.client_limits.failed_matches.as_ref();
+    if let (Some(limit), Some(ip)) = (failed_limit, &req.client_ip) {
+        limit
+            .check(ip)
+            .inspect_err(|_| MATCHES.client_limited.inc())?;
+    }
     let opts = Options::new(svc, &req.params);
     let call = MatchRequest {
         number: opts.required("_access_number")?.to_string(),
@@ -30,13 +48,26 @@ pub async fn match_interaction(
             .get("_phone_number")
             .filter(|p| !p.is_empty())
             .map(str::to_string),
+        max_failed: gw.config.limits.max_failed_matches,
     };
     let with_data = opts.flag("_return_user_data", false)?;
-    let id = gw
-        .store
-        .match_reservation(&call)
-        .await?
-        .ok_or_else(no_match)?;
+    let id = match gw.store.match_reservation(&call).await? {
+        MatchOutcome::Matched(id) => id,
+        MatchOutcome::NoMatch => {
+            MATCHES.failed.inc();
+            if let (Some(limit), Some(ip)) = (failed_limit, &req.client_ip) {
+                // This failure counts; the 429 is for the next one.
+                let _ = limit.admit(ip, 1);
+            }
+            return Err(no_match());
+        }
+        MatchOutcome::Locked(left) => {
+            MATCHES.number_locked.inc();
+            let secs = u32::try_from(left.as_millis().div_ceil(1000)).unwrap_or(u32::MAX);
+            return Err(ApiError::NumberLocked(secs.max(1)));
+        }
+    };
+    MATCHES.matched.inc();
     // The reservation is released; the service lives on, renewed by this use.
     let record = gw.store.get_service(id).await?.ok_or_else(no_match)?;
     gw.store.touch_service(&record).await?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::api::no_such;
+use crate::api::{data_ttl, no_such};
 use crate::config::{
     ServiceConfig, DEFAULT_CODE_LEN, DEFAULT_GROUP, DEFAULT_SERVICE_TTL_S, DEFAULT_TTL_S,
 };
@@ -100,7 +100,7 @@ pub async fn request_interaction(
         data_id: new_id(),
         owner: req.gms_user.clone(),
         service_ttl: Duration::from_secs(service_ttl),
-        data_ttl: ttl,
+        data_ttl: data_ttl(&gw.config.limits, req.gms_user.as_deref(), ttl),
         ors: None,
         reservations: Vec::new(),
     };

@@ -51,6 +51,8 @@ pub struct ApiConfig {
     pub limits: Limits,
     /// Credentials the service and storage APIs require; `None`: open, as in GMS.
     pub api_auth: Option<ApiAuth>,
+    /// Who may call the internal operations (match-interaction).
+    pub internal: InternalAccess,
     /// Which store holds the state.
     pub storage: StorageKind,
     /// Admin API credentials; `None` hides the admin API (404), except health.
@@ -60,7 +62,8 @@ pub struct ApiConfig {
     /// Serve the service test page at `{root}/admin/servicetest.html` (lab use; off: 404).
     pub test_page: bool,
     /// Peers whose `X-Forwarded-For` / `X-Real-IP` / `Forwarded` are believed
-    /// (`gms.trusted_proxies`); from any other peer they are replaced.
+    /// (`gms.trusted_proxies`); from any other peer they are replaced. The client address
+    /// they give is what the per-IP limits count and `gms.internal_networks` admits.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Count requests and store operations in the Prometheus metrics (the binary turns this on
     /// with `gms.metrics_listen`; an embedder that serves the registry sets it).
@@ -86,11 +89,39 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Longest `_ttl` / storage TTL in seconds.
     pub max_ttl: u64,
-    /// Creates per second one client IP may make; 0: no limit.
+    /// Service creates and storage writes per second one client IP may make; 0: no limit.
     pub create_rate_per_ip: u64,
     /// Live reservations one phone number may hold in one resource group; 0: no limit.
     pub reservations_per_phone: u32,
+    /// Failed matches on one access number within its reservation's TTL before further
+    /// matches on it are refused (429) until that window ends.
+    pub max_failed_matches: u32,
+    /// Failed matches one client IP may make per minute before its matches are refused; 0: no
+    /// limit.
+    pub failed_matches_per_ip: u64,
+    /// Bytes of stored user data (values, files, keys) the store may hold; `None`: a quarter
+    /// of the machine's memory for the memory store, Redis's own `maxmemory` for Redis.
+    pub max_store_bytes: Option<u64>,
+    /// Request body bytes per second one client IP may send to the API's write routes; 0: no
+    /// limit.
+    pub upload_bytes_per_ip_per_s: u64,
+    /// Longest TTL, in seconds, of user data stored without a `gms_user`.
+    pub max_anonymous_ttl: u64,
 }
+
+/// The header that carries an internal API key unless `gms.internal_auth.header` names another.
+pub const DEFAULT_INTERNAL_KEY_HEADER: &str = "x-gms-internal-key";
+
+/// Default `gms.limits.create_rate_per_ip`: far above what one app makes, low enough that
+/// one address cannot drain a pool or fill the store at full speed.
+pub const DEFAULT_CREATE_RATE_PER_IP: u64 = 100;
+/// Default `gms.limits.max_failed_matches` (issue 15: 5 within a reservation's TTL).
+pub const DEFAULT_MAX_FAILED_MATCHES: u32 = 5;
+/// Default `gms.limits.failed_matches_per_ip`, per minute: an IVR whose callers mistype one
+/// code in a hundred stays far below it at a call every 20 ms.
+pub const DEFAULT_FAILED_MATCHES_PER_IP: u64 = 300;
+/// Default `gms.limits.max_anonymous_ttl`, seconds.
+pub const DEFAULT_MAX_ANONYMOUS_TTL_S: u64 = 3600;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -100,8 +131,15 @@ impl Default for Limits {
             max_field_bytes: 64 * 1024,
             max_file_bytes: 10 * 1024 * 1024,
             max_ttl: 86_400,
-            create_rate_per_ip: 0,
+            create_rate_per_ip: DEFAULT_CREATE_RATE_PER_IP,
             reservations_per_phone: 0,
+            max_failed_matches: DEFAULT_MAX_FAILED_MATCHES,
+            failed_matches_per_ip: DEFAULT_FAILED_MATCHES_PER_IP,
+            max_store_bytes: None,
+            // Two of the largest bodies a second (as `gms.limits.upload_bytes_per_ip_per_s`
+            // defaults to).
+            upload_bytes_per_ip_per_s: 2 * 10 * 1024 * 1024,
+            max_anonymous_ttl: DEFAULT_MAX_ANONYMOUS_TTL_S,
         }
     }
 }
@@ -150,6 +188,51 @@ pub struct ApiAuth {
     pub keys: Vec<String>,
     /// Accepted basic-auth users and their passwords.
     pub users: Vec<(String, String)>,
+}
+
+/// Who may call the internal operations (match-interaction, the IVR's call): a request with
+/// valid credentials, or one from a listed network. Neither configured: nobody (401/403).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InternalAccess {
+    /// `gms.internal_auth`.
+    pub auth: InternalAuth,
+    /// `gms.internal_networks`: clients admitted without credentials. The address checked is
+    /// the TCP peer's, or the forwarded client's when the peer is in `gms.trusted_proxies`.
+    pub networks: Vec<ipnet::IpNet>,
+}
+
+/// `gms.internal_auth`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum InternalAuth {
+    /// Not configured: only `internal_networks` (if any) admit.
+    #[default]
+    Unset,
+    /// `none`: open to anyone, as GMS was (the operator said so; `-t` warns).
+    Open,
+    /// API keys in a header and/or basic-auth users, as `gms.api_auth`.
+    Credentials(ApiAuth),
+}
+
+impl ApiConfig {
+    /// What `-t` and start-up warn about: settings that are valid but open something up or
+    /// shut something off.
+    pub fn warnings(&self) -> Vec<String> {
+        let matching = self
+            .services
+            .values()
+            .any(|s| matches!(s.kind, ServiceKind::Builtin(BuiltinKind::MatchInteraction)));
+        let mut out = Vec::new();
+        match (&self.internal.auth, self.internal.networks.is_empty()) {
+            (InternalAuth::Open, _) => out.push(
+                "gms.internal_auth: none: match-interaction is open to anyone, who can then match any reservation and read its user data".to_string(),
+            ),
+            (InternalAuth::Unset, true) if matching => out.push(
+                "gms.internal_auth: neither it nor gms.internal_networks is set: every match-interaction is refused (401)".to_string(),
+            ),
+            _ => {}
+        }
+        out
+    }
 }
 
 /// Global ORS client settings (GMS `http.*` defaults).
@@ -288,6 +371,17 @@ pub(super) fn find_option<'a>(options: &'a [(String, String)], name: &str) -> Op
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// A CIDR block (`10.0.0.0/8`, `::1/128`) or a single address (`10.1.2.3`, as `/32`), host
+/// bits cleared (`192.0.2.7/24` is `192.0.2.0/24`): `gms.trusted_proxies`,
+/// `gms.internal_networks`.
+pub fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
 }
 
 /// Whether `s` is an absolute `http://` or `https://` URL with a host.

@@ -30,6 +30,9 @@ pub(super) struct GmsFile {
     #[serde(default)]
     pub connections: ConnectionsFile,
     pub api_auth: Option<ApiAuthFile>,
+    pub internal_auth: Option<InternalAuthFile>,
+    #[serde(default)]
+    pub internal_networks: Vec<String>,
     pub metrics_listen: Option<String>,
     pub access_log: Option<String>,
     #[serde(default)]
@@ -69,6 +72,11 @@ pub(super) struct LimitsFile {
     pub max_ttl: Option<u64>,
     pub create_rate_per_ip: Option<u64>,
     pub reservations_per_phone: Option<u64>,
+    pub max_failed_matches: Option<u64>,
+    pub failed_matches_per_ip: Option<u64>,
+    pub max_store_bytes: Option<u64>,
+    pub upload_bytes_per_ip_per_s: Option<u64>,
+    pub max_anonymous_ttl: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -87,6 +95,36 @@ pub(super) struct ApiAuthFile {
     pub keys: Vec<String>,
     #[serde(default)]
     pub users: BTreeMap<String, String>,
+}
+
+/// `gms.internal_auth`: credentials (as `gms.api_auth`), or a word (`none`: open, as GMS was).
+pub(super) enum InternalAuthFile {
+    Word(String),
+    Credentials(ApiAuthFile),
+}
+
+impl<'de> Deserialize<'de> for InternalAuthFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = InternalAuthFile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("none, or a map of header, keys and users")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(InternalAuthFile::Word(s.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                // Through the map access itself, so unknown keys inside are still reported.
+                ApiAuthFile::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(InternalAuthFile::Credentials)
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }
 
 #[derive(Deserialize)]

@@ -5,8 +5,10 @@
 //! plugin [`crate::GmsApi`] is built from, and [`EdgeConfig`] (`edge.rs`), the binary's
 //! listeners, connection limits, web tier and logs. [`GatewayConfig`] is both, for the binary,
 //! which requires `gms.listen`; the API part alone does not. Validation (`validate.rs`,
-//! `services.rs`) collects every problem with its key path, so `-t` reports them all at once.
+//! `access.rs`, `services.rs`) collects every problem with its key path, so `-t` reports them
+//! all at once.
 
+mod access;
 mod api;
 mod edge;
 mod file;
@@ -80,6 +82,11 @@ impl GatewayConfig {
         let api = v.api(&mut gms, ca_file);
         let edge = v.edge(gms);
         v.finish(GatewayConfig { api, edge })
+    }
+
+    /// What `-t` and start-up warn about (see [`ApiConfig::warnings`]).
+    pub fn warnings(&self) -> Vec<String> {
+        self.api.warnings()
     }
 
     /// The health endpoint as a client on this host reaches it (see

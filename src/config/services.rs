@@ -8,6 +8,7 @@ use super::api::*;
 use super::file::OptionValue;
 use super::validate::Validator;
 
+/// Options a request may never override, whatever `_overwritable_options` says: they pick what
 /// runs and where the gateway connects, so a client could otherwise aim it anywhere.
 const NEVER_OVERWRITABLE: &[&str] = &[
     "_type",

@@ -1,6 +1,7 @@
 //! Layer 2 of the configuration: the file's structs checked and turned into the typed
 //! [`ApiConfig`] and [`EdgeConfig`]. Validation collects every problem it finds, each with its
-//! key path, so `-t` reports them all at once. Services are checked in `services.rs`.
+//! key path, so `-t` reports them all at once. Services are checked in `services.rs`, the
+//! access keys (credentials, networks, trusted proxies) in `access.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -62,8 +63,21 @@ impl Validator {
             u.trim_end_matches('/').to_string()
         });
         let limits = self.limits(std::mem::take(&mut f.limits));
-        let api_auth = f.api_auth.take().map(|a| self.api_auth(a));
+        let api_auth = f
+            .api_auth
+            .take()
+            .map(|a| self.api_auth("gms.api_auth", "x-api-key", a));
+        let internal = self.internal(
+            f.internal_auth.take(),
+            std::mem::take(&mut f.internal_networks),
+        );
         let storage = self.storage(std::mem::take(&mut f.storage));
+        if limits.max_store_bytes.is_some() && storage != StorageKind::Memory {
+            self.err(
+                "gms.limits.max_store_bytes",
+                "applies to the memory store only: Redis is bounded by its own maxmemory (with the noeviction policy a full Redis answers 507)",
+            );
+        }
         let admin = f.admin.take().map(|a| {
             if a.user.is_empty() || a.password.is_empty() {
                 self.err("gms.admin", "user and password must not be empty");
@@ -73,7 +87,7 @@ impl Validator {
                 password: a.password,
             }
         });
-        let trusted_proxies = self.trusted_proxies(std::mem::take(&mut f.trusted_proxies));
+        let trusted_proxies = self.networks("gms.trusted_proxies", &f.trusted_proxies);
         let ors = self.ors(std::mem::take(&mut f.ors));
         let server: Vec<(String, String)> = f
             .server
@@ -114,6 +128,7 @@ impl Validator {
             external_url_base,
             limits,
             api_auth,
+            internal,
             storage,
             admin,
             fallback_to_backend: f.fallback_to_backend,
@@ -201,24 +216,6 @@ impl Validator {
         }
     }
 
-    /// `gms.trusted_proxies`: addresses or CIDR blocks (`10.0.0.0/8`, `::1`).
-    fn trusted_proxies(&mut self, f: Vec<String>) -> Vec<ipnet::IpNet> {
-        let mut out = Vec::with_capacity(f.len());
-        for (i, s) in f.iter().enumerate() {
-            let parsed = s
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
-            match parsed {
-                Ok(net) => out.push(net.trunc()),
-                Err(_) => self.err(
-                    format!("gms.trusted_proxies[{i}]"),
-                    format!("'{s}' is not an IP address or CIDR block (e.g. 10.0.0.0/8)"),
-                ),
-            }
-        }
-        out
-    }
-
     /// `v` when it is set and above 0 (an error at `path` when it is 0), else `default`.
     fn positive(&mut self, path: &str, v: Option<u64>, default: u64) -> u64 {
         match v {
@@ -255,41 +252,6 @@ impl Validator {
             );
         }
         c
-    }
-
-    fn api_auth(&mut self, f: ApiAuthFile) -> ApiAuth {
-        let name = f.header.unwrap_or_else(|| "x-api-key".into());
-        let header = http::HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|_| {
-            self.err(
-                "gms.api_auth.header",
-                format!("'{name}' is not a header name"),
-            );
-            http::HeaderName::from_static("x-api-key")
-        });
-        if f.keys.is_empty() && f.users.is_empty() {
-            self.err("gms.api_auth", "needs at least one of keys or users");
-        }
-        for (i, k) in f.keys.iter().enumerate() {
-            if k.len() < 16 {
-                self.err(
-                    format!("gms.api_auth.keys[{i}]"),
-                    "an API key must be at least 16 characters",
-                );
-            }
-        }
-        for (u, p) in &f.users {
-            if u.is_empty() || u.contains(':') || p.is_empty() {
-                self.err(
-                    format!("gms.api_auth.users.{u}"),
-                    "user names must be non-empty without ':', passwords non-empty",
-                );
-            }
-        }
-        ApiAuth {
-            header,
-            keys: f.keys,
-            users: f.users.into_iter().collect(),
-        }
     }
 
     fn tls_listen(&mut self, f: Vec<TlsListenFile>) -> Vec<TlsListener> {
@@ -346,14 +308,63 @@ impl Validator {
             );
             0
         });
+        let max_failed = f
+            .max_failed_matches
+            .unwrap_or(u64::from(DEFAULT_MAX_FAILED_MATCHES));
+        let max_failed_matches = match u32::try_from(max_failed) {
+            Ok(n @ 1..=1_000_000) => n,
+            _ => {
+                self.err(
+                    "gms.limits.max_failed_matches",
+                    format!("'{max_failed}' must be from 1 to 1000000"),
+                );
+                DEFAULT_MAX_FAILED_MATCHES
+            }
+        };
+        if let Some(b) = f.max_store_bytes.filter(|&b| b < max_body_bytes) {
+            self.err(
+                "gms.limits.max_store_bytes",
+                format!("'{b}' is below gms.limits.max_body_bytes ({max_body_bytes}): no upload could be stored"),
+            );
+        }
+        // An upload of the largest body must be able to pass, or it could never be sent.
+        let upload_bytes_per_ip_per_s = match f.upload_bytes_per_ip_per_s {
+            None => max_body_bytes.saturating_mul(2),
+            Some(b) if b != 0 && b < max_body_bytes => {
+                self.err(
+                    "gms.limits.upload_bytes_per_ip_per_s",
+                    format!("'{b}' is below gms.limits.max_body_bytes ({max_body_bytes}): the largest body could never pass (0 turns the limit off)"),
+                );
+                b
+            }
+            Some(b) => b,
+        };
+        let max_anonymous_ttl = match f.max_anonymous_ttl {
+            None => DEFAULT_MAX_ANONYMOUS_TTL_S.min(max_ttl),
+            Some(s) if s == 0 || s > max_ttl => {
+                self.err(
+                    "gms.limits.max_anonymous_ttl",
+                    format!("'{s}' must be whole seconds from 1 to gms.limits.max_ttl ({max_ttl})"),
+                );
+                DEFAULT_MAX_ANONYMOUS_TTL_S.min(max_ttl)
+            }
+            Some(s) => s,
+        };
         Limits {
             max_body_bytes,
             max_fields,
             max_field_bytes,
             max_file_bytes,
             max_ttl,
-            create_rate_per_ip: f.create_rate_per_ip.unwrap_or(0),
+            create_rate_per_ip: f.create_rate_per_ip.unwrap_or(DEFAULT_CREATE_RATE_PER_IP),
             reservations_per_phone,
+            max_failed_matches,
+            failed_matches_per_ip: f
+                .failed_matches_per_ip
+                .unwrap_or(DEFAULT_FAILED_MATCHES_PER_IP),
+            max_store_bytes: f.max_store_bytes,
+            upload_bytes_per_ip_per_s,
+            max_anonymous_ttl,
         }
     }
 

@@ -148,11 +148,15 @@ where
 }
 
 /// A body that stopped arriving (the proxy's read timeout) is a 408; any other broken read a 400.
+/// The reader's own words (Pingora's error text) go to the debug log, not to the client.
 fn read_error(e: io::Error) -> ApiError {
     if e.kind() == io::ErrorKind::TimedOut {
         return ApiError::RequestTimeout;
     }
-    ApiError::BadRequest(format!("cannot read the request body: {e}"))
+    log::debug!("cannot read a request body: {e}");
+    ApiError::BadRequest(
+        "cannot read the request body: the connection broke or its framing is malformed".into(),
+    )
 }
 
 fn check_count(params: &Params, limits: &Limits) -> Result<(), ApiError> {

@@ -100,12 +100,20 @@ impl OrsFailure {
         matches!(self, OrsFailure::Timeout(_))
     }
 
-    /// A short description for error messages.
-    pub fn describe(&self) -> String {
+    /// What a client may be told: the kind of failure, in GMS's words, without the node or
+    /// the connector's text.
+    pub fn message(&self) -> &'static str {
         match self {
-            OrsFailure::Connect(m) => format!("cannot connect to ORS ({m})"),
-            OrsFailure::Timeout(m) => format!("ORS did not answer in time ({m})"),
-            OrsFailure::Broken(m) => format!("bad answer from ORS ({m})"),
+            OrsFailure::Connect(_) => "ORS request failed: cannot connect to ORS.",
+            OrsFailure::Timeout(_) => "ORS request failed: ORS did not answer in time.",
+            OrsFailure::Broken(_) => "ORS request failed: bad answer from ORS.",
+        }
+    }
+
+    /// What happened, for the log only (addresses, library text).
+    pub fn detail(&self) -> &str {
+        match self {
+            OrsFailure::Connect(m) | OrsFailure::Timeout(m) | OrsFailure::Broken(m) => m,
         }
     }
 }

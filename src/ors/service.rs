@@ -8,6 +8,7 @@ use serde_json::{Map, Value as Json};
 use super::forward::{self, Payload, Scope};
 use super::session::relay;
 use super::{start, status};
+use crate::api::data_ttl;
 use crate::config::{
     OrsServiceConfig, ServiceConfig, StartMode, DEFAULT_SERVICE_TTL_S, DEFAULT_TTL_S,
 };
@@ -48,7 +49,7 @@ pub async fn create(
 ) -> Result<Reply, ApiError> {
     let opts = Options::new(svc, &req.params);
     let max_ttl = gw.config.limits.max_ttl;
-    let data_ttl = opts.number("_ttl", DEFAULT_TTL_S, 1, max_ttl)?;
+    let data_ttl_s = opts.number("_ttl", DEFAULT_TTL_S, 1, max_ttl)?;
     let service_ttl = opts.number("_service_ttl", DEFAULT_SERVICE_TTL_S, 1, max_ttl)?;
     let record = ServiceRecord {
         id: new_id(),
@@ -56,7 +57,11 @@ pub async fn create(
         data_id: new_id(),
         owner: req.gms_user.clone(),
         service_ttl: std::time::Duration::from_secs(service_ttl),
-        data_ttl: std::time::Duration::from_secs(data_ttl),
+        data_ttl: data_ttl(
+            &gw.config.limits,
+            req.gms_user.as_deref(),
+            std::time::Duration::from_secs(data_ttl_s),
+        ),
         ors: Some(OrsSession::Pending),
         reservations: Vec::new(),
     };

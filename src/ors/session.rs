@@ -40,21 +40,14 @@ pub enum StartError {
 }
 
 impl StartError {
-    /// One line for logs and for an async start's `failed` status.
-    pub fn describe(&self) -> String {
-        match self {
-            StartError::Failed(e) => e.message().to_string(),
-            StartError::Refused(status) => {
-                format!("ORS request failed: ORS refused the session start with HTTP {status}.")
-            }
-        }
-    }
-
-    /// The client's error.
+    /// The client's error (its `Display` is the log line, detail included).
     pub fn into_api_error(self) -> ApiError {
         match self {
             StartError::Failed(e) => e,
-            StartError::Refused(_) => ApiError::OrsFailed(self.describe()),
+            StartError::Refused(status) => ApiError::ors_failed(
+                format!("ORS request failed: ORS refused the session start with HTTP {status}."),
+                "",
+            ),
         }
     }
 }
@@ -67,13 +60,20 @@ pub fn relay(reply: OrsReply) -> Reply {
     }
 }
 
-fn give_up(last: Option<OrsFailure>) -> ApiError {
+/// The error after the last attempt failed (`last`: the node tried and what went wrong): the
+/// client reads the kind of failure; the node and the connector's words are for the log.
+fn give_up(last: Option<(&str, OrsFailure)>) -> ApiError {
     match last {
-        Some(f) if f.is_timeout() => {
-            ApiError::OrsTimeout(format!("ORS request failed: {}.", f.describe()))
+        Some((node, f)) => {
+            let message = f.message().to_string();
+            let detail = format!("{node}: {}", f.detail());
+            if f.is_timeout() {
+                ApiError::OrsTimeout { message, detail }
+            } else {
+                ApiError::OrsFailed { message, detail }
+            }
         }
-        Some(f) => ApiError::OrsFailed(format!("ORS request failed: {}.", f.describe())),
-        None => ApiError::OrsFailed("ORS request failed: no ORS node is configured.".into()),
+        None => ApiError::ors_failed("ORS request failed: no ORS node is configured.", ""),
     }
 }
 
@@ -104,7 +104,7 @@ impl Ors {
         payload: &Payload,
         follow_redirect: bool,
     ) -> Result<(Arc<Node>, OrsReply), ApiError> {
-        let mut last = None;
+        let mut last: Option<(&str, OrsFailure)> = None;
         if candidates.is_empty() {
             return Err(give_up(None));
         }
@@ -133,17 +133,17 @@ impl Ors {
                 // A 5xx is a node in trouble; a redirect still standing after the one we follow
                 // is a loop. Neither is an answer for the client: try the next node.
                 Ok((_, r)) if r.status >= 500 || (300..400).contains(&r.status) => {
-                    last = Some(OrsFailure::Broken(format!(
-                        "HTTP {} from {}",
-                        r.status, node.addr.url
-                    )));
+                    last = Some((
+                        &node.addr.url,
+                        OrsFailure::Broken(format!("HTTP {}", r.status)),
+                    ));
                 }
                 Ok(answer) => return Ok(answer),
                 Err(f) => {
                     if matches!(f, OrsFailure::Connect(_)) {
                         node.set_healthy(false);
                     }
-                    last = Some(f);
+                    last = Some((&node.addr.url, f));
                 }
             }
         }
@@ -194,10 +194,10 @@ impl Ors {
             return Err(StartError::Refused(reply.status));
         }
         let session_id = session_id(&reply.body).ok_or_else(|| {
-            StartError::Failed(ApiError::OrsFailed(format!(
-                "ORS request failed: no session id in the start reply of {}.",
-                node.addr.url
-            )))
+            StartError::Failed(ApiError::ors_failed(
+                "ORS request failed: no session id in the start reply.",
+                format!("start reply of {}", node.addr.url),
+            ))
         })?;
         let mut started = Started {
             node: node.addr.url.clone(),

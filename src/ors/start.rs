@@ -59,12 +59,13 @@ pub fn spawn(
                 session_id: started.session_id,
             },
             Err(e) => {
-                let why = e.describe();
+                let e = e.into_api_error();
                 warn!(
-                    "async start of service {} ({}) failed: {why}",
+                    "async start of service {} ({}) failed: {e}",
                     record.id, svc.name
                 );
-                OrsSession::Failed(why)
+                // Clients read this in the service's status: the message only.
+                OrsSession::Failed(e.message().to_string())
             }
         };
         if let Err(e) = ors.store.set_ors_session(record.id, session).await {

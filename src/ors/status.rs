@@ -148,8 +148,9 @@ async fn fetch(
         return Ok(Fetched::Answer(reply));
     }
     if serde_json::from_slice::<serde::de::IgnoredAny>(&reply.body).is_err() {
-        return Err(ApiError::OrsFailed(
-            "ORS request failed: the status reply is not JSON.".into(),
+        return Err(ApiError::ors_failed(
+            "ORS request failed: the status reply is not JSON.",
+            "",
         ));
     }
     let entry = StatusEntry {

@@ -18,10 +18,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
+use super::budget::Budget;
 use super::pool::{pack_code, unpack_code, Pools};
 use super::{
-    may_access, packed, DataRecord, MatchRequest, OrsSession, PutMode, Reservation, ReservationRef,
-    ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult, Usage,
+    may_access, packed, DataRecord, MatchOutcome, MatchRequest, OrsSession, PutMode, Reservation,
+    ReservationRef, ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult, Usage,
 };
 use crate::value::{merge_fields, Fields};
 
@@ -68,11 +69,18 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
         lock(&self.shards[i])
     }
 
-    /// Drops a shard's expired entries; returns how many it held before and after.
-    fn sweep_shard(&self, i: usize, now: Ms) -> (usize, usize) {
+    /// Drops a shard's expired entries (`dropped` sees each one); returns how many it held
+    /// before and after.
+    fn sweep_shard(&self, i: usize, now: Ms, mut dropped: impl FnMut(&K, &V)) -> (usize, usize) {
         let mut shard = lock(&self.shards[i % SHARDS]);
         let before = shard.len();
-        shard.retain(|_, e| e.expires > now);
+        shard.retain(|k, e| {
+            let live = e.expires > now;
+            if !live {
+                dropped(k, &e.value);
+            }
+            live
+        });
         let after = shard.len();
         // A burst that has expired leaves a large empty table behind: give the memory back.
         if shard.capacity() > 64 && shard.len() < shard.capacity() / 4 {
@@ -92,6 +100,24 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
             .iter()
             .map(|s| lock(s).values().filter(|e| e.expires > now).count())
             .sum()
+    }
+}
+
+impl Sharded<DataKey, StoredData> {
+    /// Inserts a record whose bytes the caller took from `budget`; gives back those of a
+    /// record it replaces.
+    fn insert(&self, key: DataKey, entry: Entry<StoredData>, budget: &Budget) {
+        let replaced = self.shard(&key).insert(key.clone(), entry);
+        if let Some(old) = replaced {
+            budget.give(old.value.bytes(&key));
+        }
+    }
+
+    /// Removes a record and gives its bytes back to `budget`.
+    fn remove(&self, key: &DataKey, budget: &Budget) {
+        if let Some(old) = self.shard(key).remove(key) {
+            budget.give(old.value.bytes(key));
+        }
     }
 }
 
@@ -141,6 +167,16 @@ impl StoredData {
 
     fn fields(&self) -> Fields {
         packed::decode(&self.fields).unwrap_or_default()
+    }
+
+    /// What the record counts against the byte budget: its values and files (packed, keys
+    /// included), its owner and its id when that is a name of the client's.
+    fn bytes(&self, key: &DataKey) -> u64 {
+        let name = match key {
+            DataKey::Id(_) => 0,
+            DataKey::Name(n) => n.len(),
+        };
+        (self.fields.len() + self.owner.as_deref().map_or(0, str::len) + name) as u64
     }
 }
 
@@ -209,6 +245,8 @@ struct Inner {
     /// One lock for all pools: allocation scans a group and must see it whole.
     pools: Mutex<Pools>,
     names: Interner,
+    /// The bytes of user data held, against `gms.limits.max_store_bytes`.
+    budget: Budget,
 }
 
 /// The embedded in-memory [`Store`].
@@ -224,8 +262,13 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store; its sweeper starts with [`Store::start_upkeep`].
+    /// An empty store without a byte budget; its sweeper starts with [`Store::start_upkeep`].
     pub fn new() -> Self {
+        Self::with_budget(u64::MAX)
+    }
+
+    /// An empty store that holds at most `max_bytes` of user data (see [`Budget`]).
+    pub fn with_budget(max_bytes: u64) -> Self {
         let inner = Arc::new(Inner {
             born: Instant::now(),
             services: Sharded::new(),
@@ -233,6 +276,7 @@ impl MemoryStore {
             status: Sharded::new(),
             pools: Mutex::new(Pools::default()),
             names: Interner::default(),
+            budget: Budget::new(max_bytes),
         });
         MemoryStore {
             inner,
@@ -261,9 +305,11 @@ fn sweeper(weak: Weak<Inner>) {
         let Some(inner) = weak.upgrade() else { return };
         let now = inner.now();
         let swept = [
-            inner.services.sweep_shard(shard, now),
-            inner.data.sweep_shard(shard, now),
-            inner.status.sweep_shard(shard, now),
+            inner.services.sweep_shard(shard, now, |_, _| {}),
+            inner
+                .data
+                .sweep_shard(shard, now, |k, d| inner.budget.give(d.bytes(k))),
+            inner.status.sweep_shard(shard, now, |_, _| {}),
         ];
         let (before, after) = swept
             .iter()
@@ -345,21 +391,30 @@ impl Store for MemoryStore {
                 (i.names.get(&r.number), code)
             })
             .collect();
+        let data_key = DataKey::Id(record.data_id.as_u128());
+        let stored_data = StoredData::pack(data);
+        // The budget first: a refused write reserves no number.
+        let size = stored_data.bytes(&data_key);
+        i.budget.take(size)?;
         let reservation = match &reserve {
-            Some(req) => {
-                let r = lock(&i.pools).reserve(req, record.id, Instant::now())?;
-                reservations.push(i.packed_ref(&r));
-                Some(r)
-            }
+            Some(req) => match lock(&i.pools).reserve(req, record.id, Instant::now()) {
+                Ok(r) => {
+                    reservations.push(i.packed_ref(&r));
+                    Some(r)
+                }
+                Err(e) => {
+                    i.budget.give(size);
+                    return Err(e);
+                }
+            },
             None => None,
         };
-        let data_key = DataKey::Id(record.data_id.as_u128());
         let data_ttl_ms = ms(record.data_ttl);
         let stored_data = Entry {
-            value: StoredData::pack(data),
+            value: stored_data,
             expires: now + data_ttl_ms,
         };
-        i.data.shard(&data_key).insert(data_key, stored_data);
+        i.data.insert(data_key, stored_data, &i.budget);
         let service_ttl_ms = ms(record.service_ttl);
         let stored = StoredService {
             service: i.names.get(&record.service),
@@ -445,7 +500,7 @@ impl Store for MemoryStore {
         let stored = e.value;
         i.release_all(key, &stored);
         let data_key = DataKey::Id(stored.data_id);
-        i.data.shard(&data_key).remove(&data_key);
+        i.data.remove(&data_key, &i.budget);
         i.status.shard(&key).remove(&key);
         Ok(Some(stored.unpack(key)))
     }
@@ -491,9 +546,9 @@ impl Store for MemoryStore {
         Ok(Some(r))
     }
 
-    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<Option<Uuid>> {
-        let service = lock(&self.inner.pools).take_match(call, Instant::now());
-        if let Some(id) = service {
+    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<MatchOutcome> {
+        let outcome = lock(&self.inner.pools).take_match(call, Instant::now());
+        if let MatchOutcome::Matched(id) = outcome {
             // Keep the record's list in step so a later delete does not release a stranger's hold.
             let key = id.as_u128();
             let code = call.code.as_deref().and_then(pack_code).unwrap_or(0);
@@ -505,7 +560,7 @@ impl Store for MemoryStore {
                     .collect();
             }
         }
-        Ok(service)
+        Ok(outcome)
     }
 
     async fn put_data(
@@ -527,10 +582,14 @@ impl Store for MemoryStore {
                 }
             }
         }
+        let value = StoredData::pack(record);
+        // What it replaces (live or not yet swept) is still counted: only the difference.
+        let old = shard.get(&key).map_or(0, |e| e.value.bytes(&key));
+        self.inner.budget.resize(old, value.bytes(&key))?;
         shard.insert(
             key,
             Entry {
-                value: StoredData::pack(record),
+                value,
                 expires: now + ms(ttl),
             },
         );
@@ -551,7 +610,12 @@ impl Store for MemoryStore {
             Some(e) if e.expires > now && may_access(e.value.owner.as_deref(), owner) => {
                 let mut all = e.value.fields();
                 merge_fields(&mut all, fields);
-                e.value.fields = packed::encode(&all);
+                let old = e.value.bytes(&key);
+                let merged = packed::encode(&all);
+                self.inner
+                    .budget
+                    .resize(old, old - e.value.fields.len() as u64 + merged.len() as u64)?;
+                e.value.fields = merged;
                 e.expires = now + ms(ttl);
                 Ok(true)
             }
@@ -575,7 +639,9 @@ impl Store for MemoryStore {
         let mut shard = self.inner.data.shard(&key);
         match shard.get(&key) {
             Some(e) if e.expires > now && may_access(e.value.owner.as_deref(), owner) => {
-                shard.remove(&key);
+                if let Some(e) = shard.remove(&key) {
+                    self.inner.budget.give(e.value.bytes(&key));
+                }
                 Ok(true)
             }
             _ => Ok(false),
@@ -638,6 +704,7 @@ impl Store for MemoryStore {
         Ok(Usage {
             live_services: Some(i.services.count_live(i.now()) as u64),
             groups,
+            data_bytes: Some((i.budget.used(), i.budget.max())),
         })
     }
 }
@@ -645,7 +712,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Allocation, NumberUse};
+    use crate::store::{Allocation, NumberUse, StoreError};
     use crate::value::Value;
 
     fn record(ttl: u64) -> ServiceRecord {
@@ -734,8 +801,12 @@ mod tests {
             number: r.number,
             code: r.code,
             phone: None,
+            max_failed: 5,
         };
-        assert_eq!(s.match_reservation(&call).await.unwrap(), Some(rec.id));
+        assert_eq!(
+            s.match_reservation(&call).await.unwrap(),
+            MatchOutcome::Matched(rec.id)
+        );
         assert!(s
             .get_service(rec.id)
             .await
@@ -770,8 +841,89 @@ mod tests {
                     "G".into(),
                     vec![use_of(true, 0), use_of(false, 2), use_of(false, 0)]
                 )],
+                data_bytes: Some((0, u64::MAX)),
             }
         );
+    }
+
+    fn text(key: &str, len: usize) -> Fields {
+        vec![(key.into(), Value::Text("x".repeat(len)))]
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_counts_writes_merges_deletes_and_expiry() {
+        // A text field packs as 1 + 4 + key + 4 + value bytes: 50 for key "k" and 40 bytes.
+        let s = MemoryStore::with_budget(120);
+        let ttl = Duration::from_secs(60);
+        let put = |id: &'static str, len: usize, owner: Option<&str>| {
+            let record = DataRecord {
+                owner: owner.map(str::to_string),
+                fields: text("k", len),
+            };
+            s.put_data(id, record, ttl, PutMode::New)
+        };
+        let used = || s.inner.budget.used();
+        put("a", 40, None).await.unwrap();
+        // A custom name counts too: 50 + 1.
+        assert_eq!(used(), 51);
+        put("b", 40, Some("bob")).await.unwrap();
+        assert_eq!(used(), 105);
+        // Past the budget: refused, nothing written.
+        assert!(matches!(put("c", 40, None).await, Err(StoreError::Full(_))));
+        assert!(s.get_data("c").await.unwrap().is_none());
+        // Replacing counts the difference only.
+        put("a", 50, None).await.unwrap();
+        assert_eq!(used(), 115);
+        // A merge that would pass is refused whole; one that fits is counted.
+        let grow = s.merge_data("a", None, text("m", 10), ttl).await;
+        assert!(matches!(grow, Err(StoreError::Full(_))), "{grow:?}");
+        assert_eq!(
+            s.get_data("a").await.unwrap().unwrap().fields,
+            text("k", 50)
+        );
+        assert!(s.delete_data("b", Some("bob")).await.unwrap());
+        assert_eq!(used(), 61);
+        assert!(s.merge_data("a", None, text("m", 10), ttl).await.unwrap());
+        assert_eq!(used(), 81);
+        // A create that does not fit reserves no number.
+        let mut big = record(60_000);
+        big.owner = None;
+        let data = DataRecord {
+            owner: None,
+            fields: text("k", 100),
+        };
+        let made = s.create_service(big, data, Some(reserve(None))).await;
+        assert!(matches!(made, Err(StoreError::Full(_))), "{made:?}");
+        assert_eq!(s.counts().3, 0, "no hold was left behind");
+        // Expired and swept: given back.
+        s.put_data(
+            "short",
+            DataRecord::default(),
+            Duration::from_millis(1),
+            PutMode::New,
+        )
+        .await
+        .unwrap();
+        s.put_data(
+            "gone",
+            DataRecord {
+                owner: None,
+                fields: text("k", 10),
+            },
+            Duration::from_millis(1),
+            PutMode::New,
+        )
+        .await
+        .unwrap();
+        assert_eq!(used(), 81 + 5 + 24);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        for shard in 0..SHARDS {
+            let now = s.inner.now();
+            s.inner
+                .data
+                .sweep_shard(shard, now, |k, d| s.inner.budget.give(d.bytes(k)));
+        }
+        assert_eq!(used(), 81);
     }
 
     #[tokio::test]

@@ -12,8 +12,8 @@ use pingora_prometheus::prometheus::{Histogram, IntCounter};
 use uuid::Uuid;
 
 use super::{
-    DataRecord, MatchRequest, OrsSession, PutMode, Reservation, ReserveRequest, ServiceRecord,
-    StatusEntry, Store, StoreError, StoreResult, Usage,
+    DataRecord, MatchOutcome, MatchRequest, OrsSession, PutMode, Reservation, ReserveRequest,
+    ServiceRecord, StatusEntry, Store, StoreError, StoreResult, Usage,
 };
 use crate::metrics::{STORE_LATENCY, STORE_OPS};
 use crate::value::Fields;
@@ -63,6 +63,11 @@ impl Op {
         matches!(self, Op::CreateService | Op::AddReservation)
     }
 
+    /// Whether it writes user data, and so can find the store full.
+    fn writes_data(self) -> bool {
+        matches!(self, Op::CreateService | Op::PutData | Op::MergeData)
+    }
+
     fn name(self) -> &'static str {
         match self {
             Op::CreateService => "create_service",
@@ -94,6 +99,8 @@ struct OpSeries {
     exhausted: Option<IntCounter>,
     /// The phone already held its allowed reservations (a 429); only for the ops that reserve.
     phone_limit: Option<IntCounter>,
+    /// The store's byte budget had no room (a 507); only for the ops that write user data.
+    full: Option<IntCounter>,
     duration: Histogram,
 }
 
@@ -109,6 +116,7 @@ static OPS: LazyLock<Vec<OpSeries>> = LazyLock::new(|| {
                 error: counter("error"),
                 exhausted: op.reserves().then(|| counter("exhausted")),
                 phone_limit: op.reserves().then(|| counter("phone_limit")),
+                full: op.writes_data().then(|| counter("full")),
                 duration: STORE_LATENCY.with_label_values(&[op.name()]),
             }
         })
@@ -121,11 +129,12 @@ impl OpSeries {
     }
 
     fn record<T>(&self, result: &StoreResult<T>, took: Duration) {
-        match (result, &self.exhausted, &self.phone_limit) {
-            (Ok(_), _, _) => &self.ok,
-            (Err(StoreError::Exhausted(_)), Some(exhausted), _) => exhausted,
-            (Err(StoreError::PhoneLimit(_)), _, Some(limited)) => limited,
-            (Err(_), _, _) => &self.error,
+        match (result, &self.exhausted, &self.phone_limit, &self.full) {
+            (Ok(_), ..) => &self.ok,
+            (Err(StoreError::Exhausted(_)), Some(exhausted), _, _) => exhausted,
+            (Err(StoreError::PhoneLimit(_)), _, Some(limited), _) => limited,
+            (Err(StoreError::Full(_)), _, _, Some(full)) => full,
+            (Err(_), ..) => &self.error,
         }
         .inc();
         self.duration.observe(took.as_secs_f64());
@@ -200,7 +209,7 @@ impl Store for Metered {
         .await
     }
 
-    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<Option<Uuid>> {
+    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<MatchOutcome> {
         metered(Op::MatchReservation, self.inner.match_reservation(call)).await
     }
 

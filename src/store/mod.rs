@@ -7,12 +7,12 @@
 //! are single trait calls, so every implementation can make them atomic (a mutex here, a Lua
 //! script on Redis).
 
+pub mod budget;
 pub mod memory;
 pub mod metered;
 pub mod packed;
 pub mod pool;
 pub mod redis;
-mod redis_lua;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +35,8 @@ pub enum StoreError {
     Exhausted(String),
     /// The phone already holds as many live reservations in the group as allowed: 429.
     PhoneLimit(String),
+    /// The store's byte budget has no room for the write (nothing was written): 507.
+    Full(String),
 }
 
 /// Result of a store operation.
@@ -141,6 +143,26 @@ pub struct MatchRequest {
     pub code: Option<String>,
     /// The calling phone, if the caller knows it.
     pub phone: Option<String>,
+    /// Failed matches the number may have in its window before matches on it are refused
+    /// (`gms.limits.max_failed_matches`); 0: no limit.
+    pub max_failed: u32,
+}
+
+/// What a match found (contract 5.3, issue 15).
+///
+/// Failed matches are counted with the number, in the same atomic step as the match: a
+/// failure on a number with live reservations opens a window that ends with the latest of
+/// them (a number with none has nothing to guess, so its failures are not counted); once the
+/// window holds `max_failed` failures, every match on the number is refused until it ends,
+/// the right code included, so codes cannot be guessed by trying them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchOutcome {
+    /// This service's reservation matched and was released.
+    Matched(Uuid),
+    /// No live reservation matched.
+    NoMatch,
+    /// Nothing was tried: the number's failure window is full; it ends after this long.
+    Locked(Duration),
 }
 
 /// A cached ORS status (contract 6.3).
@@ -170,6 +192,9 @@ pub struct Usage {
     pub live_services: Option<u64>,
     /// Each group asked about, with its numbers' use in configured order.
     pub groups: Vec<(String, Vec<NumberUse>)>,
+    /// Bytes of user data held and the most allowed (`gms.limits.max_store_bytes`); `None`
+    /// where the store does not count them (Redis: its own `maxmemory` rules).
+    pub data_bytes: Option<(u64, u64)>,
 }
 
 /// How a data write treats an existing record.
@@ -230,8 +255,9 @@ pub trait Store: Send + Sync {
         reserve: ReserveRequest,
     ) -> StoreResult<Option<Reservation>>;
 
-    /// Finds the reservation a call matches and releases it, atomically; returns the service id.
-    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<Option<Uuid>>;
+    /// Finds the reservation a call matches and releases it, or counts the failure against the
+    /// number, atomically (see [`MatchOutcome`]).
+    async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<MatchOutcome>;
 
     /// Writes a user-data record; false when `mode` refused (the id is someone else's).
     async fn put_data(
@@ -280,7 +306,14 @@ pub trait Store: Send + Sync {
 /// wrapped in `metered::Metered`, so that without metrics no operation pays for them.
 pub fn build(config: &ApiConfig) -> Result<Arc<dyn Store>, StartError> {
     let store: Arc<dyn Store> = match &config.storage {
-        StorageKind::Memory => Arc::new(memory::MemoryStore::new()),
+        StorageKind::Memory => {
+            let max = config
+                .limits
+                .max_store_bytes
+                .unwrap_or_else(budget::default_max);
+            log::info!("memory store: up to {max} bytes of user data (gms.limits.max_store_bytes)");
+            Arc::new(memory::MemoryStore::with_budget(max))
+        }
         StorageKind::Redis {
             url,
             prefix,

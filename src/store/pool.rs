@@ -9,7 +9,8 @@ use rand::Rng;
 use uuid::Uuid;
 
 use super::{
-    Allocation, MatchRequest, NumberUse, Reservation, ReservationRef, ReserveRequest, StoreError,
+    Allocation, MatchOutcome, MatchRequest, NumberUse, Reservation, ReservationRef, ReserveRequest,
+    StoreError,
 };
 
 /// One reservation held on a number.
@@ -32,6 +33,10 @@ struct NumberState {
     exclusive: Option<Hold>,
     /// Keyed by [`pack_code`]: a code in 8 bytes instead of a heap string.
     coded: HashMap<u64, Hold, ahash::RandomState>,
+    /// The latest expiry of a hold made on it: where a failure window opened now ends.
+    latest: Option<Instant>,
+    /// Failed matches in the current window, and when the window ends.
+    failed: Option<(u32, Instant)>,
 }
 
 impl NumberState {
@@ -46,10 +51,48 @@ impl NumberState {
         if !self.coded.is_empty() {
             self.coded.retain(|_, h| h.live(now));
         }
+        if self.failed.is_some_and(|(_, until)| until <= now) {
+            self.failed = None;
+        }
     }
 
     fn is_empty(&self) -> bool {
-        self.exclusive.is_none() && self.coded.is_empty()
+        self.exclusive.is_none() && self.coded.is_empty() && self.failed.is_none()
+    }
+
+    /// Counts a failed match; the window opens with the first failure and ends with the
+    /// latest live reservation. Without one there is nothing to guess: not counted.
+    fn count_failure(&mut self, now: Instant) {
+        match self.failed {
+            Some((n, until)) if until > now => self.failed = Some((n.saturating_add(1), until)),
+            _ => self.failed = self.latest.filter(|l| *l > now).map(|l| (1, l)),
+        }
+    }
+
+    /// When a full failure window ends, if this number's is full.
+    fn locked_until(&self, max_failed: u32, now: Instant) -> Option<Instant> {
+        match self.failed {
+            Some((n, until)) if max_failed > 0 && n >= max_failed && until > now => Some(until),
+            _ => None,
+        }
+    }
+
+    /// The live reservation a call matches, released; `None` when none matches.
+    fn take(&mut self, call: &MatchRequest, now: Instant) -> Option<Uuid> {
+        let phone_ok = |h: &Hold| call.phone.as_deref().is_none_or(|p| *h.phone == *p);
+        if self.exclusive_live(now) {
+            let h = self.exclusive.as_ref()?;
+            if !phone_ok(h) {
+                return None;
+            }
+            return self.exclusive.take().map(|h| h.service);
+        }
+        let packed = pack_code(call.code.as_deref()?)?;
+        let h = self.coded.get(&packed)?;
+        if !h.live(now) || !phone_ok(h) {
+            return None;
+        }
+        self.coded.remove(&packed).map(|h| h.service)
     }
 }
 
@@ -195,6 +238,7 @@ impl Pools {
                     phone: req.phone.as_str().into(),
                     expires: now + req.ttl,
                 };
+                let latest = st.latest.map_or(hold.expires, |l| l.max(hold.expires));
                 let code = match req.code_len {
                     None => {
                         if st.exclusive_live(now) {
@@ -218,6 +262,7 @@ impl Pools {
                         Some(unpack_code(packed))
                     }
                 };
+                st.latest = Some(latest);
                 if let Some(key) = phone_key {
                     self.phones.entry(key).or_default().push(PhoneHold {
                         number: number.as_str().into(),
@@ -264,23 +309,23 @@ impl Pools {
         }
     }
 
-    /// Finds the live reservation a call matches, releases it and returns its service.
-    pub fn take_match(&mut self, call: &MatchRequest, now: Instant) -> Option<Uuid> {
-        let st = self.numbers.get_mut(call.number.as_str())?;
-        let phone_ok = |h: &Hold| call.phone.as_deref().is_none_or(|p| *h.phone == *p);
-        if st.exclusive_live(now) {
-            let h = st.exclusive.as_ref()?;
-            if !phone_ok(h) {
-                return None;
+    /// Finds the live reservation a call matches and releases it, or counts the failure
+    /// against the number (see [`MatchOutcome`]). A number never reserved has no state and
+    /// gets none: unknown numbers cannot grow the pools.
+    pub fn take_match(&mut self, call: &MatchRequest, now: Instant) -> MatchOutcome {
+        let Some(st) = self.numbers.get_mut(call.number.as_str()) else {
+            return MatchOutcome::NoMatch;
+        };
+        if let Some(until) = st.locked_until(call.max_failed, now) {
+            return MatchOutcome::Locked(until - now);
+        }
+        match st.take(call, now) {
+            Some(service) => MatchOutcome::Matched(service),
+            None => {
+                st.count_failure(now);
+                MatchOutcome::NoMatch
             }
-            return st.exclusive.take().map(|h| h.service);
         }
-        let packed = pack_code(call.code.as_deref()?)?;
-        let h = st.coded.get(&packed)?;
-        if !h.live(now) || !phone_ok(h) {
-            return None;
-        }
-        st.coded.remove(&packed).map(|h| h.service)
     }
 
     /// Drops expired holds on up to `max_numbers` numbers, and the entries of ended
@@ -458,17 +503,66 @@ mod tests {
             number: "1".into(),
             code: code.map(str::to_string),
             phone: phone.map(str::to_string),
+            max_failed: 0,
         };
-        assert_eq!(p.take_match(&call(None, None), now), None);
+        assert_eq!(p.take_match(&call(None, None), now), MatchOutcome::NoMatch);
         assert_eq!(
             p.take_match(&call(res.code.as_deref(), Some("666")), now),
-            None
+            MatchOutcome::NoMatch
         );
         assert_eq!(
             p.take_match(&call(res.code.as_deref(), Some("555")), now),
-            Some(svc)
+            MatchOutcome::Matched(svc)
         );
-        assert_eq!(p.take_match(&call(res.code.as_deref(), None), now), None);
+        assert_eq!(
+            p.take_match(&call(res.code.as_deref(), None), now),
+            MatchOutcome::NoMatch
+        );
+    }
+
+    #[test]
+    fn failed_matches_lock_a_number_until_its_reservations_window_ends() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        let svc = Uuid::new_v4();
+        let r = req(&["1"], Some(4), Allocation::Random);
+        let res = p.reserve(&r, svc, now).unwrap();
+        let wrong = if res.code.as_deref() == Some("0000") {
+            "0001"
+        } else {
+            "0000"
+        };
+        let call = |code: &str| MatchRequest {
+            number: "1".into(),
+            code: Some(code.to_string()),
+            phone: None,
+            max_failed: 3,
+        };
+        for _ in 0..3 {
+            assert_eq!(p.take_match(&call(wrong), now), MatchOutcome::NoMatch);
+        }
+        // Full: the right code is refused too, until the reservation's TTL (30 s) is over.
+        let right = res.code.clone().unwrap();
+        let later = now + Duration::from_secs(10);
+        assert_eq!(
+            p.take_match(&call(&right), later),
+            MatchOutcome::Locked(Duration::from_secs(20))
+        );
+        // The sweep keeps the window while it lasts, then drops the number.
+        p.sweep(later, 10);
+        assert!(p.numbers.contains_key("1"));
+        let after = now + Duration::from_secs(31);
+        p.sweep(after, 10);
+        assert!(p.numbers.is_empty());
+        // A number with no live reservation counts nothing; a number never reserved has no state.
+        assert_eq!(p.take_match(&call(wrong), after), MatchOutcome::NoMatch);
+        assert!(p.numbers.get("1").is_none_or(|s| s.failed.is_none()));
+        let unknown = MatchRequest {
+            number: "999".into(),
+            ..call(wrong)
+        };
+        assert_eq!(p.take_match(&unknown, now), MatchOutcome::NoMatch);
+        assert!(!p.numbers.contains_key("999"));
     }
 
     #[test]
@@ -571,8 +665,9 @@ mod tests {
             number: rb.number,
             code: rb.code,
             phone: None,
+            max_failed: 0,
         };
-        assert_eq!(p.take_match(&call, now), Some(b));
+        assert_eq!(p.take_match(&call, now), MatchOutcome::Matched(b));
         p.reserve(&r, Uuid::new_v4(), now).unwrap();
         assert!(refused(&mut p, &r, now));
         // And expiry.

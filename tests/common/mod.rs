@@ -28,8 +28,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+/// The internal credentials the test configs give match-interaction (`gms.internal_auth`):
+/// user `ivr`, password `ivr-secret`. [`Gateway::match_call`] sends them.
+pub const INTERNAL_AUTH: &str = "internal_auth: {users: {ivr: ivr-secret}}";
+/// The `Authorization` header of [`INTERNAL_AUTH`]'s user.
+pub const IVR: (&str, &str) = ("Authorization", "Basic aXZyOml2ci1zZWNyZXQ=");
+
 /// The gms block most tests use.
-pub const STD_GMS: &str = r#"resources:
+pub const STD_GMS: &str = r#"internal_auth: {users: {ivr: ivr-secret}}
+resources:
   DNIS: ["8003449999", "8003449998", "8003449997"]
   SOLO: ["8005550001"]
 services:
@@ -1130,16 +1137,21 @@ pub struct OrsSim {
 impl OrsSim {
     /// Start `ors-sim` with `n` ORS / echo listeners and a control listener.
     pub fn start(n: usize) -> OrsSim {
-        OrsSim::start_with(n, None)
+        OrsSim::start_with(n, None, &[])
     }
 
     /// `start`, the instances speaking HTTPS with `certs`' server certificate (the control
     /// listener stays plain HTTP).
     pub fn start_tls(n: usize, certs: &TestCerts) -> OrsSim {
-        OrsSim::start_with(n, Some(certs))
+        OrsSim::start_with(n, Some(certs), &[])
     }
 
-    fn start_with(n: usize, tls: Option<&TestCerts>) -> OrsSim {
+    /// `start` with more command-line arguments (e.g. `--callback ...`).
+    pub fn start_args(n: usize, args: &[&str]) -> OrsSim {
+        OrsSim::start_with(n, None, args)
+    }
+
+    fn start_with(n: usize, tls: Option<&TestCerts>, args: &[&str]) -> OrsSim {
         assert!(n >= 1, "at least one instance");
         let dir = TempDir::new("sim");
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
@@ -1155,6 +1167,7 @@ impl OrsSim {
                 .arg("--tls-key")
                 .arg(&c.key);
         }
+        cmd.args(args);
         let stdout = fs::File::create(dir.file("stdout.log")).expect("stdout.log");
         let stderr = fs::File::create(dir.file("stderr.log")).expect("stderr.log");
         let child = cmd
@@ -1900,9 +1913,9 @@ impl Gateway {
         ok_json(&self.create(service, fields))
     }
 
-    /// match-interaction.
+    /// match-interaction, with the IVR's credentials ([`INTERNAL_AUTH`]).
     pub fn match_call(&self, fields: &[(&str, &str)]) -> Resp {
-        self.create("match-interaction", fields)
+        post_form(&self.service_url("match-interaction"), fields, &[IVR])
     }
 
     /// match-interaction expecting 200.
@@ -1914,6 +1927,23 @@ impl Gateway {
     pub fn binary_url(&self, data_id: &str, key: &str) -> String {
         self.url(&format!("/genesys/1/storage/binary/{data_id}/{key}"))
     }
+}
+
+/// Calls `call(i)` for `i` in `0..tries` until an answer is not a 200: the JSON of the 200s
+/// before it, and that answer (`None` when all were 200). For limits that refuse the n-th call.
+pub fn until_refused(
+    tries: usize,
+    mut call: impl FnMut(usize) -> Resp,
+) -> (Vec<Value>, Option<Resp>) {
+    let mut ok = Vec::new();
+    for i in 0..tries {
+        let r = call(i);
+        if r.status != 200 {
+            return (ok, Some(r));
+        }
+        ok.push(ok_json(&r));
+    }
+    (ok, None)
 }
 
 /// Count occurrences.

@@ -1,11 +1,76 @@
 //! The Lua side of the Redis store: every operation that must not interleave runs as one
 //! script, so it is atomic on the server (and, on Redis Cluster, every script touches keys of
-//! one hash slot only; see `redis.rs` for the key layout).
+//! one hash slot only; see `keys.rs` for the key layout).
 //!
 //! The clock is the server's (`TIME`), so every gateway node agrees on what has expired.
 //! A hold (one reservation) is the string `"<expires_ms> <service id> <phone>"`.
 
-/// Functions shared by the scripts below; each script is `LIB` followed by its body.
+use redis::Script;
+
+/// The scripts, hashed once.
+pub(super) struct Scripts {
+    pub(super) create: Script,
+    pub(super) reserve: Script,
+    pub(super) write_service: Script,
+    pub(super) put_data: Script,
+    pub(super) merge_data: Script,
+    pub(super) delete_data: Script,
+    pub(super) set_ors: Script,
+    pub(super) attach: Script,
+    pub(super) delete_service: Script,
+    pub(super) matching: Script,
+    pub(super) release: Script,
+    pub(super) usage: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        let s = |head: &str, body: &str| Script::new(&format!("{head}{LIB}{body}"));
+        Scripts {
+            create: s(GROWS, CREATE),
+            reserve: s(GROWS, RESERVE),
+            write_service: s(GROWS, WRITE_SERVICE),
+            put_data: s(GROWS, PUT_DATA),
+            merge_data: s(GROWS, MERGE_DATA),
+            delete_data: s("", DELETE_DATA),
+            set_ors: s(GROWS, SET_ORS),
+            attach: s(GROWS, ATTACH),
+            delete_service: s("", DELETE_SERVICE),
+            matching: s(ANY_MEMORY, MATCH),
+            release: s("", RELEASE),
+            usage: s("", USAGE),
+        }
+    }
+
+    pub(super) fn all(&self) -> [&Script; 12] {
+        [
+            &self.create,
+            &self.reserve,
+            &self.write_service,
+            &self.put_data,
+            &self.merge_data,
+            &self.delete_data,
+            &self.set_ors,
+            &self.attach,
+            &self.delete_service,
+            &self.matching,
+            &self.release,
+            &self.usage,
+        ]
+    }
+}
+
+/// The first line of a script that writes new data: with flags (Redis 7), Redis refuses the
+/// whole script, before it runs, while over `maxmemory` (an OOM error: the store is full,
+/// 507), so nothing is half-written. A script without flags would be refused only at its
+/// first write that needs memory, and run on past it when a DEL or HDEL came first.
+const GROWS: &str = "#!lua\n";
+/// The first line of the match script: it must run while Redis is full (it releases a
+/// hold, or counts a failure in a few bytes), as the scripts that only delete do.
+const ANY_MEMORY: &str = "#!lua flags=allow-oom\n";
+
+/// Functions shared by the scripts below; each script is a first line (flags, see [`GROWS`]),
+/// `LIB` and its body.
 pub const LIB: &str = r#"
 local argi = 0
 local function arg()
@@ -383,30 +448,50 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return rec
 "#;
 
-/// Finds the live hold a call matches and releases it; returns its service id or nil.
-/// KEYS: number, its group's per-phone index. ARGV: code or '', phone given (1/0), phone,
-/// the number.
+/// Finds the live hold a call matches and releases it, returning its service id; or counts
+/// the failure with the number and returns nil; or, when the number's failure window is full,
+/// tries nothing and returns the window's remaining milliseconds (an integer).
+/// KEYS: number, its group's per-phone index, its failure count. ARGV: code or '', phone given
+/// (1/0), phone, the number, the failures allowed in a window (0: no limit).
+/// A failure opens the window on a number with live holds: it lasts as long as the number key
+/// (which expires with its latest hold); a number without holds has nothing to guess.
 pub const MATCH: &str = r#"
 local now = now_ms()
 local key = KEYS[1]
+local fkey = KEYS[3]
 local code = arg()
 local has_phone = arg() == '1'
 local phone = arg()
 local number = arg()
+local max_failed = tonumber(arg())
+if max_failed > 0 and (tonumber(redis.call('GET', fkey)) or 0) >= max_failed then
+  local left = redis.call('PTTL', fkey)
+  if left > 0 then return left end
+  -- A count without an expiry cannot come from the script below; never lock for ever.
+  redis.call('DEL', fkey)
+end
+local function fail()
+  if max_failed == 0 then return false end
+  local left = redis.call('PTTL', key)
+  if left > 0 and redis.call('INCR', fkey) == 1 then
+    redis.call('PEXPIRE', fkey, left)
+  end
+  return false
+end
 local function phone_ok(v)
   return (not has_phone) or hold_phone(v) == phone
 end
 local x = redis.call('HGET', key, 'x')
 if x and hold_exp(x) > now then
-  if not phone_ok(x) then return false end
+  if not phone_ok(x) then return fail() end
   redis.call('HDEL', key, 'x')
   phone_drop(KEYS[2], x, number, 'x')
   return hold_sid(x)
 end
-if code == '' then return false end
+if code == '' then return fail() end
 local f = 'c' .. code
 local v = redis.call('HGET', key, f)
-if not v or hold_exp(v) <= now or not phone_ok(v) then return false end
+if not v or hold_exp(v) <= now or not phone_ok(v) then return fail() end
 redis.call('HDEL', key, f)
 phone_drop(KEYS[2], v, number, f)
 return hold_sid(v)
