@@ -14,7 +14,7 @@ use pingora::prelude::Session;
 use pingora::ErrorType;
 
 use crate::config::InternalAuth;
-use crate::dispatch::dispatch;
+use crate::dispatch::{counts_upload, dispatch};
 use crate::error::ApiError;
 use crate::form::{self, BodyInfo};
 use crate::forwarded;
@@ -123,6 +123,20 @@ where
         Some(b) => b.left_stream(),
         None => futures::stream::empty().right_stream(),
     };
+    // Upload bytes are counted per address as they arrive: a client over its rate is refused
+    // (429) before the rest of its body is read, let alone buffered.
+    let uploader = req
+        .client_ip
+        .filter(|_| gw.client_limits.upload_bytes.is_some() && counts_upload(gw, &route));
+    let body = body.map(move |chunk| {
+        let chunk = chunk?;
+        if let Some(ip) = &uploader {
+            gw.client_limits
+                .admit_upload(ip, chunk.len() as u64)
+                .map_err(io::Error::other)?;
+        }
+        Ok(chunk)
+    });
     let read = match route.body_use() {
         BodyUse::Ignore => Ok(()),
         BodyUse::Params => {

@@ -1,6 +1,6 @@
 //! The one place that maps a [`Route`] to its handler in [`crate::api`] or
 //! [`crate::builtin`], after the checks every client request passes: credentials
-//! (`gms.api_auth`) and the per-IP limits on writes and upload bytes.
+//! (`gms.api_auth`) and the per-IP limit on writes; which routes' bodies count as uploads.
 
 use crate::access::check_api_auth;
 use crate::api;
@@ -40,9 +40,39 @@ pub async fn dispatch(gw: &Gateway, route: Route, req: ApiRequest) -> Result<Rep
     }
 }
 
+/// What a route counts against the per-address limits of `gms.limits`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// Nothing: reads, deletes, the admin API, match-interaction (the IVR's, internal).
+    Nothing,
+    /// A write (`create_rate_per_ip`) and its body bytes (`upload_bytes_per_ip_per_s`).
+    Write,
+    /// Its body bytes only (a service request).
+    Upload,
+}
+
+fn counted(gw: &Gateway, route: &Route) -> Counted {
+    match route {
+        Route::CreateService { service } if is_internal(gw, service) => Counted::Nothing,
+        Route::CreateService { .. }
+        | Route::StorageCreate { .. }
+        | Route::StorageUpdate { .. }
+        | Route::StorageCustom { .. } => Counted::Write,
+        Route::ServiceRequest { .. } => Counted::Upload,
+        _ => Counted::Nothing,
+    }
+}
+
+/// Whether a route's body counts against the per-address upload byte rate: `answer.rs` counts
+/// it as it arrives.
+pub fn counts_upload(gw: &Gateway, route: &Route) -> bool {
+    counted(gw, route) != Counted::Nothing
+}
+
 /// Client credentials on the service and storage APIs (when `gms.api_auth` is set), then the
-/// per-IP limits on writes and upload bytes. The admin API has its own credentials; health has
-/// none; match-interaction has the internal ones (`builtin::matching`).
+/// per-IP limit on writes (upload bytes were counted as the body arrived). The admin API has
+/// its own credentials; health has none; match-interaction has the internal ones
+/// (`builtin::matching`).
 fn admit(gw: &Gateway, route: &Route, req: &ApiRequest) -> Result<(), ApiError> {
     let client_api = matches!(
         route,
@@ -61,17 +91,8 @@ fn admit(gw: &Gateway, route: &Route, req: &ApiRequest) -> Result<(), ApiError> 
     if let (true, false, Some(auth)) = (client_api, internal, &gw.config.api_auth) {
         check_api_auth(auth, req.api_key.as_deref(), req.authorization.as_deref())?;
     }
-    let Some(ip) = &req.client_ip else {
-        return Ok(());
-    };
-    let limits = &gw.client_limits;
-    match route {
-        _ if internal => Ok(()),
-        Route::CreateService { .. }
-        | Route::StorageCreate { .. }
-        | Route::StorageUpdate { .. }
-        | Route::StorageCustom { .. } => limits.admit_write(ip, req.params.bytes()),
-        Route::ServiceRequest { .. } => limits.admit_upload(ip, req.params.bytes()),
+    match (&req.client_ip, counted(gw, route)) {
+        (Some(ip), Counted::Write) => gw.client_limits.admit_write(ip),
         _ => Ok(()),
     }
 }

@@ -147,9 +147,14 @@ where
     })
 }
 
-/// A body that stopped arriving (the proxy's read timeout) is a 408; any other broken read a 400.
-/// The reader's own words (Pingora's error text) go to the debug log, not to the client.
+/// A body that stopped arriving (the proxy's read timeout) is a 408; a refusal made while it
+/// arrived (an [`ApiError`] in the stream, e.g. the per-address upload rate) is that error; any
+/// other broken read a 400. The reader's own words (Pingora's error text) go to the debug log,
+/// not to the client.
 fn read_error(e: io::Error) -> ApiError {
+    if let Some(refused) = e.get_ref().and_then(|e| e.downcast_ref::<ApiError>()) {
+        return refused.clone();
+    }
     if e.kind() == io::ErrorKind::TimedOut {
         return ApiError::RequestTimeout;
     }
@@ -493,14 +498,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stalled_body_is_408_and_a_broken_one_400_in_every_format() {
+    async fn a_stalled_body_is_408_a_broken_one_400_and_a_refused_one_its_error_in_every_format() {
+        let refused = || io::Error::other(ApiError::TooManyRequests(1));
         for ct in [MP, "application/x-www-form-urlencoded", "application/json"] {
-            for (kind, status) in [(io::ErrorKind::TimedOut, 408), (io::ErrorKind::Other, 400)] {
+            for (error, status) in [
+                (io::Error::new(io::ErrorKind::TimedOut, "read failed"), 408),
+                (io::Error::other("read failed"), 400),
+                (refused(), 429),
+            ] {
+                let kind = error.kind();
                 let body = futures::stream::iter(vec![
                     Ok(Bytes::from_static(
                         b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"",
                     )),
-                    Err(io::Error::new(kind, "read failed")),
+                    Err(error),
                 ]);
                 let info = BodyInfo {
                     content_type: Some(ct),
