@@ -1005,11 +1005,13 @@ fn assert_everything_serves(gw: &mut Gateway, ctx: &Ctx) {
     assert_eq!(status.status, 200, "ORS status: {:?}", status.text());
 }
 
-/// The gateway of the corpus, with the sim that is both its ORS node and its web tier.
+/// The gateway of the corpus, with the sim that is both its ORS node and its web tier. The
+/// corpus sends large bodies back to back from one address: the per-address upload rate, which
+/// counts bytes as they arrive, would answer some of them 429 before their own limit does.
 fn start() -> (Gateway, OrsSim) {
     let sim = OrsSim::start(1);
     let gms = format!(
-        "limits: {{max_body_bytes: 2000000}}\nconnections: {{body_timeout_ms: 1000, header_timeout_ms: 1500}}\n\
+        "limits: {{max_body_bytes: 2000000, upload_bytes_per_ip_per_s: 0}}\nconnections: {{body_timeout_ms: 1000, header_timeout_ms: 1500}}\n\
          admin: {{user: admin, password: secret}}\n\
          backend: {{upstreams: [\"{addr}\"]}}\n\
          ors: {{max_ors_request_attempts: 2, connect_timeout_ms: 500, socket_timeout_ms: 2000}}\n\
