@@ -165,7 +165,7 @@ impl PerClient {
 pub struct ClientLimits {
     /// Service creates and storage writes per second.
     pub writes: Option<PerClient>,
-    /// Request body bytes per second on those routes.
+    /// Request body bytes per second on those routes and on service requests.
     pub upload_bytes: Option<PerClient>,
     /// Failed matches per minute.
     pub failed_matches: Option<PerClient>,
@@ -194,16 +194,17 @@ impl ClientLimits {
         }
     }
 
-    /// Counts a write (a create or a storage write) of `body_bytes` from `ip` against the
-    /// write rate and the upload byte rate.
-    pub fn admit_write(&self, ip: &IpAddr, body_bytes: u64) -> Result<(), ApiError> {
-        if let Some(w) = &self.writes {
-            w.admit(ip, 1)?;
+    /// Counts a write (a create or a storage write) from `ip` against the write rate.
+    pub fn admit_write(&self, ip: &IpAddr) -> Result<(), ApiError> {
+        match &self.writes {
+            Some(w) => w.admit(ip, 1),
+            None => Ok(()),
         }
-        self.admit_upload(ip, body_bytes)
     }
 
-    /// Counts `body_bytes` of a request body from `ip` against the upload byte rate.
+    /// Counts `body_bytes` of a request body from `ip` against the upload byte rate; called
+    /// for each piece of the body as it arrives, so an upload over the rate is refused before
+    /// the rest of it is read.
     pub fn admit_upload(&self, ip: &IpAddr, body_bytes: u64) -> Result<(), ApiError> {
         match &self.upload_bytes {
             Some(u) if body_bytes > 0 => u.admit(ip, body_bytes),

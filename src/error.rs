@@ -1,11 +1,17 @@
 //! The one error type of the API and its one mapping to HTTP status and GMS's error JSON
 //! `{"exception": ..., "message": ...}` (contract section 3).
+//!
+//! Errors that carry internal detail (addresses, library text: [`ApiError::detail`]) show the
+//! client a short fixed message and the request id; the detail goes to the log with the same
+//! id ([`ApiError::to_reply_for`], called by the plugin's one reply path).
 
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::reply::{Reply, JSON};
+use crate::request_id::RequestId;
+use crate::store::StoreError;
 
 /// Everything that can go wrong while answering an API request.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,23 +52,25 @@ pub enum ApiError {
     InsufficientStorage(String),
     /// 502: ORS unreachable or answering badly after all attempts.
     OrsFailed {
-        /// What the client is told (GMS's words: `ORS request failed: ...`).
+        /// What the client is told (GMS's words: `ORS request failed: ...`), with the request
+        /// id.
         message: String,
         /// Which node, and what the connector said: logged, never sent.
         detail: String,
     },
-    /// 502: the web tier could not be reached (pass-through).
+    /// 502: the web tier could not be reached (pass-through); the detail is for the log.
     BackendFailed(String),
     /// 504: ORS did not answer in time.
     OrsTimeout {
-        /// What the client is told.
+        /// What the client is told, with the request id.
         message: String,
         /// Which node, and what the connector said: logged, never sent.
         detail: String,
     },
-    /// 504: the web tier did not answer in time (pass-through, `gms.backend.timeout_ms`).
+    /// 504: the web tier did not answer in time (pass-through, `gms.backend.timeout_ms`); the
+    /// detail is for the log.
     BackendTimeout(String),
-    /// 500: a bug; the message is logged, the client sees a generic text.
+    /// 500: a bug; the detail is logged, the client sees a generic text.
     Internal(String),
 }
 
@@ -130,10 +138,10 @@ impl ApiError {
             | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m)
             | ApiError::InsufficientStorage(m)
-            | ApiError::BackendFailed(m)
-            | ApiError::BackendTimeout(m)
             | ApiError::TooManyReservations(m) => m,
             ApiError::OrsFailed { message, .. } | ApiError::OrsTimeout { message, .. } => message,
+            ApiError::BackendFailed(_) => "the web tier did not answer",
+            ApiError::BackendTimeout(_) => "the web tier did not answer in time",
             ApiError::Unauthorized(m) => m,
             ApiError::MethodNotAllowed(_) => "method not allowed on this path",
             ApiError::RequestTimeout => "the request did not arrive in time",
@@ -148,16 +156,29 @@ impl ApiError {
         }
     }
 
-    /// What only the log may tell (addresses, library errors), if anything: the place that
-    /// writes the reply logs it beside the request.
+    /// What only the log may tell (addresses, library errors), if anything: the reply path
+    /// ([`ApiError::to_reply_for`]) logs it with the request id.
     pub fn detail(&self) -> Option<&str> {
         match self {
-            ApiError::Internal(d) | ApiError::StoreFailed(d) => Some(d),
+            ApiError::Internal(d)
+            | ApiError::StoreFailed(d)
+            | ApiError::BackendFailed(d)
+            | ApiError::BackendTimeout(d) => Some(d),
             ApiError::OrsFailed { detail, .. } | ApiError::OrsTimeout { detail, .. } => {
                 Some(detail).filter(|d| !d.is_empty()).map(String::as_str)
             }
             _ => None,
         }
+    }
+
+    /// Whether the reply names the request id and the log has a line for it: every error with
+    /// internal detail, and every failed ORS request (an operator looks for those in the log).
+    fn names_request_id(&self) -> bool {
+        self.detail().is_some()
+            || matches!(
+                self,
+                ApiError::OrsFailed { .. } | ApiError::OrsTimeout { .. }
+            )
     }
 
     /// 502 `OrsServiceException`: `message` for the client, `detail` for the log.
@@ -168,11 +189,30 @@ impl ApiError {
         }
     }
 
-    /// The JSON reply for this error.
+    /// The JSON reply for this error, without a request id.
     pub fn to_reply(&self) -> Reply {
+        self.reply_with(self.message())
+    }
+
+    /// The reply to request `id`: an error with internal detail (or a failed ORS request) logs
+    /// it with the id, and its client message names the id, so a report can be matched with the
+    /// log line.
+    pub fn to_reply_for(&self, id: &RequestId) -> Reply {
+        if !self.names_request_id() {
+            return self.to_reply();
+        }
+        if self.status() == 500 {
+            log::error!("request {id}: {self}");
+        } else {
+            log::warn!("request {id}: {self}");
+        }
+        self.reply_with(&format!("{} (request id {id})", self.message()))
+    }
+
+    fn reply_with(&self, message: &str) -> Reply {
         let body = ErrorBody {
             exception: self.exception(),
-            message: self.message(),
+            message,
         };
         let reply = Reply::new(
             self.status(),
@@ -212,6 +252,17 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ApiError::StoreFailed(m),
+            StoreError::Exhausted(m) => ApiError::Unavailable(m),
+            StoreError::Full(m) => ApiError::InsufficientStorage(m),
+            StoreError::PhoneLimit(m) => ApiError::TooManyReservations(m),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +278,7 @@ mod tests {
             ApiError::Internal("secret detail".into()),
             ApiError::StoreFailed("redis: secret 10.0.0.7:6379".into()),
             ApiError::ors_failed("ORS request failed: cannot connect to ORS.", "secret"),
+            ApiError::BackendFailed("secret 10.0.0.8:80".into()),
         ] {
             let r = e.to_reply();
             assert!(!String::from_utf8_lossy(&r.body).contains("secret"), "{e}");
@@ -239,6 +291,30 @@ mod tests {
             ApiError::InsufficientStorage("x".into()).to_reply().status,
             507
         );
+        let id = RequestId::new();
+        let r = ApiError::ors_failed(
+            "ORS request failed: cannot connect to ORS.",
+            "http://10.0.0.7:7210: ConnectRefused",
+        )
+        .to_reply_for(&id);
+        assert_eq!(r.status, 502);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            v["message"],
+            format!("ORS request failed: cannot connect to ORS. (request id {id})")
+        );
+        // No detail: the client still reads the id, as for every failed ORS request.
+        let r = ApiError::ors_failed("ORS request failed: no ORS node is configured.", "")
+            .to_reply_for(&id);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("(request id {id})")));
+        // Errors without internal detail are the client's own: no id in the message.
+        let r = ApiError::NotFound("no such service 'x'".into()).to_reply_for(&id);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["message"], "no such service 'x'");
         let r = ApiError::Unauthorized("x").to_reply();
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, _)| *k == "WWW-Authenticate"));

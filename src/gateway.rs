@@ -1,24 +1,24 @@
-//! The gateway's shared state and the one place that maps a [`Route`] to its handler.
-//! Handlers are plain async functions over these types: no Pingora here, so tests can call
-//! [`Gateway::handle`] without a socket.
+//! The API's shared state: configuration, store, ORS client and node state, the ONLINE flag
+//! and the per-client limits, and [`ApiRequest`], what a handler gets of a request. No
+//! handler is imported here: the route match that calls them is `dispatch.rs`, one level up.
+//! No Pingora either, so tests can build a [`Gateway`] without a socket.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::access::{check_api_auth, ClientLimits};
-use crate::api;
-use crate::config::{BuiltinKind, Config, InternalAuth, ServiceKind};
+use crate::access::ClientLimits;
+use crate::config::ApiConfig;
 use crate::error::ApiError;
 use crate::ors::Ors;
 use crate::params::Params;
-use crate::reply::Reply;
-use crate::routes::Route;
-use crate::store::{Store, StoreError};
+use crate::start_error::StartError;
+use crate::store::{DataRecord, PutMode, ServiceRecord, Store};
+use crate::value::Fields;
 
 /// Everything a handler may use: configuration, store, node state.
 pub struct Gateway {
     /// The validated configuration.
-    pub config: Arc<Config>,
+    pub config: Arc<ApiConfig>,
     /// Where all state lives.
     pub store: Arc<dyn Store>,
     /// The ORS client, nodes, status cache and background starts.
@@ -29,7 +29,7 @@ pub struct Gateway {
     pub client_limits: ClientLimits,
 }
 
-/// One API request, parsed: the route, its parameters and the headers handlers read.
+/// One API request, parsed: its parameters and the headers handlers read.
 #[derive(Debug, Default)]
 pub struct ApiRequest {
     /// Body and query parameters (empty for routes that read none).
@@ -45,7 +45,8 @@ pub struct ApiRequest {
     pub tls: bool,
     /// The raw body, for routes that take one as it is (status push).
     pub body: bytes::Bytes,
-    /// The client's address: what the per-IP limits count and `gms.internal_networks` admits.
+    /// The client's address (the TCP peer, or what a trusted proxy says:
+    /// `gms.trusted_proxies`): what the per-IP limits count and `gms.internal_networks` admits.
     pub client_ip: Option<std::net::IpAddr>,
     /// The API key header named by `gms.api_auth.header`, when client auth is on.
     pub api_key: Option<String>,
@@ -56,7 +57,7 @@ pub struct ApiRequest {
 
 impl Gateway {
     /// A gateway over a store, ONLINE; fails when an ORS node cannot be resolved.
-    pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self, String> {
+    pub fn new(config: Arc<ApiConfig>, store: Arc<dyn Store>) -> Result<Self, StartError> {
         let ors = Arc::new(Ors::new(&config, store.clone())?);
         Ok(Gateway {
             store,
@@ -77,95 +78,34 @@ impl Gateway {
         self.online.store(online, Ordering::Relaxed);
     }
 
-    /// Answers an API route. Pass-through routes never reach here.
-    pub async fn handle(&self, route: Route, req: ApiRequest) -> Result<Reply, ApiError> {
-        self.admit(&route, &req)?;
-        match route {
-            Route::CreateService { service } => api::service::create(self, &service, req).await,
-            Route::ServiceRequest { id, request } => {
-                api::service::request(self, &id, &request, req).await
-            }
-            Route::DeleteService { id } => api::service::delete(self, &id, req).await,
-            Route::StorageCreate { ttl } => api::storage::create(self, &ttl, req).await,
-            Route::StorageUpdate { id, ttl } => api::storage::update(self, &id, &ttl, req).await,
-            Route::StorageCustom { id, ttl } => api::storage::custom(self, &id, &ttl, req).await,
-            Route::StorageGetAll { id } => api::storage::get_all(self, &id, req).await,
-            Route::StorageGetKey { id, key } | Route::StorageBinary { id, key } => {
-                api::storage::get_key(self, &id, &key, req).await
-            }
-            Route::StorageDelete { id } => api::storage::delete(self, &id, req).await,
-            Route::NodeStatus => api::admin::node_status(self, &req),
-            Route::NodeChangeStatus { status } => api::admin::change_status(self, &status, &req),
-            Route::NodeHealth => api::admin::health(self).await,
-            Route::StatusPush { id } => api::admin::status_push(self, &id, req).await,
-            Route::TestPage(file) if self.config.test_page => {
-                api::test_page::serve(&self.config, file)
-            }
-            Route::NotFound | Route::PassThrough | Route::TestPage(_) => {
-                Err(ApiError::NotFound("no such API path".into()))
-            }
-            Route::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed(allow)),
-            Route::BadPath(m) => Err(ApiError::BadRequest(m)),
+    /// Merges fields into a service's user data, starting it afresh if it has expired (the
+    /// Service API's `update` and an ORS request's user data both do this).
+    pub async fn merge_user_data(
+        &self,
+        record: &ServiceRecord,
+        fields: Fields,
+    ) -> Result<(), ApiError> {
+        let data_id = record.data_id.hyphenated().to_string();
+        let merged = self
+            .store
+            .merge_data(
+                &data_id,
+                record.owner.as_deref(),
+                fields.clone(),
+                record.data_ttl,
+            )
+            .await?;
+        if !merged {
+            // The data (short TTL) expired while the service (long TTL) lives on: start it
+            // afresh.
+            let data = DataRecord {
+                owner: record.owner.clone(),
+                fields,
+            };
+            self.store
+                .put_data(&data_id, data, record.data_ttl, PutMode::New)
+                .await?;
         }
-    }
-}
-
-impl Gateway {
-    /// Client credentials on the service and storage APIs (when `gms.api_auth` is set), then
-    /// the per-IP limits on writes and upload bytes. The admin API has its own credentials;
-    /// health has none; match-interaction has the internal ones (`builtin::matching`).
-    fn admit(&self, route: &Route, req: &ApiRequest) -> Result<(), ApiError> {
-        let client_api = matches!(
-            route,
-            Route::CreateService { .. }
-                | Route::ServiceRequest { .. }
-                | Route::DeleteService { .. }
-                | Route::StorageCreate { .. }
-                | Route::StorageUpdate { .. }
-                | Route::StorageCustom { .. }
-                | Route::StorageGetAll { .. }
-                | Route::StorageGetKey { .. }
-                | Route::StorageBinary { .. }
-                | Route::StorageDelete { .. }
-        );
-        let internal =
-            matches!(route, Route::CreateService { service } if self.is_internal(service));
-        if let (true, false, Some(auth)) = (client_api, internal, &self.config.api_auth) {
-            check_api_auth(auth, req.api_key.as_deref(), req.authorization.as_deref())?;
-        }
-        let Some(ip) = &req.client_ip else {
-            return Ok(());
-        };
-        match route {
-            _ if internal => Ok(()),
-            Route::CreateService { .. }
-            | Route::StorageCreate { .. }
-            | Route::StorageUpdate { .. }
-            | Route::StorageCustom { .. } => self.client_limits.admit_write(ip, req.params.bytes()),
-            Route::ServiceRequest { .. } => self.client_limits.admit_upload(ip, req.params.bytes()),
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether a create names an internal operation guarded by the internal credentials
-    /// rather than the client's (match-interaction, unless `internal_auth: none` opened it).
-    fn is_internal(&self, service: &str) -> bool {
-        self.config.internal.auth != InternalAuth::Open
-            && self
-                .config
-                .services
-                .get(service)
-                .is_some_and(|s| s.kind == ServiceKind::Builtin(BuiltinKind::MatchInteraction))
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(m) => ApiError::StoreFailed(m),
-            StoreError::Exhausted(m) => ApiError::Unavailable(m),
-            StoreError::Full(m) => ApiError::InsufficientStorage(m),
-            StoreError::PhoneLimit(m) => ApiError::TooManyReservations(m),
-        }
+        Ok(())
     }
 }

@@ -1,53 +1,110 @@
-//! gms-gateway: the Genesys Mobile Services (GMS) Service API and Storage API at the edge,
-//! on Cloudflare's Pingora.
+//! gms-gateway: the Genesys Mobile Services (GMS) Service API, Storage API and admin API as a
+//! plugin for Cloudflare's Pingora ([`GmsApi`]), and the `gms-gateway` binary that runs it in
+//! front of an existing web tier.
 //!
-//! Layout:
-//! - [`config`]: the YAML file (`gms:` section) parsed into a validated [`config::Config`].
-//! - [`routes`]: method + path -> [`routes::Route`]; everything not under an API root passes
-//!   through to the web tier.
-//! - [`form`], [`multipart`] and [`params`]: request bodies (multipart, urlencoded, JSON) read
-//!   under limits into [`params::Params`]; underscore parameters vs user data.
-//! - [`gateway`]: the shared state ([`gateway::Gateway`]) and the one `match` that dispatches a
-//!   route to its handler in [`api`] or [`builtin`].
-//! - [`callback`]: the pure date and time logic of the Callback Services API: callback times,
-//!   office hours, capacity, buckets and availability slots.
-//! - [`ors`]: ORS-based services: the ORS client, node selection, the status cache.
-//! - [`store`]: the [`store::Store`] trait that holds every piece of state, and its
-//!   implementations (embedded memory store).
-//! - [`reply`] and [`error`]: what handlers return; the one error enum and its mapping to HTTP.
-//! - [`access_log`]: one line per request, written off the request path.
-//! - [`metrics`]: Prometheus counters, histograms and gauges, served on `gms.metrics_listen`.
-//! - [`tls`]: HTTPS listener certificates and the upstream CA file, checked at start-up.
-//! - [`proxy`]: the only module that knows Pingora's `Session`; [`server`] assembles the process.
-//! - [`lifecycle`]: work that starts once the process serves, and the drain before it stops.
+//! # Embedding
+//! An embedder's `ProxyHttp` calls the hook first and goes on with what it leaves
+//! (`examples/embed.rs` is a whole one):
+//! ```no_run
+//! # use pingora::prelude::*;
+//! # use gms_gateway::{ApiConfig, GmsApi};
+//! # struct MyProxy { gms: GmsApi }
+//! # #[async_trait::async_trait]
+//! # impl ProxyHttp for MyProxy {
+//! #     type CTX = ();
+//! #     fn new_ctx(&self) {}
+//! #     async fn upstream_peer(&self, _: &mut Session, _: &mut ()) -> Result<Box<HttpPeer>> {
+//! #         Ok(Box::new(HttpPeer::new("127.0.0.1:8000", false, String::new())))
+//! #     }
+//! async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+//!     self.gms.request_filter(session).await // Ok(true): a GMS request, answered
+//! }
+//! # }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let gms = GmsApi::build(ApiConfig::load("gms.yaml")?)?;
+//! let mut server = Server::new(None)?;
+//! server.bootstrap();
+//! server.add_services(gms.background_services());
+//! let mut proxy = http_proxy_service(&server.configuration, MyProxy { gms });
+//! proxy.add_tcp("0.0.0.0:8080");
+//! server.add_service(proxy);
+//! server.run_forever();
+//! # }
+//! ```
+//!
+//! # Layout
+//! - `plugin.rs`: [`GmsApi`], the hook and the background services; `answer.rs`: one API
+//!   request from head to reply, the one place errors become replies.
+//! - `routes.rs`: method + normalized path -> route; `dispatch.rs`: route -> handler;
+//!   `gateway.rs`: the state handlers share.
+//! - `api/`, `builtin/`, `ors/`: the handlers (Service, Storage, admin API; access numbers;
+//!   ORS sessions and the status cache). `store/`: the [`Store`] trait and its memory and
+//!   Redis implementations.
+//! - `form/`, `params.rs`, `value.rs`: request bodies (multipart through `multer`,
+//!   urlencoded, JSON) read under limits into [`Params`].
+//! - [`callback`]: the pure date and time logic of the Callback Services API (callback times,
+//!   office hours, capacity, buckets, availability slots); public, for the code built on it.
+//! - `access.rs`: who may call what (API and internal credentials, internal networks) and the
+//!   per-address limits.
+//! - `config/`: the YAML file in two layers, [`ApiConfig`] (the plugin's) and [`EdgeConfig`]
+//!   (the binary's).
+//! - The binary: `server.rs` assembles it, `proxy.rs` is its `ProxyHttp` (the plugin first,
+//!   then the web tier), `app.rs` its connection loop, `head_limits.rs` the limits on request
+//!   heads, `forwarded.rs` what the web tier is told, `access_log.rs`, `lifecycle.rs`,
+//!   `logs.rs`.
 
 #![warn(missing_docs)]
 
-pub mod access;
-pub mod access_log;
-pub mod api;
-pub mod app;
-pub mod builtin;
+mod access;
+mod access_log;
+mod answer;
+mod api;
+mod app;
+mod builtin;
 pub mod callback;
-pub mod chunked;
-pub mod config;
-pub mod conn_guard;
-pub mod error;
-pub mod form;
-pub mod gateway;
-pub mod h1;
-pub mod ids;
-pub mod lifecycle;
-pub mod metrics;
-pub mod multipart;
-pub mod ors;
-pub mod params;
-pub mod proxy;
-pub mod reply;
-pub mod routes;
-pub mod server;
-pub mod store;
-pub mod tls;
-pub mod upstream;
-pub mod value;
-pub mod web_tier;
+mod clock;
+mod config;
+mod dispatch;
+mod error;
+mod form;
+mod forwarded;
+mod gateway;
+mod head_limits;
+mod ids;
+mod lifecycle;
+mod logs;
+mod metrics;
+mod ors;
+mod params;
+mod plugin;
+mod proxy;
+mod reply;
+mod request_id;
+mod routes;
+mod server;
+mod start_error;
+mod store;
+mod tls;
+mod value;
+
+pub use config::{
+    ApiConfig, ConfigError, ConfigErrors, Connections, EdgeConfig, GatewayConfig, Limits,
+    StorageKind,
+};
+pub use error::ApiError;
+pub use form::{collect, parse_json, parse_urlencoded, read_params, BodyInfo};
+pub use params::Params;
+pub use plugin::{ApiExchange, GmsApi};
+pub use reply::{Reply, Trace};
+pub use request_id::RequestId;
+pub use routes::{normalize, route, Route};
+pub use start_error::StartError;
+pub use store::memory::MemoryStore;
+pub use store::{build as build_store, Store};
+pub use value::{FileValue, Value};
+
+/// The `gms-gateway` binary's parts, for its `main.rs`.
+pub mod binary {
+    pub use crate::logs::init as init_logging;
+    pub use crate::server::{check_server_conf, run};
+}

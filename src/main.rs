@@ -6,7 +6,8 @@
 
 use std::process::exit;
 
-use gms_gateway::config::Config;
+use gms_gateway::binary;
+use gms_gateway::GatewayConfig;
 use pingora::prelude::Opt;
 use pingora::server::configuration::ServerConf;
 
@@ -35,13 +36,13 @@ fn keep_freed_memory() {
 
 fn main() {
     keep_freed_memory();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    binary::init_logging();
     let opt = Opt::parse_args();
     let Some(path) = opt.conf.clone() else {
         eprintln!("gms-gateway: a configuration file is required: gms-gateway -c FILE");
         exit(2);
     };
-    let config = match Config::load(&path) {
+    let config = match GatewayConfig::load(&path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -64,7 +65,7 @@ fn main() {
                 exit(1);
             }
         };
-        if let Err(e) = gms_gateway::server::check_server_conf(&conf) {
+        if let Err(e) = binary::check_server_conf(&conf) {
             eprintln!("{path}: {e}");
             exit(1);
         }
@@ -72,7 +73,7 @@ fn main() {
         print!("{}", ops_summary(&conf, &config));
         exit(0);
     }
-    if let Err(e) = gms_gateway::server::run(opt, config) {
+    if let Err(e) = binary::run(opt, config) {
         eprintln!("gms-gateway: {e}");
         exit(1);
     }
@@ -80,7 +81,7 @@ fn main() {
 
 /// What `-t` reports for scripts. Pingora's defaults where a key is unset: the grace period is
 /// 300 s (`EXIT_TIMEOUT`), the runtime shutdown timeout 5 s.
-fn ops_summary(conf: &ServerConf, config: &Config) -> String {
+fn ops_summary(conf: &ServerConf, config: &GatewayConfig) -> String {
     format!(
         "pid_file: {}\nupgrade_sock: {}\ngrace_period_seconds: {}\n\
          graceful_shutdown_timeout_seconds: {}\nhealth_url: {}\n",

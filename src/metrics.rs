@@ -15,8 +15,7 @@ use pingora_prometheus::prometheus::{
     HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
-use crate::builtin::reserve::{DEFAULT_CODE_LEN, DEFAULT_GROUP};
-use crate::config::{BuiltinKind, Config, ServiceKind};
+use crate::config::{ApiConfig, BuiltinKind, ServiceKind, DEFAULT_CODE_LEN, DEFAULT_GROUP};
 use crate::store::{NumberUse, Store, Usage};
 
 /// `gms_http_requests_total{route, status}`: every request the gateway answered or proxied.
@@ -268,7 +267,7 @@ pub fn free_capacity(numbers: &[NumberUse], code_len: Option<u8>) -> u64 {
 /// the configured `request-interaction` / `request-access` services reserve in it: coded if
 /// any of them provides codes (the shortest of their code lengths: the smallest capacity),
 /// else exclusive (also for a group no service names).
-pub fn group_code_lengths(config: &Config) -> HashMap<String, Option<u8>> {
+pub fn group_code_lengths(config: &ApiConfig) -> HashMap<String, Option<u8>> {
     let mut out: HashMap<String, Option<u8>> =
         config.resources.keys().map(|g| (g.clone(), None)).collect();
     for svc in config.services.values() {
@@ -326,7 +325,7 @@ pub fn set_usage_gauges(usage: &Usage, code_lengths: &HashMap<String, Option<u8>
 /// Recounts the store's usage every [`USAGE_INTERVAL`] and sets the gauges, for ever (run only
 /// with metrics on). A failed count keeps the last values; the failure is counted as
 /// `gms_store_operations_total{op="usage",outcome="error"}` and logged when it starts and ends.
-pub async fn run_usage_gauges(store: Arc<dyn Store>, config: Arc<Config>) {
+pub async fn run_usage_gauges(store: Arc<dyn Store>, config: Arc<ApiConfig>) {
     let code_lengths = group_code_lengths(&config);
     let mut tick = tokio::time::interval(USAGE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -398,7 +397,7 @@ gms:
     e: {_type: builtin, _service: request-interaction, _resource_group: MIXED}
     f: {_type: builtin, _service: match-interaction, _resource_group: IDLE, _provide_code: "true"}
 "#;
-        let config = Config::from_yaml(yaml).unwrap();
+        let config = ApiConfig::from_yaml(yaml).unwrap();
         let kinds = group_code_lengths(&config);
         assert_eq!(kinds["DNIS"], None);
         assert_eq!(kinds["CODED"], Some(6));

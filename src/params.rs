@@ -32,20 +32,6 @@ impl Params {
         self.entries.is_empty()
     }
 
-    /// The bytes of every name and value (a file's bytes included): what a request uploaded.
-    pub fn bytes(&self) -> u64 {
-        self.entries
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::Text(s) => s.len(),
-                    Value::File(f) => f.bytes.len() + f.filename.len() + f.content_type.len(),
-                };
-                (k.len() + v) as u64
-            })
-            .sum()
-    }
-
     /// The first value of `name`, if it is text.
     pub fn text(&self, name: &str) -> Option<&str> {
         self.entries

@@ -1,5 +1,15 @@
 //! Method + path -> [`Route`]: which API operation a request is, before any body is read
 //! (contract sections 1, 4, 7, 8). Paths outside the API roots pass through to the web tier.
+//!
+//! No spelling of an API path reaches the web tier, which may normalize paths (GMS runs on a
+//! servlet container that does) and then serve API and admin paths without the gateway's
+//! checks (issue 15, item 4). A path under an API root as sent is routed as sent: its segments
+//! are ids and keys, where `.` and `..` are names, never steps up. Any other path is routed on
+//! its normal form ([`normalize`]: unreserved percent-escapes decoded, `//` collapsed, dot
+//! segments removed, RFC 3986 6.2.2), the roots matched without regard to case: if that is
+//! under a root, the request is the API's. A path still outside the roots that a more lenient
+//! server would read as an API path (an encoded `/` or `\`, a backslash, a `;` parameter) is
+//! refused with a 400 rather than passed on.
 
 use std::borrow::Cow;
 
@@ -64,7 +74,7 @@ pub enum PageFile {
 /// What a route reads from the request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyUse {
-    /// Nothing: the body (if any) is drained unread.
+    /// Nothing: the body (if any) is left unread, and the connection closes after the reply.
     Ignore,
     /// Parameters from the body and the query string.
     Params,
@@ -117,7 +127,25 @@ const MAX_SEGMENTS: usize = 6;
 
 /// Finds the route of a request. `path` excludes the query string.
 pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
-    let Some(rest) = prefixes.iter().find_map(|p| under_root(path, p)) else {
+    let normal;
+    let as_sent = prefixes
+        .iter()
+        .find_map(|p| path.strip_prefix(p.as_str()).and_then(after_root));
+    let under = match as_sent {
+        Some(rest) => Some(rest),
+        None => {
+            normal = normalize(path);
+            prefixes.iter().find_map(|p| under_root(&normal, p))
+        }
+    };
+    let Some(rest) = under else {
+        if slips_into_api(path, prefixes) {
+            return Route::BadPath(
+                "this path outside the API reads as an API path once its encoded '/' or '\\', \
+                 backslashes or ';' parameters are undone"
+                    .into(),
+            );
+        }
         return Route::PassThrough;
     };
     // Segments live in arrays, not vectors: routing runs on every API request.
@@ -195,46 +223,110 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
     }
 }
 
-/// Method, target and version of a request line with an origin-form target (`/...`): three
-/// words, single spaces between.
-fn origin_form(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    let mut parts = line.split(|&b| b == b' ');
-    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    (parts.next().is_none() && target.starts_with(b"/")).then_some((method, target, version))
+/// `path` in normal form (RFC 3986 6.2.2): percent-escapes of unreserved characters decoded,
+/// empty segments (`//`) collapsed, `.` and `..` segments removed (5.2.4). Other escapes and
+/// the case of every letter are kept. Borrowed when there is nothing to change, which is the
+/// case of almost every request.
+pub fn normalize(path: &str) -> Cow<'_, str> {
+    let b = path.as_bytes();
+    let plain = !b.contains(&b'%')
+        && memchr::memmem::find(b, b"//").is_none()
+        && memchr::memmem::find(b, b"/.").is_none();
+    if plain || !path.starts_with('/') {
+        return Cow::Borrowed(path);
+    }
+    let decoded = decode_unreserved(path);
+    let mut kept: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        trailing_slash = false;
+        match *seg {
+            "" | "." => trailing_slash = i == last,
+            ".." => {
+                kept.pop();
+                trailing_slash = i == last;
+            }
+            s => kept.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for seg in &kept {
+        out.push('/');
+        out.push_str(seg);
+    }
+    if trailing_slash || kept.is_empty() {
+        out.push('/');
+    }
+    Cow::Owned(out)
 }
 
-/// Whether a request, known only by its request line, is answered by the gateway for sure:
-/// an origin-form target under an API root. Such requests skip Pingora's proxy machinery
-/// (see `app.rs`); anything else (other targets, a line that is not plain HTTP/1, and with
-/// `fallback_to_backend` every create, which may yet pass through) takes the proxy path,
-/// whose `request_filter` answers API requests just the same.
-pub fn answered_here(line: &[u8], prefixes: &[String], fallback_to_backend: bool) -> bool {
-    let Some((method, target, version)) = origin_form(line) else {
-        return false;
-    };
-    if !version.starts_with(b"HTTP/1.") {
+/// Decodes the escapes of unreserved characters (`ALPHA / DIGIT / - . _ ~`); every other byte,
+/// and every malformed escape, stays as it is.
+fn decode_unreserved(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = (b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
+                .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok())
+                .flatten()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(c) = hex.filter(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c)) {
+                out.push(c);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    // Only ASCII escapes were decoded into ASCII: the bytes are as valid UTF-8 as the input.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Whether a path outside the API roots would be an API path to a lenient server: one that
+/// decodes `%2F` and `%5C` in paths, takes `\` for `/`, or drops `;` path parameters.
+fn slips_into_api(path: &str, prefixes: &[String]) -> bool {
+    let b = path.as_bytes();
+    let suspect = b.contains(&b'\\')
+        || b.contains(&b';')
+        || b.windows(3).any(|w| {
+            w[0] == b'%'
+                && (w[1..].eq_ignore_ascii_case(b"2f") || w[1..].eq_ignore_ascii_case(b"5c"))
+        });
+    if !suspect {
         return false;
     }
-    let path_end = memchr::memchr2(b'?', b'#', target).unwrap_or(target.len());
-    let Ok(path) = std::str::from_utf8(&target[..path_end]) else {
-        return false;
-    };
-    let Some(rest) = prefixes.iter().find_map(|p| under_root(path, p)) else {
-        return false;
-    };
-    // A create of a service this gateway does not know passes through under the fallback.
-    let create = || {
-        method == b"POST"
-            && rest
-                .strip_prefix("service/")
-                .is_some_and(|name| !name.is_empty() && !name.contains('/'))
-    };
-    !(fallback_to_backend && create())
+    let lenient = path
+        .replace("%2F", "/")
+        .replace("%2f", "/")
+        .replace("%5C", "/")
+        .replace("%5c", "/")
+        .replace('\\', "/");
+    let without_params: Vec<&str> = lenient
+        .split('/')
+        .map(|seg| seg.split(';').next().unwrap_or(""))
+        .collect();
+    let lenient = without_params.join("/");
+    let normal = normalize(&lenient);
+    prefixes.iter().any(|p| under_root(&normal, p).is_some())
 }
 
-/// The part of `path` after `root` and its slash, if `path` is under `root`.
+/// The part of `path` after `root` and its slash, if `path` is under `root` (compared without
+/// regard to case: a web tier on a case-blind file system would serve either spelling).
 fn under_root<'a>(path: &'a str, root: &str) -> Option<&'a str> {
-    let rest = path.strip_prefix(root)?;
+    let head = path.get(..root.len())?;
+    if !head.eq_ignore_ascii_case(root) {
+        return None;
+    }
+    after_root(&path[root.len()..])
+}
+
+/// What follows a root, if it ends there or at a `/`: the path under the root.
+fn after_root(rest: &str) -> Option<&str> {
     if rest.is_empty() {
         Some("")
     } else {
@@ -321,34 +413,6 @@ mod tests {
             r(Method::PUT, "/genesys/1/service/abc/x"),
             Route::MethodNotAllowed { allow: "POST" }
         );
-    }
-
-    #[test]
-    fn request_lines_answered_here() {
-        let roots = p();
-        let here = |line: &str, fallback| answered_here(line.as_bytes(), &roots, fallback);
-        assert!(here("GET /genesys/1/storage/x HTTP/1.1", false));
-        assert!(here(
-            "POST /genesys/1/service/abc/status?x=1 HTTP/1.0",
-            false
-        ));
-        assert!(here("POST /GMS-web/gms/1/service/x#f HTTP/1.1", false));
-        assert!(here("GET /genesys/1 HTTP/1.1", false));
-        // Not under a root, or not a plain origin-form HTTP/1 request line.
-        assert!(!here("GET /genesys/12 HTTP/1.1", false));
-        assert!(!here("GET /static/a.html HTTP/1.1", false));
-        assert!(!here("GET http://h/genesys/1/storage/x HTTP/1.1", false));
-        assert!(!here("CONNECT h:443 HTTP/1.1", false));
-        assert!(!here("GET /genesys/1/storage/x HTTP/2.0", false));
-        assert!(!here("GET /genesys/1/storage/x", false));
-        assert!(!here("GET  /genesys/1/storage/x HTTP/1.1", false));
-        assert!(!here("GET /genesys/1/storage/x HTTP/1.1 x", false));
-        assert!(!answered_here(b"GET /genesys/\xff HTTP/1.1", &roots, false));
-        // Under the fallback, a create may pass through: only its other requests stay here.
-        assert!(!here("POST /genesys/1/service/unknown HTTP/1.1", true));
-        assert!(here("POST /genesys/1/service/abc/status HTTP/1.1", true));
-        assert!(here("DELETE /genesys/1/service/abc HTTP/1.1", true));
-        assert!(here("POST /genesys/1/service/abc HTTP/1.1", false));
     }
 
     #[test]
@@ -473,6 +537,84 @@ mod tests {
         assert!(matches!(
             r(Method::GET, "/genesys/1/storage/%f"),
             Route::BadPath(_)
+        ));
+    }
+
+    /// Issue 15, item 4: every spelling of an API path is the API's; a pass-through path that
+    /// a lenient server would read as one is refused.
+    #[test]
+    fn paths_that_would_slip_past_the_api() {
+        let admin = Route::NodeStatus;
+        for path in [
+            "/genesys//1/admin/node/status",
+            "//genesys/1/admin/node/status",
+            "/genesys/./1/admin/node/status",
+            "/x/../genesys/1/admin/node/status",
+            "/genesys/%31/admin/node/status",
+            "/%67enesys/1/admin/node/status",
+            "/GENESYS/1/admin/node/status",
+            "/gms-web/gms/1/admin/node/status",
+        ] {
+            assert_eq!(r(Method::GET, path), admin, "{path}");
+        }
+        for path in [
+            "/genesys%2f1/admin/node/status",
+            "/genesys%2F1/admin/node/status",
+            "/genesys/1%2fadmin/node/status",
+            "/genesys/1;x/admin/node/status",
+            "/genesys;x/1/admin/node/status",
+            "/genesys/1\\admin/node/status",
+            "/genesys%5c1/admin/node/status",
+        ] {
+            assert!(matches!(r(Method::GET, path), Route::BadPath(_)), "{path}");
+        }
+        for path in [
+            "/app/a;b",
+            "/static/x%2Fy",
+            "/genesys/10/x",
+            "/app\\x",
+            "/app/%zz",
+        ] {
+            assert_eq!(r(Method::GET, path), Route::PassThrough, "{path}");
+        }
+    }
+
+    /// Under a root as sent, `.` and `..` are names: no climbing from one API path to another.
+    #[test]
+    fn dot_segments_under_a_root_are_names() {
+        assert_eq!(
+            r(Method::GET, "/genesys/1/storage/x/.."),
+            Route::StorageGetKey {
+                id: "x".into(),
+                key: "..".into()
+            }
+        );
+        assert_eq!(
+            r(
+                Method::POST,
+                "/genesys/1/service/../admin/node/changestatus/OFFLINE"
+            ),
+            Route::NotFound
+        );
+    }
+
+    #[test]
+    fn normal_form() {
+        for (path, normal) in [
+            ("/a/b", "/a/b"),
+            ("/a//b/", "/a/b/"),
+            ("/a/./b/../c", "/a/c"),
+            ("/a/b/..", "/a/"),
+            ("/..", "/"),
+            ("/", "/"),
+            ("/%61%2F%7e%zz", "/a%2F~%zz"),
+            ("/.well-known/x", "/.well-known/x"),
+        ] {
+            assert_eq!(normalize(path), normal, "{path}");
+        }
+        assert!(matches!(
+            normalize("/genesys/1/storage/x"),
+            Cow::Borrowed(_)
         ));
     }
 }

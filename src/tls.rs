@@ -5,14 +5,10 @@
 //! a file that passes is one Pingora can load: its `TlsSettings::build` and connector
 //! constructors panic on a file they cannot use, at a moment when no key path can be named.
 
-use pingora::listeners::tls::TlsSettings;
-use pingora::protocols::ALPN;
 use pingora::tls::{
     install_default_crypto_provider, load_ca_file_into_store, load_certs_and_key_files,
     load_pem_file_ca, load_pem_file_private_key, RootCertStore, ServerConfig,
 };
-
-use crate::config::TlsListener;
 
 /// Which of a listener's two files a problem is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,15 +62,6 @@ pub fn check_ca_file(path: &str) -> Result<(), String> {
         return Err(format!("no PEM certificate in {path}"));
     }
     Ok(())
-}
-
-/// Pingora's settings for one HTTPS listener: its certificate, and ALPN offering HTTP/2 before
-/// HTTP/1.1 unless `h2` is off.
-pub fn listener_settings(l: &TlsListener) -> Result<TlsSettings, String> {
-    let mut settings = TlsSettings::intermediate(&l.cert, &l.key)
-        .map_err(|e| format!("TLS listener {}: {e}", l.addr))?;
-    settings.set_alpn(if l.h2 { ALPN::H2H1 } else { ALPN::H1 });
-    Ok(settings)
 }
 
 /// Opening the file tells "missing" or "no permission" apart from "not PEM".

@@ -17,7 +17,9 @@ fn every_request_gets_one_line_with_method_path_status_and_route() {
     let gw = Gateway::start(&format!("access_log: \"{}\"\n{STD_GMS}", path.display()));
     let created = gw.create_ok("request-interaction", &[("_phone_number", "1")]);
     let id = str_field(&created, "_id");
-    assert_error(&get(&gw.url("/genesys/1/nothing?x=1"), &[]), 404);
+    let missing_reply = get(&gw.url("/genesys/1/nothing?x=1"), &[]);
+    assert_error(&missing_reply, 404);
+    let request_id = missing_reply.header("x-request-id").expect("a request id");
     // The health polls of the harness are logged too; wait for our two lines (each is
     // written just after its reply went out, so neither is there at once for sure).
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -48,6 +50,10 @@ fn every_request_gets_one_line_with_method_path_status_and_route() {
         .unwrap_or_else(|| panic!("no 404 line in:\n{text}"));
     assert!(missing.contains("status=404"), "{missing}");
     assert!(missing.contains("route=not_found"), "{missing}");
+    assert!(
+        missing.contains(&format!("request_id={request_id}")),
+        "{missing}"
+    );
 }
 
 #[test]

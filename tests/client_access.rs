@@ -103,3 +103,29 @@ fn creates_over_the_per_ip_rate_get_429_until_the_window_turns() {
     }
     assert!(created, "no create passed after the window turned");
 }
+
+/// Issue 15, item 5: behind a trusted proxy (`gms.trusted_proxies`) the rate limit counts the
+/// client its `X-Forwarded-For` names; from any other peer that header changes nothing.
+#[test]
+fn the_rate_limit_counts_the_client_a_trusted_proxy_names() {
+    let create = |gw: &Gateway, client: &str| {
+        post_form(
+            &gw.service_url("request-interaction"),
+            &[("_phone_number", "555"), ("_provide_code", "true")],
+            &[("X-Forwarded-For", client)],
+        )
+    };
+    // Creates "from" 192.0.2.1 until it is refused (bounded): then 192.0.2.2 still passes.
+    let trusted = Gateway::start(&format!(
+        "trusted_proxies: ['127.0.0.1']\nlimits: {{create_rate_per_ip: 2}}\n{STD_GMS}"
+    ));
+    let refused = (0..200).any(|_| create(&trusted, "192.0.2.1").status == 429);
+    assert!(refused, "no 429 within 200 creates");
+    ok_json(&create(&trusted, "192.0.2.2"));
+
+    // Not trusted: every create counts against the peer, whatever the header says.
+    let open = Gateway::start(&format!("limits: {{create_rate_per_ip: 2}}\n{STD_GMS}"));
+    let mut clients = (0..200u32).map(|i| format!("198.51.100.{}", i % 250));
+    let refused = clients.any(|c| create(&open, &c).status == 429);
+    assert!(refused, "forged X-Forwarded-For values escaped the limit");
+}

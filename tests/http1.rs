@@ -1,6 +1,8 @@
-//! The gateway's own HTTP/1.1 reading of plain API requests (`src/h1.rs`), over raw sockets:
-//! pipelined requests, the keep-alive rules of each version, bodies that arrive in pieces,
-//! and bodies nobody reads. Malformed heads are `tests/hostile.rs`'s.
+//! HTTP/1.1 on the one HTTP stack (Pingora's), over raw sockets: pipelined requests, the
+//! keep-alive rules of each version, bodies that arrive in pieces and bodies nobody reads, and
+//! the defects of the second stack that was here before (issue 16): leading CRLFs that lifted
+//! the head limits, answers that depended on the header count. Malformed heads are
+//! `tests/hostile.rs`'s.
 
 mod common;
 
@@ -179,4 +181,130 @@ fn a_body_left_unread_closes_the_connection() {
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0].status, 413);
     assert!(closed);
+}
+
+/// `n` extra header lines.
+fn extra_headers(n: usize) -> String {
+    (0..n).map(|i| format!("X-Extra-{i}: v\r\n")).collect()
+}
+
+/// Issue 16: the same request gets the same answer whatever its header count, and two of
+/// them pipelined are both answered, on a connection that stays open.
+#[test]
+fn pipelined_requests_are_answered_whatever_their_header_count() {
+    let gw = Gateway::start(STD_GMS);
+    let mut bodies = Vec::new();
+    for n in [0, 49] {
+        let mut s = connect(&gw);
+        let one = format!(
+            "GET /genesys/1/admin/node/health HTTP/1.1\r\nHost: h\r\n{}\r\n",
+            extra_headers(n)
+        );
+        s.write_all(format!("{one}{one}").as_bytes()).expect("send");
+        let (rs, closed) = read_responses(&mut s, 2);
+        assert_eq!(rs.len(), 2, "{n} extra headers: {rs:?}");
+        assert!(!closed, "{n} extra headers: closed");
+        for r in &rs {
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("connection"), Some("keep-alive"));
+        }
+        bodies.push(rs[0].json());
+    }
+    assert_eq!(bodies[0], bodies[1]);
+}
+
+/// Issue 16: 700 small requests in one write are each answered, or the connection closes after
+/// a reply that says `Connection: close`.
+#[test]
+fn many_pipelined_requests_are_each_answered_or_closed_with_notice() {
+    let gw = Gateway::start(STD_GMS);
+    let mut s = connect(&gw);
+    let one = "GET /genesys/1/admin/node/health HTTP/1.1\r\nHost: h\r\n\r\n";
+    s.write_all(one.repeat(700).as_bytes()).expect("send");
+    let (rs, closed) = read_responses(&mut s, 700);
+    assert!(!rs.is_empty());
+    assert!(rs.iter().all(|r| r.status == 200));
+    if rs.len() < 700 {
+        assert!(closed, "{} answers and the connection still open", rs.len());
+        let last = rs.last().expect("an answer");
+        assert_eq!(
+            last.header("connection"),
+            Some("close"),
+            "{} answers",
+            rs.len()
+        );
+    }
+}
+
+/// Issue 16: blank lines before a request line do not end the head phase: the size limit and
+/// the head deadline still apply, on API and pass-through paths alike.
+#[test]
+fn leading_crlfs_do_not_lift_the_head_limits() {
+    let sim = OrsSim::start(1);
+    let gw = Gateway::start(&format!(
+        "backend: {{upstreams: [\"{}\"]}}\n\
+         connections: {{header_timeout_ms: 1000, max_header_bytes: 4096}}\n{STD_GMS}",
+        sim.addr(0)
+    ));
+    let big = format!(
+        "\r\n\r\nGET /app/big HTTP/1.1\r\nHost: h\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(200_000)
+    );
+    let (status, raw) = raw_request(gw.port(), big.as_bytes());
+    assert_eq!(
+        status,
+        431,
+        "{}",
+        String::from_utf8_lossy(&raw[..raw.len().min(300)])
+    );
+    assert_error(&parse_response(&raw).expect("response"), 431);
+    assert!(
+        !sim.log().to_string().contains("/app/big"),
+        "the oversized head reached the backend"
+    );
+
+    let mut s = connect(&gw);
+    s.write_all(b"\r\n\r\nGET /genesys/1/admin/node/health HTTP/1.1\r\nHost: h\r\n")
+        .expect("send");
+    let start = Instant::now();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 1024];
+    // A header byte every 200 ms: the head never ends; the deadline must cut it.
+    while start.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(200));
+        if s.write_all(b"X").is_err() {
+            break;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        if complete_len(&raw).is_some() {
+            break;
+        }
+    }
+    let resp = parse_response(&raw)
+        .unwrap_or_else(|| panic!("no answer: {:?}", String::from_utf8_lossy(&raw)));
+    assert_error(&resp, 408);
+    assert_eq!(resp.header("connection"), Some("close"));
+}
+
+/// A client that closes in the middle of a head is its own business: no error in the log.
+#[test]
+fn a_client_that_closes_mid_head_is_not_an_error() {
+    let gw = Gateway::start(STD_GMS);
+    for _ in 0..3 {
+        let mut s = connect(&gw);
+        s.write_all(b"GET /genesys/1/admin/node/hea").expect("send");
+        drop(s);
+    }
+    // The gateway still serves, and has seen the closes by then.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        get(&gw.url("/genesys/1/admin/node/health"), &[]).status,
+        200
+    );
+    let log = gw.stderr();
+    assert!(!log.contains("ERROR"), "{log}");
 }

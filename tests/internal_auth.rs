@@ -166,6 +166,33 @@ fn internal_networks_admit_their_peers_and_refuse_others_with_403() {
     assert_eq!(str_field(&ok_json(&r), "_id"), id);
 }
 
+/// The address `gms.internal_networks` checks is the TCP peer's, unless the peer is a trusted
+/// proxy (`gms.trusted_proxies`): then the client its `X-Forwarded-For` names. A forged header
+/// from any other peer changes nothing.
+#[test]
+fn internal_networks_check_the_peer_or_the_client_a_trusted_proxy_names() {
+    let match_from = |gw: &Gateway, client: &str| {
+        let (id, number, code) = reserve(gw, "SOLO", "60");
+        let fields = [
+            ("_access_number", number.as_str()),
+            ("_access_code", code.as_str()),
+        ];
+        let r = post_form(&match_url(gw), &fields, &[("X-Forwarded-For", client)]);
+        (id, r)
+    };
+    // Behind a trusted proxy (the test's loopback): the forwarded client decides.
+    let proxied = start("trusted_proxies: ['127.0.0.1']\ninternal_networks: ['10.0.0.0/8']");
+    let (id, r) = match_from(&proxied, "10.1.2.3");
+    assert_eq!(str_field(&ok_json(&r), "_id"), id);
+    let (_, r) = match_from(&proxied, "203.0.113.9");
+    assert_eq!(assert_error(&r, 403)["exception"], "ForbiddenException");
+
+    // Not trusted: the forged header is ignored, the peer (loopback) is outside the network.
+    let direct = start("internal_networks: ['10.0.0.0/8']");
+    let (_, r) = match_from(&direct, "10.1.2.3");
+    assert_eq!(assert_error(&r, 403)["exception"], "ForbiddenException");
+}
+
 #[test]
 fn internal_auth_none_is_open_as_gms_was() {
     let (id, r) = match_anonymously(&start("internal_auth: none"));

@@ -680,15 +680,26 @@ fn all_nodes_down_is_502_ors_service_exception() {
     let r = gw.create(SVC, &[("color", "red")]);
     let e = assert_error(&r, 502);
     assert_eq!(e["exception"], "OrsServiceException", "{e}");
+    let message = str_field(&e, "message");
+    assert!(message.starts_with("ORS request failed"), "{e}");
+    // Issue 15, item 6: no address or library text for the client, the request id instead
+    // (the same as in the header and the log, where the detail is).
     assert!(
-        str_field(&e, "message").starts_with("ORS request failed"),
+        !message.contains("127.0.0.1") && !message.contains("Connect"),
         "{e}"
+    );
+    let id = r.header("x-request-id").expect("a request id");
+    assert!(message.contains(id), "{e}");
+    let log = gw.stderr();
+    assert!(
+        log.lines().any(|l| l.contains(id) && l.contains("ORS")),
+        "no log line with the request id: {log}"
     );
     gw.assert_alive();
 }
 
-/// Issue 15 item 6: the client reads GMS's short text; the node's address and the connector's
-/// words go to the gateway's log only.
+/// Issue 15 item 6: the client reads GMS's short text and the request id; the node's address
+/// and the connector's words go to the gateway's log only.
 #[test]
 fn a_failed_ors_create_tells_the_client_no_address_and_logs_it() {
     let dead = dead_node();
@@ -696,11 +707,12 @@ fn a_failed_ors_create_tells_the_client_no_address_and_logs_it() {
     let gw = cfg(vec![dead.clone()]).start();
     let r = gw.create(SVC, &[("color", "red")]);
     let e = assert_error(&r, 502);
+    let id = r.header("x-request-id").expect("a request id");
     assert_eq!(
         e,
         json!({
             "exception": "OrsServiceException",
-            "message": "ORS request failed: cannot connect to ORS."
+            "message": format!("ORS request failed: cannot connect to ORS. (request id {id})")
         })
     );
     let body = r.text();

@@ -275,6 +275,27 @@ fn serve_raw(mut conn: std::net::TcpStream) {
                 r.extend(b"0\r\n\r\n");
                 r
             }
+            "/no-content-with-length" => {
+                b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n".to_vec()
+            }
+            "/not-modified-with-length" => {
+                b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n".to_vec()
+            }
+            "/many-headers" => {
+                let mut r = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n".to_vec();
+                for i in 0..130 {
+                    r.extend(format!("X-H{i}: v{i}\r\n").as_bytes());
+                }
+                r.extend(b"\r\nmany");
+                r
+            }
+            "/early" => {
+                // Answers before reading the request's body, then keeps the connection open
+                // for a while without reading any more, and closes.
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                return;
+            }
             _ => b"HTTP/1.1 204 No Content\r\nX-Raw: 1\r\n\r\n".to_vec(),
         };
         if conn.write_all(&out).is_err() {
@@ -304,8 +325,8 @@ fn responses_of_every_framing_reach_the_client_whole() {
 }
 
 /// A backend that takes the request and sends nothing holds no client past
-/// `gms.backend.timeout_ms`: 504 JSON, on the gateway's own relay (GET) and through Pingora's
-/// proxy (POST). Without the timeout the backend's close after 5 s would be a 502.
+/// `gms.backend.timeout_ms`: 504 JSON, with and without a request body. Without the timeout the
+/// backend's close after 5 s would be a 502.
 #[test]
 fn a_backend_that_does_not_answer_in_time_is_504_json() {
     let backend = raw_backend();
@@ -335,4 +356,206 @@ fn connections_the_backend_closed_while_idle_lose_no_request() {
         assert_eq!(v["path"], format!("/idle/{round}").as_str());
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
+}
+
+/// Issue 16: a backend reply with 130 headers is relayed (the limits are Pingora's, the same
+/// for every request); a 204 or 304 that names a body length reaches the client without one
+/// (issue 15, item 5).
+#[test]
+fn large_heads_are_relayed_and_bodiless_statuses_carry_no_length() {
+    let backend = raw_backend();
+    let gw = with_backend(&[backend], "");
+    // Raw bytes: ureq refuses a response of more than 100 header fields.
+    let (status, raw) = raw_request(
+        gw.port(),
+        b"GET /many-headers HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    let r = parse_response(&raw).expect("a response");
+    assert_eq!((status, r.text()), (200, "many".to_string()));
+    assert_eq!(r.header("x-h129"), Some("v129"));
+    for (path, status) in [
+        ("/no-content-with-length", 204),
+        ("/not-modified-with-length", 304),
+    ] {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        let (got, raw) = raw_request(gw.port(), head.as_bytes());
+        assert_eq!(got, status, "{}", String::from_utf8_lossy(&raw));
+        let text = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+        assert!(!text.contains("content-length"), "{text}");
+        assert!(!text.contains("transfer-encoding"), "{text}");
+        assert!(text.ends_with("\r\n\r\n"), "{text}");
+    }
+}
+
+/// Issue 16: a backend that answers a POST before reading its 100 KB body: the client gets
+/// the backend's answer and nothing the backend did not send (no 431 or 408 of the gateway's
+/// read from the rest of the body).
+#[test]
+fn an_early_backend_answer_is_followed_by_nothing_else() {
+    use std::io::{Read, Write};
+    let backend = raw_backend();
+    let gw = with_backend(&[backend], "");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", gw.port())).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let body = vec![b'b'; 100_000];
+    let mut w = s.try_clone().expect("clone");
+    let head = format!(
+        "POST /early HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(head.as_bytes());
+        for piece in body.chunks(10_000) {
+            if w.write_all(piece).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    writer.join().expect("writer");
+    let n = complete_len(&out)
+        .unwrap_or_else(|| panic!("no complete response: {:?}", String::from_utf8_lossy(&out)));
+    let resp = parse_response(&out[..n]).expect("response");
+    assert_eq!((resp.status, resp.text()), (200, "early".to_string()));
+    assert!(
+        out[n..].is_empty(),
+        "bytes after the backend's answer: {:?}",
+        String::from_utf8_lossy(&out[n..])
+    );
+}
+
+/// Issue 15, item 5: the web tier learns the client's address, scheme and host; what a client
+/// says of itself is replaced unless it comes through a trusted proxy.
+#[test]
+fn the_web_tier_is_told_who_the_client_is() {
+    let sim = OrsSim::start(1);
+    let spoof = [
+        ("X-Forwarded-For", "6.6.6.6"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("X-Real-IP", "6.6.6.6"),
+        ("Forwarded", "for=6.6.6.6"),
+    ];
+    let gw = with_backend(&[sim.addr(0)], "");
+    let v = echo(&get(&gw.url("/who"), &spoof));
+    let h = &v["headers"];
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1", "{v}");
+    assert_eq!(h["x-forwarded-proto"], "http", "{v}");
+    assert_eq!(h["x-forwarded-host"], gw.host().as_str(), "{v}");
+    assert!(
+        h.get("x-real-ip").is_none() && h.get("forwarded").is_none(),
+        "{v}"
+    );
+
+    let gw = with_backend(&[sim.addr(0)], "trusted_proxies: ['127.0.0.0/8']\n");
+    let v = echo(&get(&gw.url("/who"), &spoof));
+    let h = &v["headers"];
+    assert_eq!(h["x-forwarded-for"], "6.6.6.6, 127.0.0.1", "{v}");
+    assert_eq!(h["x-forwarded-proto"], "https", "{v}");
+    assert_eq!(h["x-forwarded-host"], "evil.example", "{v}");
+    assert_eq!(h["x-real-ip"], "6.6.6.6", "{v}");
+    assert_eq!(h["forwarded"], "for=6.6.6.6", "{v}");
+    let v = echo(&get(&gw.url("/who"), &[]));
+    assert_eq!(v["headers"]["x-forwarded-for"], "127.0.0.1", "{v}");
+}
+
+/// Issue 15, item 5: `Connection: Host, Cookie` never takes `Host` off a request: Pingora
+/// refuses to strip a protected header, and the gateway answers the refusal as JSON.
+#[test]
+fn hop_by_hop_removal_never_removes_host() {
+    let sim = OrsSim::start(1);
+    let gw = with_backend(&[sim.addr(0)], "");
+    let (status, raw) = raw_request(
+        gw.port(),
+        b"GET /nominated HTTP/1.1\r\nHost: web.example\r\nConnection: Host, Cookie\r\n\
+          Cookie: a=1\r\n\r\n",
+    );
+    let resp = parse_response(&raw).expect("a response");
+    if status == 200 {
+        let v = echo(&resp);
+        assert_eq!(v["headers"]["host"], "web.example", "{v}");
+    } else {
+        assert_error(&resp, 400);
+        let log = sim.log();
+        assert!(
+            !log.to_string().contains("/nominated"),
+            "the backend got it: {log}"
+        );
+    }
+}
+
+/// Issue 15, item 6: every reply, passed through or the API's, carries an `X-Request-Id`, a new
+/// one for each request.
+#[test]
+fn every_reply_carries_a_request_id() {
+    let sim = OrsSim::start(1);
+    let gw = with_backend(&[sim.addr(0)], "");
+    let ids: Vec<String> = [
+        get(&gw.url("/page"), &[]),
+        get(&gw.url("/genesys/1/admin/node/health"), &[]),
+        get(&gw.url("/genesys/1/storage/not-an-id"), &[]),
+        post_raw(&gw.url("/genesys/1/storage/60"), "text/plain", b"x", &[]),
+    ]
+    .iter()
+    .map(|r| {
+        let id = r
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("no id: {:?}", r.headers));
+        assert!(
+            id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+        id.to_string()
+    })
+    .collect();
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+}
+
+/// Issue 15, item 4, as a table: with a web tier behind the gateway, every spelling of an API
+/// path is the API's (here: the admin API's 404, as no admin is configured), and a pass-through
+/// path that a lenient server would read as an API path is a 400; the web tier sees none of
+/// them, and still gets its own paths.
+#[test]
+fn paths_that_would_slip_past_the_api_never_reach_the_web_tier() {
+    let sim = OrsSim::start(1);
+    let gw = with_backend(&[sim.addr(0)], "");
+    let table: [(&str, u16); 14] = [
+        ("/genesys//1/admin/node/status", 404),
+        ("//genesys/1/admin/node/status", 404),
+        ("/genesys/./1/admin/node/status", 404),
+        ("/x/../genesys/1/admin/node/status", 404),
+        ("/genesys/%31/admin/node/status", 404),
+        ("/%67enesys/1/admin/node/status", 404),
+        ("/GENESYS/1/admin/node/status", 404),
+        ("/gms-web/gms/1/admin/node/status", 404),
+        ("/GENESYS/1/admin/node/health", 200),
+        ("/genesys%2f1/admin/node/status", 400),
+        ("/genesys/1%2fadmin/node/status", 400),
+        ("/genesys/1;x/admin/node/status", 400),
+        ("/genesys/1\\admin/node/status", 400),
+        ("/genesys%5C1/admin/node/status", 400),
+    ];
+    for (path, status) in table {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        let (got, raw) = raw_request(gw.port(), head.as_bytes());
+        let resp = parse_response(&raw).unwrap_or_else(|| panic!("{path}: no response"));
+        assert_eq!(got, status, "{path}: {:?}", resp.text());
+        assert!(
+            resp.header("x-sim-instance").is_none(),
+            "{path} reached the web tier"
+        );
+        if status != 200 {
+            assert_error(&resp, status);
+        }
+    }
+    let log = sim.log();
+    assert!(
+        !log.to_string().contains("admin"),
+        "the web tier saw: {log}"
+    );
+    echo(&get(&gw.url("/app/a;b"), &[]));
 }

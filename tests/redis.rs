@@ -645,8 +645,14 @@ fn all_503_quickly(gw: &Gateway, timeout_ms: u64) {
         let took = t.elapsed();
         let e = assert_error(&r, 503);
         assert!(took < limit, "{what} took {took:?} (limit {limit:?})");
-        // Issue 15 item 6: what Redis or its client said (addresses, error text) is logged only.
-        assert_eq!(e["message"], "storage unavailable", "{what}: {e}");
+        // Issue 15 item 6: what Redis or its client said (addresses, error text) is logged only,
+        // with the request id the client reads.
+        let id = r.header("x-request-id").expect("a request id");
+        assert_eq!(
+            e["message"],
+            format!("storage unavailable (request id {id})"),
+            "{what}: {e}"
+        );
     }
 }
 

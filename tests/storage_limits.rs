@@ -166,6 +166,45 @@ fn storage_writes_share_the_create_rate_and_uploads_have_a_byte_rate() {
     );
 }
 
+/// Upload bytes are counted as the body arrives: a client over its rate gets the 429 before the
+/// rest of its body is even sent (a body the gateway still waited for would end in a 408).
+#[test]
+fn an_upload_over_the_byte_rate_is_refused_before_its_body_has_arrived() {
+    let gw = Gateway::start(&format!(
+        "limits: {{max_body_bytes: 4096, create_rate_per_ip: 0, upload_bytes_per_ip_per_s: 4096}}\n\
+         connections: {{body_timeout_ms: 1000}}\n{STD_GMS}"
+    ));
+    let body = format!("a={}", "x".repeat(4000));
+    let mut partial = format!(
+        "POST /genesys/1/storage/60 HTTP/1.1\r\nHost: {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        gw.host(),
+        body.len()
+    )
+    .into_bytes();
+    partial.extend_from_slice(&body.as_bytes()[..200]);
+    // A whole body spends nearly all of one second's bytes; the next 200 bytes in the same
+    // window pass the rate. A try whose window turns in between waits for the body (408):
+    // the next try, at most 10.
+    let refused = (0..10).find_map(|_| {
+        let _ = post_raw(
+            &gw.storage_url("60"),
+            "application/x-www-form-urlencoded",
+            body.as_bytes(),
+            &[],
+        );
+        let (status, raw) = raw_request(gw.port(), &partial);
+        (status == 429).then_some(raw)
+    });
+    let raw = refused.expect("no partial body refused in 10 tries");
+    let r = parse_response(&raw).expect("a response");
+    assert_eq!(
+        assert_error(&r, 429)["exception"],
+        "TooManyRequestsException"
+    );
+    assert_eq!(r.header("retry-after"), Some("1"));
+}
+
 #[test]
 fn the_per_address_write_rate_is_on_by_default() {
     let gw = Gateway::start(STD_GMS);

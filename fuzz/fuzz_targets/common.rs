@@ -1,10 +1,10 @@
 //! What every body-parsing target shares: small limits (so the fuzzer reaches them) and the
 //! checks on a result.
 
-use gms_gateway::config::Limits;
-use gms_gateway::error::ApiError;
-use gms_gateway::params::Params;
-use gms_gateway::value::Value;
+use gms_gateway::Limits;
+use gms_gateway::ApiError;
+use gms_gateway::Params;
+use gms_gateway::Value;
 
 /// Limits small enough for short inputs to cross each of them.
 pub fn limits() -> Limits {

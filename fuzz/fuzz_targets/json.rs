@@ -1,8 +1,8 @@
 //! `form::parse_json` on arbitrary bytes: never panics; an error is a 400 or a 413.
 #![no_main]
 
-use gms_gateway::form::parse_json;
-use gms_gateway::params::Params;
+use gms_gateway::parse_json;
+use gms_gateway::Params;
 use libfuzzer_sys::fuzz_target;
 
 mod common;

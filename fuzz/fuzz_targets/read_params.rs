@@ -8,7 +8,7 @@
 use std::io;
 
 use bytes::Bytes;
-use gms_gateway::form::{read_params, BodyInfo};
+use gms_gateway::{read_params, BodyInfo};
 use libfuzzer_sys::fuzz_target;
 
 mod common;

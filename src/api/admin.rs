@@ -2,12 +2,11 @@
 //! `gms.admin` credentials; with none configured the admin paths do not exist (404), except
 //! health, which load balancers call without credentials.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::json;
 
 use super::no_such;
 use crate::access::{basic_credentials, constant_time_eq};
+use crate::clock::unix_ms;
 use crate::config::ServiceKind;
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
@@ -70,14 +69,6 @@ pub async fn health(gw: &Gateway) -> Result<Reply, ApiError> {
     }
     gw.store.ping().await?;
     Ok(Reply::json(&json!({ "status": "ONLINE", "storage": "ok" })))
-}
-
-/// Milliseconds since the Unix epoch: status ages must agree across nodes.
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// `POST {root}/admin/service/{id}/status`: ORS pushes a status; it replaces the cached one.

@@ -10,8 +10,7 @@ use crate::gateway::{ApiRequest, Gateway};
 use crate::ids::parse_id;
 use crate::ors;
 use crate::reply::Reply;
-use crate::store::{DataRecord, PutMode, ServiceRecord};
-use crate::value::Fields;
+use crate::store::ServiceRecord;
 
 /// `POST {root}/service/{service}`: creates a service of a configured name.
 pub async fn create(gw: &Gateway, name: &str, req: ApiRequest) -> Result<Reply, ApiError> {
@@ -71,38 +70,10 @@ pub async fn request(
 
 /// `update`: merges the request's user data into the service's data; never goes to ORS.
 async fn update(gw: &Gateway, record: &ServiceRecord, req: ApiRequest) -> Result<Reply, ApiError> {
-    merge_user_data(gw, record, req.params.into_user_data()).await?;
+    gw.merge_user_data(record, req.params.into_user_data())
+        .await?;
     gw.store.touch_service(record).await?;
     Ok(Reply::json(&json!({})))
-}
-
-/// Merges fields into a service's user data, starting it afresh if it has expired.
-pub async fn merge_user_data(
-    gw: &Gateway,
-    record: &ServiceRecord,
-    fields: Fields,
-) -> Result<(), ApiError> {
-    let data_id = record.data_id.hyphenated().to_string();
-    let merged = gw
-        .store
-        .merge_data(
-            &data_id,
-            record.owner.as_deref(),
-            fields.clone(),
-            record.data_ttl,
-        )
-        .await?;
-    if !merged {
-        // The data (short TTL) expired while the service (long TTL) lives on: start it afresh.
-        let data = DataRecord {
-            owner: record.owner.clone(),
-            fields,
-        };
-        gw.store
-            .put_data(&data_id, data, record.data_ttl, PutMode::New)
-            .await?;
-    }
-    Ok(())
 }
 
 /// `DELETE {root}/service/{id}`: releases, deletes and forgets a service (contract 4.3).

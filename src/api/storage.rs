@@ -44,8 +44,8 @@ pub fn binary_url(gw: &Gateway, req: &ApiRequest, id: &str, key: &str) -> String
     let base = match (&gw.config.external_url_base, &req.host) {
         (Some(base), _) => base.clone(),
         (None, Some(host)) => format!("{scheme}://{host}"),
-        // HTTP/1.0 without Host: the address we listen on is the best guess.
-        (None, None) => format!("{scheme}://{}", gw.config.first_listen(req.tls)),
+        // Never from `answer.rs`, which falls back to the address the request came in on.
+        (None, None) => format!("{scheme}://localhost"),
     };
     format!(
         "{base}{root}/storage/binary/{}/{}",

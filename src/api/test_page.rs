@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::config::{BuiltinKind, Config, ServiceKind};
+use crate::config::{ApiConfig, BuiltinKind, ServiceKind};
 use crate::error::ApiError;
 use crate::reply::Reply;
 use crate::routes::PageFile;
@@ -41,7 +41,7 @@ struct ServiceEntry<'a> {
 
 /// `GET {root}/admin/servicetest.{html,js,css}`: a file of the page (the dispatch sends
 /// these paths here only when `gms.test_page` is on).
-pub fn serve(config: &Config, file: PageFile) -> Result<Reply, ApiError> {
+pub fn serve(config: &ApiConfig, file: PageFile) -> Result<Reply, ApiError> {
     let (content_type, body) = match file {
         PageFile::Html => ("text/html; charset=utf-8", render(config)),
         PageFile::Script => ("text/javascript; charset=utf-8", SCRIPT.to_string()),
@@ -55,7 +55,7 @@ pub fn serve(config: &Config, file: PageFile) -> Result<Reply, ApiError> {
 }
 
 /// The page with the configured services, sorted by name, in its JSON data block.
-fn render(config: &Config) -> String {
+fn render(config: &ApiConfig) -> String {
     let mut services: Vec<ServiceEntry> = config
         .services
         .values()
@@ -98,11 +98,11 @@ fn script_safe_json<T: Serialize>(value: &T) -> String {
 mod tests {
     use super::*;
 
-    fn config(extra: &str) -> Config {
+    fn config(extra: &str) -> ApiConfig {
         let y = format!(
             "gms:\n  listen: ['127.0.0.1:1']\n  test_page: true\n  resources: {{DNIS: ['1']}}\n  services:\n    request-interaction: {{_type: builtin, _service: request-interaction}}\n{extra}"
         );
-        Config::from_yaml(&y).unwrap()
+        ApiConfig::from_yaml(&y).unwrap()
     }
 
     /// The JSON between the data block's tags, as the page's script reads it.
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn off_by_default_and_served_with_its_types_when_on() {
         // Off, the dispatch answers these paths as unknown (tests/test_page.rs checks it).
-        let c = Config::from_yaml("gms:\n  listen: ['127.0.0.1:1']\n").unwrap();
+        let c = ApiConfig::from_yaml("gms:\n  listen: ['127.0.0.1:1']\n").unwrap();
         assert!(!c.test_page);
         let c = config("");
         let r = serve(&c, PageFile::Script).unwrap();

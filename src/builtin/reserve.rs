@@ -6,22 +6,15 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::api::{data_ttl, no_such};
-use crate::config::ServiceConfig;
+use crate::config::{
+    ServiceConfig, DEFAULT_CODE_LEN, DEFAULT_GROUP, DEFAULT_SERVICE_TTL_S, DEFAULT_TTL_S,
+};
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
 use crate::ids::{new_id, parse_id};
 use crate::params::Options;
 use crate::reply::Reply;
 use crate::store::{Allocation, DataRecord, Reservation, ReserveRequest, ServiceRecord};
-
-/// Default `_ttl` of a reservation and of user data, seconds.
-pub const DEFAULT_TTL_S: u64 = 30;
-/// Default `_service_ttl`, seconds.
-pub const DEFAULT_SERVICE_TTL_S: u64 = 3600;
-/// Default `_resource_group`.
-pub const DEFAULT_GROUP: &str = "DNIS";
-/// Default `_access_code_length`.
-pub const DEFAULT_CODE_LEN: u64 = 4;
 
 #[derive(Serialize)]
 struct AccessReply<'a> {

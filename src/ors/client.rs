@@ -13,8 +13,8 @@ use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorType};
 use tokio::io::AsyncWriteExt;
 
+use super::idle::{read_final_head, IdleConns, IDLE_PER_PEER, IDLE_TIMEOUT};
 use crate::config::OrsSettings;
-use crate::upstream::{read_final_head, IdleConns, IDLE_PER_PEER, IDLE_TIMEOUT};
 
 /// Largest ORS reply body read; ORS replies are small JSON documents.
 const MAX_REPLY_BYTES: usize = 1024 * 1024;

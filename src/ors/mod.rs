@@ -3,6 +3,7 @@
 //!
 //! - [`client`]: HTTP to one node (Pingora's pooled connector, timeouts).
 //! - [`nodes`]: the configured nodes, their health, `circular` / `linear` order.
+//! - [`idle`]: the client's idle keep-alive connections.
 //! - [`forward`]: which parameters go to ORS, in the body or as headers.
 //! - [`session`]: start, request, terminate, with attempts across nodes and one 307.
 //! - [`status`]: the status cache that absorbs mobile polling (single flight, stale on error).
@@ -11,6 +12,7 @@
 
 pub mod client;
 pub mod forward;
+pub mod idle;
 pub mod nodes;
 pub mod service;
 pub mod session;
@@ -20,7 +22,8 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::ApiConfig;
+use crate::start_error::StartError;
 use crate::store::Store;
 
 /// Everything the gateway needs to talk to ORS; one per process.
@@ -43,7 +46,7 @@ pub struct Ors {
 
 impl Ors {
     /// Resolves the configured nodes and prepares the client.
-    pub fn new(config: &Config, store: Arc<dyn Store>) -> Result<Ors, String> {
+    pub fn new(config: &ApiConfig, store: Arc<dyn Store>) -> Result<Ors, StartError> {
         Ok(Ors {
             client: client::OrsClient::new(&config.ors, config.ca_file.as_deref()),
             nodes: nodes::Nodes::from_config(config)?,

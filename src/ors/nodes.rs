@@ -10,7 +10,8 @@ use log::{info, warn};
 use pingora_prometheus::prometheus::IntGauge;
 
 use super::client::NodeAddr;
-use crate::config::{Config, LbStrategy, ServiceKind};
+use crate::config::{ApiConfig, LbStrategy, ServiceKind};
+use crate::start_error::StartError;
 
 /// One ORS node and what the gateway currently believes about its health.
 #[derive(Debug)]
@@ -80,11 +81,6 @@ impl NodeList {
     pub fn fallbacks(&self) -> Vec<Arc<Node>> {
         healthy_first(self.nodes.iter())
     }
-
-    /// The nodes in configured order.
-    pub fn nodes(&self) -> &[Arc<Node>] {
-        &self.nodes
-    }
 }
 
 fn healthy_first<'a>(nodes: impl Iterator<Item = &'a Arc<Node>>) -> Vec<Arc<Node>> {
@@ -102,7 +98,7 @@ pub struct Nodes {
 
 impl Nodes {
     /// Resolves every ORS node of the configured services.
-    pub fn from_config(config: &Config) -> Result<Nodes, String> {
+    pub fn from_config(config: &ApiConfig) -> Result<Nodes, StartError> {
         let mut nodes = Nodes::default();
         for (name, svc) in &config.services {
             let ServiceKind::Ors(ors) = &svc.kind else {
@@ -113,8 +109,10 @@ impl Nodes {
                 let node = match nodes.by_url.get(url) {
                     Some(n) => n.clone(),
                     None => {
-                        let addr = NodeAddr::parse(url)
-                            .map_err(|e| format!("gms.services.{name}._ors: {e}"))?;
+                        let addr = NodeAddr::parse(url).map_err(|reason| StartError::OrsNode {
+                            path: format!("gms.services.{name}._ors"),
+                            reason,
+                        })?;
                         let node = Arc::new(Node::new(addr));
                         nodes.by_url.insert(url.clone(), node.clone());
                         node

@@ -9,9 +9,9 @@ use super::forward::{self, Payload, Scope};
 use super::session::relay;
 use super::{start, status};
 use crate::api::data_ttl;
-use crate::api::service::merge_user_data;
-use crate::builtin::reserve::{DEFAULT_SERVICE_TTL_S, DEFAULT_TTL_S};
-use crate::config::{OrsServiceConfig, ServiceConfig, StartMode};
+use crate::config::{
+    OrsServiceConfig, ServiceConfig, StartMode, DEFAULT_SERVICE_TTL_S, DEFAULT_TTL_S,
+};
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
 use crate::ids::new_id;
@@ -130,7 +130,7 @@ pub async fn request(
     let payload = Payload::new(conf.forward, None, &params)?;
     let user_data = req.params.into_user_data();
     if !user_data.is_empty() {
-        merge_user_data(gw, &record, user_data).await?;
+        gw.merge_user_data(&record, user_data).await?;
     }
     let reply = gw.ors.request(svc, &record, request, &payload).await?;
     gw.store.touch_service(&record).await?;

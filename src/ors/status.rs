@@ -17,7 +17,7 @@ use super::client::OrsReply;
 use super::forward::{self, Payload, Scope};
 use super::session::relay;
 use super::Ors;
-use crate::api::admin::unix_ms;
+use crate::clock::unix_ms;
 use crate::config::{OrsServiceConfig, ServiceConfig};
 use crate::error::ApiError;
 use crate::metrics::STATUS_OUTCOMES;

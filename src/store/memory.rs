@@ -91,6 +91,7 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
         (before, after)
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
     }
@@ -288,6 +289,7 @@ impl MemoryStore {
     }
 
     /// Live-or-unswept entry counts: (services, data records, status entries, holds).
+    #[cfg(test)]
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let i = &self.inner;
         (

@@ -24,7 +24,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::config::{Config, StorageKind};
+use crate::config::{ApiConfig, StorageKind};
+use crate::start_error::StartError;
 use crate::value::Fields;
 use callback::CallbackStore;
 
@@ -240,7 +241,7 @@ pub trait Store: Send + Sync {
     /// Renews a service record and its user data by their TTLs; false when it is gone.
     async fn touch_service(&self, record: &ServiceRecord) -> StoreResult<bool>;
 
-    /// Forgets a service owned by `owner` (see [`may_access`]): its record, reservations, user
+    /// Forgets a service owned by `owner` (see `may_access`): its record, reservations, user
     /// data and status. Returns the record that was removed, or `None` (also when not yours).
     async fn delete_service(
         &self,
@@ -307,9 +308,9 @@ pub trait Store: Send + Sync {
     fn start_upkeep(&self);
 }
 
-/// Builds the store the configuration asks for; with metrics on (`gms.metrics_listen`),
-/// wrapped in [`metered::Metered`], so that without metrics no operation pays for them.
-pub fn build(config: &Config) -> Result<Arc<dyn Store>, String> {
+/// Builds the store the configuration asks for; with metrics on ([`ApiConfig::metrics`]),
+/// wrapped in `metered::Metered`, so that without metrics no operation pays for them.
+pub fn build(config: &ApiConfig) -> Result<Arc<dyn Store>, StartError> {
     let store: Arc<dyn Store> = match &config.storage {
         StorageKind::Memory => {
             let max = config
@@ -323,25 +324,32 @@ pub fn build(config: &Config) -> Result<Arc<dyn Store>, String> {
             url,
             prefix,
             timeout_ms,
-        } => Arc::new(redis::RedisStore::single(
-            url,
-            prefix,
-            Duration::from_millis(*timeout_ms),
-            &config.resources,
-        )?),
+        } => Arc::new(
+            redis::RedisStore::single(
+                url,
+                prefix,
+                Duration::from_millis(*timeout_ms),
+                &config.resources,
+            )
+            .map_err(StartError::Store)?,
+        ),
         StorageKind::RedisCluster {
             nodes,
             prefix,
             timeout_ms,
-        } => Arc::new(redis::RedisStore::cluster(
-            nodes,
-            prefix,
-            Duration::from_millis(*timeout_ms),
-            &config.resources,
-        )?),
+        } => Arc::new(
+            redis::RedisStore::cluster(
+                nodes,
+                prefix,
+                Duration::from_millis(*timeout_ms),
+                &config.resources,
+            )
+            .map_err(StartError::Store)?,
+        ),
     };
-    Ok(match config.metrics_listen {
-        Some(_) => Arc::new(metered::Metered::new(store)),
-        None => store,
+    Ok(if config.metrics {
+        Arc::new(metered::Metered::new(store))
+    } else {
+        store
     })
 }

@@ -365,6 +365,7 @@ impl Pools {
     }
 
     /// How many live-or-not-yet-swept holds exist (for tests).
+    #[cfg(test)]
     pub fn hold_count(&self) -> usize {
         self.numbers
             .values()

@@ -1,6 +1,6 @@
 //! Reads a request body under the configured limits into [`Params`] (contract section 2):
-//! multipart (strings and files, split by [`crate::multipart`]), urlencoded, a flat JSON
-//! object, or nothing; then the query string, whose values lose to the body's.
+//! multipart (strings and files, streamed through `multer`: `multipart.rs`), urlencoded, a
+//! flat JSON object, or nothing; then the query string, whose values lose to the body's.
 //!
 //! The body arrives as a stream of chunks so that this module never sees Pingora: the proxy
 //! feeds it `session.read_request_body()`, unit tests feed it a vector.
@@ -10,11 +10,12 @@ use std::io;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
+mod multipart;
+
 use crate::config::Limits;
 use crate::error::ApiError;
-use crate::multipart;
 use crate::params::Params;
-use crate::value::{FileValue, Value};
+use crate::value::Value;
 
 /// What the request's headers say about its parameters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -77,8 +78,7 @@ where
     let mut params = Params::default();
     match kind_of(info.content_type)? {
         Kind::Multipart(boundary) => {
-            let bytes = collect(body, limits).await?;
-            parse_multipart(bytes, &boundary, limits, &mut params)?;
+            multipart::read(body, boundary, limits, &mut params).await?;
         }
         Kind::Urlencoded => {
             let bytes = collect(body, limits).await?;
@@ -147,9 +147,14 @@ where
     })
 }
 
-/// A body that stopped arriving (the proxy's read timeout) is a 408; any other broken read a 400.
-/// The reader's own words (Pingora's error text) go to the debug log, not to the client.
+/// A body that stopped arriving (the proxy's read timeout) is a 408; a refusal made while it
+/// arrived (an [`ApiError`] in the stream, e.g. the per-address upload rate) is that error; any
+/// other broken read a 400. The reader's own words (Pingora's error text) go to the debug log,
+/// not to the client.
 fn read_error(e: io::Error) -> ApiError {
+    if let Some(refused) = e.get_ref().and_then(|e| e.downcast_ref::<ApiError>()) {
+        return refused.clone();
+    }
     if e.kind() == io::ErrorKind::TimedOut {
         return ApiError::RequestTimeout;
     }
@@ -302,58 +307,6 @@ pub fn parse_json(input: &[u8], limits: &Limits, params: &mut Params) -> Result<
         check_value_len(&name, text.len(), limits)?;
         check_text("a parameter value", &text)?;
         params.push(name, Value::Text(text));
-    }
-    Ok(())
-}
-
-/// Splits a multipart body into parameters: files keep a slice of the body, text is checked
-/// as UTF-8 and copied.
-fn parse_multipart(
-    body: Bytes,
-    boundary: &str,
-    limits: &Limits,
-    params: &mut Params,
-) -> Result<(), ApiError> {
-    for part in multipart::parts(body, boundary) {
-        check_count(params, limits)?;
-        let multipart::Part {
-            name,
-            filename,
-            content_type,
-            content,
-        } = part?;
-        check_name(&name, limits)?;
-        let limit = if filename.is_some() {
-            limits.max_file_bytes
-        } else {
-            limits.max_field_bytes
-        };
-        if content.len() as u64 > limit {
-            return Err(ApiError::PayloadTooLarge(match filename {
-                Some(_) => format!("file '{name}' is larger than {limit} bytes"),
-                None => format!("value of '{name}' is longer than {limit} bytes"),
-            }));
-        }
-        let value = match filename {
-            // A browser sends an empty, nameless file for a file input left empty.
-            Some(f) if f.is_empty() && content.is_empty() => continue,
-            Some(filename) => {
-                check_text("a filename", &filename)?;
-                Value::File(FileValue {
-                    filename,
-                    content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
-                    bytes: content,
-                })
-            }
-            None => {
-                let text = std::str::from_utf8(&content).map_err(|_| {
-                    ApiError::BadRequest(format!("value of '{name}' is not valid UTF-8"))
-                })?;
-                check_text("a parameter value", text)?;
-                Value::Text(text.to_string())
-            }
-        };
-        params.push(name, value);
     }
     Ok(())
 }
@@ -545,14 +498,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stalled_body_is_408_and_a_broken_one_400_in_every_format() {
+    async fn a_stalled_body_is_408_a_broken_one_400_and_a_refused_one_its_error_in_every_format() {
+        let refused = || io::Error::other(ApiError::TooManyRequests(1));
         for ct in [MP, "application/x-www-form-urlencoded", "application/json"] {
-            for (kind, status) in [(io::ErrorKind::TimedOut, 408), (io::ErrorKind::Other, 400)] {
+            for (error, status) in [
+                (io::Error::new(io::ErrorKind::TimedOut, "read failed"), 408),
+                (io::Error::other("read failed"), 400),
+                (refused(), 429),
+            ] {
+                let kind = error.kind();
                 let body = futures::stream::iter(vec![
                     Ok(Bytes::from_static(
                         b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"",
                     )),
-                    Err(io::Error::new(kind, "read failed")),
+                    Err(error),
                 ]);
                 let info = BodyInfo {
                     content_type: Some(ct),

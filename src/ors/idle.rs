@@ -1,14 +1,12 @@
-//! What the gateway's two HTTP clients (`ors/client.rs`, `web_tier.rs`) share: idle
-//! keep-alive connections kept newest first per peer, and how many 1xx responses they read
-//! past (the ORS client on Pingora's HTTP/1 client, [`read_final_head`]; the web tier on its
-//! own parse of the raw bytes).
+//! The ORS client's idle keep-alive connections, kept newest first per node, and how many 1xx
+//! responses it reads past ([`read_final_head`], on Pingora's HTTP/1 client).
 //!
 //! Pingora's connection pool watches every idle connection with a task of its own and checks
 //! the peer's address (a `getpeername`) each time one is reused: per upstream request, a task
 //! spawned and woken and a system call, which the ORS-create benchmark showed. Here an idle
 //! connection just waits in a list; whether the peer closed it meanwhile is seen when it is
 //! taken (a closed socket is readable), and a request that still fails on a reused connection
-//! is retried once on a fresh one (`ors/client.rs`, `web_tier.rs`).
+//! is retried once on a fresh one (`client.rs`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -1,0 +1,74 @@
+//! Why the gateway (or an embedder's [`crate::GmsApi`]) could not start: the one error type of
+//! start-up, each variant saying which part of the configuration or which resource failed.
+
+use std::fmt;
+
+use crate::config::ConfigErrors;
+
+/// A failure before the gateway serves.
+#[derive(Debug)]
+pub enum StartError {
+    /// The configuration file is invalid (every problem, with its key path).
+    Config(ConfigErrors),
+    /// An ORS node of a service cannot be used: its key path and why.
+    OrsNode {
+        /// `gms.services.<name>._ors`
+        path: String,
+        /// What is wrong with the node's URL.
+        reason: String,
+    },
+    /// The store could not be built (`gms.storage`): why, key path first.
+    Store(String),
+    /// Pingora refused to start (its own configuration, or a listener it cannot build).
+    Pingora(Box<pingora::Error>),
+    /// A TLS listener's certificate or key cannot be loaded.
+    TlsListener {
+        /// The listener's `ip:port`.
+        addr: String,
+        /// Pingora's error.
+        error: Box<pingora::Error>,
+    },
+    /// A web-tier upstream does not resolve.
+    Backend {
+        /// `gms.backend.upstreams[i]`
+        path: String,
+        /// The entry as configured.
+        entry: String,
+        /// The resolver's error.
+        error: std::io::Error,
+    },
+    /// The access log's destination cannot be opened, or its writer thread not started.
+    AccessLog {
+        /// The configured destination.
+        dest: String,
+        /// The error.
+        error: std::io::Error,
+    },
+    /// A Pingora setting this program cannot honour: the key and why.
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::OrsNode { path, reason } => write!(f, "{path}: {reason}"),
+            StartError::Store(m) => f.write_str(m),
+            StartError::Pingora(e) => write!(f, "cannot start Pingora: {e}"),
+            StartError::TlsListener { addr, error } => write!(f, "TLS listener {addr}: {error}"),
+            StartError::Backend { path, entry, error } => write!(f, "{path}: '{entry}': {error}"),
+            StartError::AccessLog { dest, error } => {
+                write!(f, "gms.access_log: cannot open '{dest}': {error}")
+            }
+            StartError::Unsupported(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<ConfigErrors> for StartError {
+    fn from(e: ConfigErrors) -> Self {
+        StartError::Config(e)
+    }
+}
