@@ -38,7 +38,8 @@
 //! - `routes.rs`: method + normalized path -> route; `dispatch.rs`: route -> handler;
 //!   `gateway.rs`: the state handlers share.
 //! - `api/`, `builtin/`, `ors/`: the handlers (Service, Storage, admin API; access numbers;
-//!   ORS sessions and the status cache). `store/`: the [`Store`] trait and its memory and
+//!   ORS sessions and the status cache). [`store`] (public, for custom stores and the
+//!   store-level tests): the [`Store`] trait and its memory and
 //!   Redis implementations.
 //! - `form/`, `params.rs`, `value.rs`: request bodies (multipart through `multer`,
 //!   urlencoded, JSON) read under limits into [`Params`].
@@ -83,7 +84,7 @@ mod request_id;
 mod routes;
 mod server;
 mod start_error;
-mod store;
+pub mod store;
 mod tls;
 mod value;
 
