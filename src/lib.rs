@@ -38,9 +38,8 @@
 //! - `routes.rs`: method + normalized path -> route; `dispatch.rs`: route -> handler;
 //!   `gateway.rs`: the state handlers share.
 //! - `api/`, `builtin/`, `ors/`: the handlers (Service, Storage, admin API; access numbers;
-//!   ORS sessions and the status cache). [`store`] (public, for custom stores and the
-//!   store-level tests): the [`Store`] trait and its memory and
-//!   Redis implementations.
+//!   ORS sessions and the status cache). [`store`]: the [`Store`] trait and its memory and
+//!   Redis implementations (public: custom stores and the store-level tests use its types).
 //! - `form/`, `params.rs`, `value.rs`: request bodies (multipart through `multer`,
 //!   urlencoded, JSON) read under limits into [`Params`].
 //! - [`callback`]: the pure date and time logic of the Callback Services API (callback times,
