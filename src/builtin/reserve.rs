@@ -1,6 +1,7 @@
 //! `request-interaction` and `request-access` (contract 5.1, 5.2): reserve an access number,
 //! and a code on a shared number, for a service.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -128,31 +129,46 @@ fn expiration_time(ttl: Duration) -> String {
         .unwrap_or_default()
 }
 
-/// The reply to a reservation, with the pool's health when the service asks for it
-/// (`with_health`: `_return_pool_health`).
+/// The group a reservation came from, kept for `_return_pool_health` (the reservation
+/// request itself goes to the store).
+struct Pool {
+    group: String,
+    numbers: Arc<[String]>,
+}
+
+/// The pool to report on, when the service asks for it (`_return_pool_health`).
+fn pool_to_report(opts: &Options<'_>, reserve: &ReserveRequest) -> Result<Option<Pool>, ApiError> {
+    Ok(opts.flag("_return_pool_health", false)?.then(|| Pool {
+        group: reserve.group.clone(),
+        numbers: reserve.numbers.clone(),
+    }))
+}
+
+/// The reply to a reservation held for `ttl`, with the pool's health when asked.
 async fn reply(
     gw: &Gateway,
-    with_health: bool,
+    pool: Option<Pool>,
     id: String,
     r: &Reservation,
-    reserve: &ReserveRequest,
+    ttl: Duration,
 ) -> Result<Reply, ApiError> {
-    let pool_health = if with_health {
-        let uses = gw.store.group_use(&reserve.group, &reserve.numbers).await?;
-        Some(PoolHealth {
-            group: &reserve.group,
-            size: reserve.numbers.len().to_string(),
-            free: free_capacity(&uses, None).to_string(),
-        })
-    } else {
-        None
+    let pool_health = match &pool {
+        Some(p) => {
+            let uses = gw.store.group_use(&p.group, &p.numbers).await?;
+            Some(PoolHealth {
+                group: &p.group,
+                size: p.numbers.len().to_string(),
+                free: free_capacity(&uses, None).to_string(),
+            })
+        }
+        None => None,
     };
     Ok(Reply::json(&AccessReply {
         id,
         number: &r.number,
         code: r.code.as_deref(),
-        expiration_time: expiration_time(reserve.ttl),
-        expires_in: reserve.ttl.as_secs(),
+        expiration_time: expiration_time(ttl),
+        expires_in: ttl.as_secs(),
         pool_health,
     }))
 }
@@ -165,7 +181,8 @@ pub async fn request_interaction(
 ) -> Result<Reply, ApiError> {
     let opts = Options::new(svc, &req.params);
     let reserve = reserve_request(gw, &opts, phone(&req))?;
-    let with_health = opts.flag("_return_pool_health", false)?;
+    let pool = pool_to_report(&opts, &reserve)?;
+    let ttl = reserve.ttl;
     let data_ttl_s = ttl_s(gw, &opts)?;
     let service_ttl = opts.number(
         "_service_ttl",
@@ -195,10 +212,10 @@ pub async fn request_interaction(
     };
     let reservation = gw
         .store
-        .create_service(record, data, Some(reserve.clone()))
+        .create_service(record, data, Some(reserve))
         .await?
         .ok_or_else(|| ApiError::Internal("store made no reservation".into()))?;
-    Ok(reply(gw, with_health, id, &reservation, &reserve)
+    Ok(reply(gw, pool, id, &reservation, ttl)
         .await?
         .traced(&svc.name, uuid, None))
 }
@@ -212,15 +229,16 @@ pub async fn request_access(
     let opts = Options::new(svc, &req.params);
     let id = opts.required("_id")?;
     let reserve = reserve_request(gw, &opts, phone(&req))?;
-    let with_health = opts.flag("_return_pool_health", false)?;
+    let pool = pool_to_report(&opts, &reserve)?;
+    let ttl = reserve.ttl;
     let uuid = parse_id(id).ok_or_else(|| no_such("service", id))?;
     let reservation = gw
         .store
-        .add_reservation(uuid, req.gms_user.as_deref(), reserve.clone())
+        .add_reservation(uuid, req.gms_user.as_deref(), reserve)
         .await?
         .ok_or_else(|| no_such("service", id))?;
     if let Some(record) = gw.store.get_service(uuid).await? {
         gw.store.touch_service(&record).await?;
     }
-    reply(gw, with_health, id.to_string(), &reservation, &reserve).await
+    reply(gw, pool, id.to_string(), &reservation, ttl).await
 }

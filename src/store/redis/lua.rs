@@ -3,7 +3,8 @@
 //! one hash slot only; see `keys.rs` for the key layout).
 //!
 //! The clock is the server's (`TIME`), so every gateway node agrees on what has expired.
-//! A hold (one reservation) is the string `"<expires_ms> <service id> <phone>"`.
+//! A hold (one reservation) is the string `"<expires_ms> <service id> <phone>"`, the phone empty
+//! when the app gave none.
 
 use redis::Script;
 
