@@ -19,6 +19,15 @@ pub async fn dispatch(gw: &Gateway, route: Route, req: ApiRequest) -> Result<Rep
             api::service::request(gw, &id, &request, req).await
         }
         Route::DeleteService { id } => api::service::delete(gw, &id, req).await,
+        Route::ServiceStorageGetAll { id } => api::service_storage::get_all(gw, &id, req).await,
+        Route::ServiceStorageGetKey { id, key } | Route::ServiceStorageBinary { id, key } => {
+            api::service_storage::get_key(gw, &id, &key, req).await
+        }
+        Route::ServiceStorageUpdate { id } => api::service_storage::update(gw, &id, req).await,
+        Route::ServiceStorageDeleteKey { id, key } => {
+            api::service_storage::delete_key(gw, &id, &key, req).await
+        }
+        Route::Callback(c) => api::callback::answer(gw, &c, req).await,
         Route::StorageCreate { ttl } => api::storage::create(gw, &ttl, req).await,
         Route::StorageUpdate { id, ttl } => api::storage::update(gw, &id, &ttl, req).await,
         Route::StorageCustom { id, ttl } => api::storage::custom(gw, &id, &ttl, req).await,
@@ -57,7 +66,8 @@ fn counted(gw: &Gateway, route: &Route) -> Counted {
         Route::CreateService { .. }
         | Route::StorageCreate { .. }
         | Route::StorageUpdate { .. }
-        | Route::StorageCustom { .. } => Counted::Write,
+        | Route::StorageCustom { .. }
+        | Route::ServiceStorageUpdate { .. } => Counted::Write,
         Route::ServiceRequest { .. } => Counted::Upload,
         _ => Counted::Nothing,
     }
@@ -79,6 +89,11 @@ fn admit(gw: &Gateway, route: &Route, req: &ApiRequest) -> Result<(), ApiError> 
         Route::CreateService { .. }
             | Route::ServiceRequest { .. }
             | Route::DeleteService { .. }
+            | Route::ServiceStorageGetAll { .. }
+            | Route::ServiceStorageGetKey { .. }
+            | Route::ServiceStorageBinary { .. }
+            | Route::ServiceStorageUpdate { .. }
+            | Route::ServiceStorageDeleteKey { .. }
             | Route::StorageCreate { .. }
             | Route::StorageUpdate { .. }
             | Route::StorageCustom { .. }
@@ -86,7 +101,7 @@ fn admit(gw: &Gateway, route: &Route, req: &ApiRequest) -> Result<(), ApiError> 
             | Route::StorageGetKey { .. }
             | Route::StorageBinary { .. }
             | Route::StorageDelete { .. }
-    );
+    ) || matches!(route, Route::Callback(c) if !c.is_admin());
     let internal = matches!(route, Route::CreateService { service } if is_internal(gw, service));
     if let (true, false, Some(auth)) = (client_api, internal, &gw.config.api_auth) {
         check_api_auth(auth, req.api_key.as_deref(), req.authorization.as_deref())?;

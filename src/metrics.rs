@@ -241,24 +241,22 @@ pub fn in_use(numbers: &[NumberUse]) -> u64 {
 }
 
 /// Reservations a group can still take, counted the way its configured services reserve
-/// (`code_len` from [`group_code_lengths`]): `None`, exclusive numbers: the numbers that hold
-/// nothing; `Some(len)`: codes of `len` digits, `10^len` per number less the codes it holds,
-/// on every number not held exclusively. With all reservations of the configured kind,
-/// `in_use + free` is the group's capacity (numbers, or numbers x 10^len).
-pub fn free_capacity(numbers: &[NumberUse], code_len: Option<u8>) -> u64 {
-    match code_len {
+/// (`codes` from [`group_code_lengths`] and [`ApiConfig::code_space`]): `None`, exclusive
+/// numbers: the numbers that hold nothing; `Some(codes)`: the codes a number offers
+/// (`10^len`, fewer under `gms.server.access_code_prefix`) less the codes it holds, on every
+/// number not held exclusively. With all reservations of the configured kind, `in_use + free`
+/// is the group's capacity (numbers, or numbers x codes).
+pub fn free_capacity(numbers: &[NumberUse], codes: Option<u64>) -> u64 {
+    match codes {
         None => numbers
             .iter()
             .filter(|n| !n.exclusive && n.coded == 0)
             .count() as u64,
-        Some(len) => {
-            let per_number = 10u64.saturating_pow(u32::from(len));
-            numbers
-                .iter()
-                .filter(|n| !n.exclusive)
-                .map(|n| per_number.saturating_sub(n.coded))
-                .fold(0, u64::saturating_add)
-        }
+        Some(per_number) => numbers
+            .iter()
+            .filter(|n| !n.exclusive)
+            .map(|n| per_number.saturating_sub(n.coded))
+            .fold(0, u64::saturating_add),
     }
 }
 
@@ -302,8 +300,9 @@ fn gauge(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Sets `gms_live_services` (when the store counts it) and `gms_reservations` from a count.
-pub fn set_usage_gauges(usage: &Usage, code_lengths: &HashMap<String, Option<u8>>) {
+/// Sets `gms_live_services` (when the store counts it) and `gms_reservations` from a count
+/// (`codes`: each group's codes per number, see [`free_capacity`]).
+pub fn set_usage_gauges(usage: &Usage, codes: &HashMap<String, Option<u64>>) {
     if let Some(n) = usage.live_services {
         LIVE_SERVICES.set(gauge(n));
     }
@@ -312,10 +311,10 @@ pub fn set_usage_gauges(usage: &Usage, code_lengths: &HashMap<String, Option<u8>
         STORE_DATA_BYTES_LIMIT.set(gauge(max));
     }
     for (group, numbers) in &usage.groups {
-        let code_len = code_lengths.get(group).copied().flatten();
+        let per_number = codes.get(group).copied().flatten();
         RESERVATIONS
             .with_label_values(&[group.as_str(), "free"])
-            .set(gauge(free_capacity(numbers, code_len)));
+            .set(gauge(free_capacity(numbers, per_number)));
         RESERVATIONS
             .with_label_values(&[group.as_str(), "in_use"])
             .set(gauge(in_use(numbers)));
@@ -326,7 +325,13 @@ pub fn set_usage_gauges(usage: &Usage, code_lengths: &HashMap<String, Option<u8>
 /// with metrics on). A failed count keeps the last values; the failure is counted as
 /// `gms_store_operations_total{op="usage",outcome="error"}` and logged when it starts and ends.
 pub async fn run_usage_gauges(store: Arc<dyn Store>, config: Arc<ApiConfig>) {
-    let code_lengths = group_code_lengths(&config);
+    let codes: HashMap<String, Option<u64>> = group_code_lengths(&config)
+        .into_iter()
+        .map(|(group, len)| {
+            let per_number = len.map(|l| config.code_space(l).map_or(0, |s| s.count));
+            (group, per_number)
+        })
+        .collect();
     let mut tick = tokio::time::interval(USAGE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
@@ -338,7 +343,7 @@ pub async fn run_usage_gauges(store: Arc<dyn Store>, config: Arc<ApiConfig>) {
                     info!("the store's usage can be counted again");
                     failing = false;
                 }
-                set_usage_gauges(&usage, &code_lengths);
+                set_usage_gauges(&usage, &codes);
             }
             Err(e) => {
                 if !failing {
@@ -372,15 +377,15 @@ mod tests {
     #[test]
     fn coded_groups_count_free_codes() {
         let n = uses(&[(false, 3), (false, 0)]);
-        assert_eq!((in_use(&n), free_capacity(&n, Some(2))), (3, 197));
+        assert_eq!((in_use(&n), free_capacity(&n, Some(100))), (3, 197));
         // An exclusive hold takes the whole number; longer codes cannot go below zero.
         let n = uses(&[(true, 0), (false, 150)]);
-        assert_eq!((in_use(&n), free_capacity(&n, Some(2))), (151, 0));
+        assert_eq!((in_use(&n), free_capacity(&n, Some(100))), (151, 0));
         assert_eq!(
-            free_capacity(&uses(&[(false, 0)]), Some(12)),
+            free_capacity(&uses(&[(false, 0)]), Some(1_000_000_000_000)),
             1_000_000_000_000
         );
-        assert_eq!(free_capacity(&[], Some(4)), 0);
+        assert_eq!(free_capacity(&[], Some(10_000)), 0);
     }
 
     #[test]

@@ -138,6 +138,8 @@ impl GmsApi {
             Route::CreateService { service } => {
                 self.gw.config.fallback_to_backend && !self.gw.config.services.contains_key(service)
             }
+            // Not served here yet (`api/callback.rs`): the web tier's, when it takes the rest.
+            Route::Callback(_) => self.gw.config.fallback_to_backend,
             _ => false,
         }
     }

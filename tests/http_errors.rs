@@ -105,10 +105,14 @@ fn known_paths_with_wrong_method_are_405_json() {
         405,
     );
     let id = uuid::Uuid::new_v4().to_string();
-    assert_error(
-        &get(&gw.url(&format!("/genesys/1/service/{id}/update")), &[]),
-        405,
+    let r = request(
+        "PUT",
+        &gw.url(&format!("/genesys/1/service/{id}/update")),
+        &[],
+        None,
     );
+    assert_error(&r, 405);
+    assert_eq!(r.header("allow"), Some("GET, POST"), "405 without Allow");
     assert_error(
         &request(
             "PATCH",

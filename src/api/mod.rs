@@ -1,7 +1,9 @@
 //! Handlers of the client-facing API, one file per area.
 
 pub mod admin;
+pub mod callback;
 pub mod service;
+pub mod service_storage;
 pub mod storage;
 pub mod test_page;
 

@@ -89,6 +89,18 @@ impl Validator {
         });
         let trusted_proxies = self.networks("gms.trusted_proxies", &f.trusted_proxies);
         let ors = self.ors(std::mem::take(&mut f.ors));
+        // GMS's one `server` option without an underscore that the gateway reads; empty is
+        // unset (GMS: no constraint).
+        let access_code_prefix = f
+            .server
+            .remove("access_code_prefix")
+            .map(|v| v.to_string())
+            .filter(|v| !v.is_empty())
+            .and_then(|v| {
+                CodePrefix::parse(&v)
+                    .map_err(|m| self.err("gms.server.access_code_prefix", m))
+                    .ok()
+            });
         let server: Vec<(String, String)> = f
             .server
             .iter()
@@ -122,6 +134,9 @@ impl Validator {
                 services.insert(name, Arc::new(s));
             }
         }
+        if let Some(prefix) = &access_code_prefix {
+            self.prefix_leaves_digits(prefix, &services);
+        }
         ApiConfig {
             ca_file,
             prefixes,
@@ -137,7 +152,45 @@ impl Validator {
             metrics: f.metrics_listen.is_some(),
             ors,
             resources,
+            access_code_prefix,
             services,
+        }
+    }
+
+    /// Every built-in that reserves must have a code digit left after the prefix, at its
+    /// configured (or default) code length: GMS fails each such create with a 500 instead.
+    fn prefix_leaves_digits(
+        &mut self,
+        prefix: &CodePrefix,
+        services: &HashMap<String, Arc<ServiceConfig>>,
+    ) {
+        let mut short: Vec<(&str, u64)> = services
+            .values()
+            .filter(|s| {
+                matches!(
+                    s.kind,
+                    ServiceKind::Builtin(
+                        BuiltinKind::RequestInteraction | BuiltinKind::RequestAccess
+                    )
+                )
+            })
+            .filter_map(|s| {
+                let len = s
+                    .option("_access_code_length")
+                    .filter(|v| !v.is_empty())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(DEFAULT_CODE_LEN);
+                (len as usize <= prefix.digits()).then_some((s.name.as_str(), len))
+            })
+            .collect();
+        short.sort_unstable();
+        for (name, len) in short {
+            self.err(
+                "gms.server.access_code_prefix",
+                format!(
+                    "'{prefix}' leaves no free digit in the {len}-digit access codes of gms.services.{name} (_access_code_length)"
+                ),
+            );
         }
     }
 

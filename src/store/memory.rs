@@ -23,8 +23,9 @@ use super::callback::memory::MemoryCallbacks;
 use super::callback::CallbackStore;
 use super::pool::{pack_code, unpack_code, Pools};
 use super::{
-    may_access, packed, DataRecord, MatchOutcome, MatchRequest, OrsSession, PutMode, Reservation,
-    ReservationRef, ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult, Usage,
+    may_access, packed, DataRecord, MatchOutcome, MatchRequest, NumberUse, OrsSession, PutMode,
+    Reservation, ReservationRef, ReserveRequest, ServiceRecord, StatusEntry, Store, StoreResult,
+    Usage,
 };
 use crate::value::{merge_fields, Fields};
 
@@ -551,11 +552,11 @@ impl Store for MemoryStore {
     }
 
     async fn match_reservation(&self, call: &MatchRequest) -> StoreResult<MatchOutcome> {
-        let outcome = lock(&self.inner.pools).take_match(call, Instant::now());
+        let (outcome, code) = lock(&self.inner.pools).take_released(call, Instant::now());
         if let MatchOutcome::Matched(id) = outcome {
             // Keep the record's list in step so a later delete does not release a stranger's hold.
             let key = id.as_u128();
-            let code = call.code.as_deref().and_then(pack_code).unwrap_or(0);
+            let code = code.unwrap_or(0);
             if let Some(e) = self.inner.services.shard(&key).get_mut(&key) {
                 let list = std::mem::take(&mut e.value.reservations).into_vec();
                 e.value.reservations = list
@@ -652,6 +653,30 @@ impl Store for MemoryStore {
         }
     }
 
+    async fn delete_data_key(&self, id: &str, owner: Option<&str>, key: &str) -> StoreResult<bool> {
+        let now = self.inner.now();
+        let data_key = DataKey::of(id);
+        let mut shard = self.inner.data.shard(&data_key);
+        match shard.get_mut(&data_key) {
+            Some(e) if e.expires > now && may_access(e.value.owner.as_deref(), owner) => {
+                let mut all = e.value.fields();
+                let before = all.len();
+                all.retain(|(k, _)| k != key);
+                if all.len() == before {
+                    return Ok(false);
+                }
+                let old = e.value.bytes(&data_key);
+                let kept = packed::encode(&all);
+                let new = old - e.value.fields.len() as u64 + kept.len() as u64;
+                // Smaller than before: the budget always has room for it.
+                self.inner.budget.resize(old, new)?;
+                e.value.fields = kept;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn get_status(&self, id: Uuid) -> StoreResult<Option<StatusEntry>> {
         let now = self.inner.now();
         let key = id.as_u128();
@@ -696,24 +721,29 @@ impl Store for MemoryStore {
 
     async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage> {
         let i = &self.inner;
-        let now = Instant::now();
-        let groups = groups
-            .iter()
-            .map(|(group, numbers)| {
-                // The pools lock is taken per number, so a reservation waits at most for one
-                // number's count, however large the group.
-                let uses = numbers
-                    .iter()
-                    .map(|n| lock(&i.pools).number_use(n, now))
-                    .collect();
-                (group.clone(), uses)
-            })
-            .collect();
+        let mut counted = Vec::with_capacity(groups.len());
+        for (group, numbers) in groups {
+            counted.push((group.clone(), self.group_use(group, numbers).await?));
+        }
         Ok(Usage {
             live_services: Some(i.services.count_live(i.now()) as u64),
-            groups,
+            groups: counted,
             data_bytes: Some((i.budget.used(), i.budget.max())),
         })
+    }
+
+    async fn group_use(
+        &self,
+        _group: &str,
+        numbers: &Arc<[String]>,
+    ) -> StoreResult<Vec<NumberUse>> {
+        let now = Instant::now();
+        // The pools lock is taken per number, so a reservation waits at most for one number's
+        // count, however large the group.
+        Ok(numbers
+            .iter()
+            .map(|n| lock(&self.inner.pools).number_use(n, now))
+            .collect())
     }
 }
 
@@ -740,9 +770,9 @@ mod tests {
         ReserveRequest {
             group: "G".into(),
             numbers: Arc::from(vec!["1".to_string()]),
-            code_len,
+            code: code_len.map(crate::ids::CodeSpace::all),
             allocation: Allocation::Random,
-            phone: "555".into(),
+            phone: Some("555".into()),
             ttl: Duration::from_secs(30),
             per_phone: 0,
         }
@@ -810,6 +840,7 @@ mod tests {
             code: r.code,
             phone: None,
             max_failed: 5,
+            require_code: true,
         };
         assert_eq!(
             s.match_reservation(&call).await.unwrap(),

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub mod gms_clients;
+
 /// The internal credentials the test configs give match-interaction (`gms.internal_auth`):
 /// user `ivr`, password `ivr-secret`. [`Gateway::match_call`] sends them.
 pub const INTERNAL_AUTH: &str = "internal_auth: {users: {ivr: ivr-secret}}";

@@ -11,9 +11,13 @@
 //! server would read as an API path (an encoded `/` or `\`, a backslash, a `;` parameter) is
 //! refused with a 400 rather than passed on.
 
+mod callback;
+
 use std::borrow::Cow;
 
 use http::Method;
+
+pub use callback::CallbackRoute;
 
 /// The API operation a request asks for.
 // Each variant's doc is its path; its fields are the path's segments of the same names.
@@ -22,10 +26,24 @@ use http::Method;
 pub enum Route {
     /// `POST {root}/service/{service}`
     CreateService { service: String },
-    /// `POST {root}/service/{id}/{request}`
+    /// `POST` or `GET {root}/service/{id}/{request}` (a GET's query parameters are taken as a
+    /// POST's body parameters: contract 4.2)
     ServiceRequest { id: String, request: String },
     /// `DELETE {root}/service/{id}`
     DeleteService { id: String },
+    /// `GET {root}/service/{id}/storage`: the service's user data (`gms-callback.md` 11.7)
+    ServiceStorageGetAll { id: String },
+    /// `GET {root}/service/{id}/storage/{key}`
+    ServiceStorageGetKey { id: String, key: String },
+    /// `GET {root}/service/{id}/storage/binary/{key}`
+    ServiceStorageBinary { id: String, key: String },
+    /// `POST {root}/service/{id}/storage`: merges into the service's user data
+    ServiceStorageUpdate { id: String },
+    /// `DELETE {root}/service/{id}/storage/{key}`: one key
+    ServiceStorageDeleteKey { id: String, key: String },
+    /// `{root}/service/callback...` and `{root}/admin/callback/...`: the Callback Services API
+    /// (`gms-callback.md` section 2).
+    Callback(CallbackRoute),
     /// `POST {root}/storage/{ttl}`
     StorageCreate { ttl: String },
     /// `POST {root}/storage/{id}/{ttl}`
@@ -88,6 +106,7 @@ impl Route {
         match self {
             Route::CreateService { .. }
             | Route::ServiceRequest { .. }
+            | Route::ServiceStorageUpdate { .. }
             | Route::StorageCreate { .. }
             | Route::StorageUpdate { .. }
             | Route::StorageCustom { .. } => BodyUse::Params,
@@ -102,6 +121,12 @@ impl Route {
             Route::CreateService { .. } => "service_create",
             Route::ServiceRequest { .. } => "service_request",
             Route::DeleteService { .. } => "service_delete",
+            Route::ServiceStorageGetAll { .. } => "service_storage_get_all",
+            Route::ServiceStorageGetKey { .. } => "service_storage_get_key",
+            Route::ServiceStorageBinary { .. } => "service_storage_binary",
+            Route::ServiceStorageUpdate { .. } => "service_storage_update",
+            Route::ServiceStorageDeleteKey { .. } => "service_storage_delete_key",
+            Route::Callback(c) => c.name(),
             Route::StorageCreate { .. } => "storage_create",
             Route::StorageUpdate { .. } => "storage_update",
             Route::StorageCustom { .. } => "storage_custom",
@@ -174,15 +199,36 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
     let delete = *method == Method::DELETE;
     let own = |x: &str| x.to_string();
     let only = |allow| Route::MethodNotAllowed { allow };
+    if let Some(callback) = callback::route(method, &s[..n]) {
+        return callback;
+    }
     match &s[..n] {
         ["service", a] if post => Route::CreateService { service: own(a) },
         ["service", a] if delete => Route::DeleteService { id: own(a) },
         ["service", _] => only("POST, DELETE"),
-        ["service", a, b] if post => Route::ServiceRequest {
+        // A service's storage before its requests: `storage` is never a request for ORS.
+        ["service", a, "storage"] if get => Route::ServiceStorageGetAll { id: own(a) },
+        ["service", a, "storage"] if post => Route::ServiceStorageUpdate { id: own(a) },
+        ["service", _, "storage"] => only("GET, POST"),
+        ["service", a, "storage", "binary", k] if get => Route::ServiceStorageBinary {
+            id: own(a),
+            key: own(k),
+        },
+        ["service", _, "storage", "binary", _] => only("GET"),
+        ["service", a, "storage", k] if get => Route::ServiceStorageGetKey {
+            id: own(a),
+            key: own(k),
+        },
+        ["service", a, "storage", k] if delete => Route::ServiceStorageDeleteKey {
+            id: own(a),
+            key: own(k),
+        },
+        ["service", _, "storage", _] => only("GET, DELETE"),
+        ["service", a, b] if post || get => Route::ServiceRequest {
             id: own(a),
             request: own(b),
         },
-        ["service", _, _] => only("POST"),
+        ["service", _, _] => only("GET, POST"),
         ["storage", "binary", a, b] if get => Route::StorageBinary {
             id: own(a),
             key: own(b),
@@ -410,9 +456,89 @@ mod tests {
             }
         );
         assert_eq!(
-            r(Method::PUT, "/genesys/1/service/abc/x"),
-            Route::MethodNotAllowed { allow: "POST" }
+            r(Method::GET, "/genesys/1/service/abc/check-queue-position"),
+            Route::ServiceRequest {
+                id: "abc".into(),
+                request: "check-queue-position".into()
+            }
         );
+        assert_eq!(
+            r(Method::PUT, "/genesys/1/service/abc/x"),
+            Route::MethodNotAllowed { allow: "GET, POST" }
+        );
+    }
+
+    #[test]
+    fn per_service_storage_routes() {
+        let id = || "abc".to_string();
+        let key = || "k".to_string();
+        for (m, path, want) in [
+            (
+                Method::GET,
+                "storage",
+                Route::ServiceStorageGetAll { id: id() },
+            ),
+            (
+                Method::POST,
+                "storage",
+                Route::ServiceStorageUpdate { id: id() },
+            ),
+            (
+                Method::GET,
+                "storage/k",
+                Route::ServiceStorageGetKey {
+                    id: id(),
+                    key: key(),
+                },
+            ),
+            (
+                Method::DELETE,
+                "storage/k",
+                Route::ServiceStorageDeleteKey {
+                    id: id(),
+                    key: key(),
+                },
+            ),
+            (
+                Method::GET,
+                "storage/binary/k",
+                Route::ServiceStorageBinary {
+                    id: id(),
+                    key: key(),
+                },
+            ),
+            (
+                Method::GET,
+                "storage/binary",
+                Route::ServiceStorageGetKey {
+                    id: id(),
+                    key: "binary".into(),
+                },
+            ),
+            (
+                Method::DELETE,
+                "storage",
+                Route::MethodNotAllowed { allow: "GET, POST" },
+            ),
+            (
+                Method::POST,
+                "storage/k",
+                Route::MethodNotAllowed {
+                    allow: "GET, DELETE",
+                },
+            ),
+            (
+                Method::DELETE,
+                "storage/binary/k",
+                Route::MethodNotAllowed { allow: "GET" },
+            ),
+        ] {
+            assert_eq!(
+                r(m, &format!("/genesys/1/service/abc/{path}")),
+                want,
+                "{path}"
+            );
+        }
     }
 
     #[test]
