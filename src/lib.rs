@@ -38,8 +38,8 @@
 //! - `routes.rs`: method + path -> route (`paths.rs`: a path's normal form and the readings of
 //!   a lenient server); `dispatch.rs`: route -> handler; `gateway.rs`: the state handlers share.
 //! - `api/`, `builtin/`, `ors/`: the handlers (Service, Storage, admin API; access numbers;
-//!   ORS sessions and the status cache). `store/`: the [`Store`] trait and its memory and
-//!   Redis implementations.
+//!   ORS sessions and the status cache). [`store`]: the [`Store`] trait and its memory and
+//!   Redis implementations (public: custom stores and the store-level tests use its types).
 //! - `form/`, `params.rs`, `value.rs`: request bodies (multipart through `multer`,
 //!   urlencoded, JSON) read under limits into [`Params`].
 //! - [`callback`]: the pure date and time logic of the Callback Services API (callback times,
@@ -84,7 +84,7 @@ mod request_id;
 mod routes;
 mod server;
 mod start_error;
-mod store;
+pub mod store;
 mod tls;
 mod value;
 

@@ -17,13 +17,17 @@
 //! - [`slots`]: availability V1/V2 (§6.2).
 //! - [`desired`]: is a desired time acceptable (§3.2 step 4), and what to propose (§3.4).
 //! - [`query`]: the query parameters of the office-hours, capacity and availability GETs.
+//! - [`record`]: the callback record and its state machine (§7.2); [`change`]: the changes to
+//!   a record (cancel, reschedule, submission, ORS reports, edits) by those rules.
 
 pub mod buckets;
 pub mod capacity;
+pub mod change;
 pub mod desired;
 pub mod error;
 pub mod office_hours;
 pub mod query;
+pub mod record;
 pub mod rules;
 pub mod slots;
 pub mod time;

@@ -257,6 +257,11 @@ impl Store for Metered {
         metered(Op::Usage, self.inner.usage(groups)).await
     }
 
+    /// Not metered per operation: the callback API meters its own requests.
+    fn callbacks(&self) -> &dyn super::callback::CallbackStore {
+        self.inner.callbacks()
+    }
+
     fn start_upkeep(&self) {
         self.inner.start_upkeep()
     }

@@ -1,13 +1,15 @@
 //! The [`Store`]: every piece of state the gateway keeps (service records, user data,
-//! access-number reservations, status entries), each with a TTL. Handlers hold an
-//! `Arc<dyn Store>` and never keep per-service state of their own, so a second node or a restart
-//! (with a shared store) sees the same truth.
+//! access-number reservations, status entries, and callback records through
+//! [`Store::callbacks`]), each with a TTL. Handlers hold an `Arc<dyn Store>` and never keep
+//! per-service state of their own, so a second node or a restart (with a shared store) sees
+//! the same truth.
 //!
 //! Operations that must not interleave (reserve, match-and-release, ownership-checked writes)
 //! are single trait calls, so every implementation can make them atomic (a mutex here, a Lua
 //! script on Redis).
 
 pub mod budget;
+pub mod callback;
 pub mod memory;
 pub mod metered;
 pub mod packed;
@@ -25,6 +27,7 @@ use uuid::Uuid;
 use crate::config::{ApiConfig, StorageKind};
 use crate::start_error::StartError;
 use crate::value::Fields;
+use callback::CallbackStore;
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -295,6 +298,9 @@ pub trait Store: Send + Sync {
     /// Counts live services and the live reservations on every number of `groups` (the
     /// metrics gauges): called every few seconds off the request path, never per request.
     async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage>;
+
+    /// The callback records (issue 18): the same backend, its own keys and indexes.
+    fn callbacks(&self) -> &dyn CallbackStore;
 
     /// Starts the store's own background work, once the process serves (after a daemon's
     /// fork, which keeps no other thread). Required, not defaulted: a wrapper that forgot to

@@ -31,6 +31,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::budget::Budget;
+use super::callback::memory::MemoryCallbacks;
+use super::callback::CallbackStore;
 use super::pool::Pools;
 use super::{
     DataRecord, MatchOutcome, MatchRequest, OrsSession, PutMode, Reservation, ReserveRequest,
@@ -59,6 +61,7 @@ struct Inner {
 pub struct MemoryStore {
     inner: Arc<Inner>,
     sweeper: Once,
+    callbacks: MemoryCallbacks,
 }
 
 impl Default for MemoryStore {
@@ -87,6 +90,7 @@ impl MemoryStore {
         MemoryStore {
             inner,
             sweeper: Once::new(),
+            callbacks: MemoryCallbacks::new(),
         }
     }
 
@@ -208,6 +212,10 @@ impl Store for MemoryStore {
 
     async fn put_status(&self, id: Uuid, entry: StatusEntry, keep: Duration) -> StoreResult<()> {
         self.inner.put_status(id, entry, keep)
+    }
+
+    fn callbacks(&self) -> &dyn CallbackStore {
+        &self.callbacks
     }
 
     /// Starts the sweeper thread (once; it ends when the store is dropped). A plain thread,

@@ -25,7 +25,7 @@ pub(super) struct Scripts {
 
 impl Scripts {
     pub(super) fn new() -> Self {
-        let s = |head: &str, body: &str| Script::new(&format!("{head}{LIB}{body}"));
+        let s = |head: &str, body: &str| Script::new(&format!("{head}{BASE}{LIB}{body}"));
         Scripts {
             create: s(GROWS, CREATE),
             reserve: s(GROWS, RESERVE),
@@ -64,14 +64,14 @@ impl Scripts {
 /// whole script, before it runs, while over `maxmemory` (an OOM error: the store is full,
 /// 507), so nothing is half-written. A script without flags would be refused only at its
 /// first write that needs memory, and run on past it when a DEL or HDEL came first.
-const GROWS: &str = "#!lua\n";
+pub(super) const GROWS: &str = "#!lua\n";
 /// The first line of the match script: it must run while Redis is full (it releases a
 /// hold, or counts a failure in a few bytes), as the scripts that only delete do.
-const ANY_MEMORY: &str = "#!lua flags=allow-oom\n";
+pub(super) const ANY_MEMORY: &str = "#!lua flags=allow-oom\n";
 
-/// Functions shared by the scripts below; each script is a first line (flags, see [`GROWS`]),
-/// `LIB` and its body.
-pub const LIB: &str = r#"
+/// What every script of the Redis store starts with (the callback store's too): the argument
+/// reader and the server's clock.
+pub(super) const BASE: &str = r#"
 local argi = 0
 local function arg()
   argi = argi + 1
@@ -82,6 +82,11 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+"#;
+
+/// Functions shared by the scripts below; each script is a first line (flags, see [`GROWS`]),
+/// [`BASE`], `LIB` and its body.
+pub const LIB: &str = r#"
 
 local function hold_exp(v)
   return tonumber(string.match(v, '^(%d+)')) or 0

@@ -5,7 +5,9 @@
 //! Layout: `keys` (the key layout: which key holds what), `codec` (records as hash fields and
 //! strings), `conn` (connections, single or cluster, and the timeout on every operation), `lua`
 //! (the scripts that make operations atomic), `reserve` (reservation windows over a group's
-//! numbers) and `ops` (the [`Store`](crate::store::Store) implementation).
+//! numbers), `ops` (the [`Store`](crate::store::Store) implementation) and `callbacks` (the
+//! callback records' [`CallbackStore`](crate::store::callback::CallbackStore), with its own keys
+//! and scripts).
 //!
 //! # Round trips
 //!
@@ -14,6 +16,7 @@
 //! the service and its data (two other slots) are written concurrently: two round trips.
 //! Reads are one command; `touch_service` is two commands sent together (one round trip).
 
+mod callbacks;
 mod codec;
 mod conn;
 mod keys;

@@ -400,6 +400,11 @@ impl Store for RedisStore {
         .await
     }
 
+    /// This store: the callback records live in the same Redis (`callbacks/`).
+    fn callbacks(&self) -> &dyn crate::store::callback::CallbackStore {
+        self
+    }
+
     /// Holds: one script call per [`USAGE_CHUNK`] numbers of a group (a group's keys share a
     /// slot), all sent together; each reads its numbers' holds, so the cost is O(numbers +
     /// live holds). Live services: `None`. Service records are keys of their own, spread over
