@@ -94,6 +94,7 @@ pub use config::{
 };
 pub use error::ApiError;
 pub use form::{collect, parse_json, parse_urlencoded, read_params, BodyInfo};
+pub use ors::client::NodeAddrError;
 pub use params::Params;
 pub use paths::normalize;
 pub use plugin::{ApiExchange, GmsApi};
