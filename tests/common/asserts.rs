@@ -9,7 +9,8 @@ use super::gateway::Gateway;
 use super::http::{delete, Resp};
 
 /// Assert an error reply: the status, `application/json`, and a body
-/// `{"exception": <string>, "message": <string>}`. Returns the body.
+/// `{"exception": <string>, "message": <string>, "request_id": <the X-Request-Id header>}`.
+/// Returns the body.
 pub fn assert_error(resp: &Resp, status: u16) -> Value {
     assert_eq!(
         resp.status,
@@ -36,6 +37,16 @@ pub fn assert_error(resp: &Resp, status: u16) -> Value {
     assert!(
         obj.get("message").is_some_and(Value::is_string),
         "error body lacks a string \"message\": {v}"
+    );
+    let id = obj.get("request_id").and_then(Value::as_str);
+    assert!(
+        id.is_some_and(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())),
+        "error body lacks a \"request_id\" of 16 hex digits: {v}"
+    );
+    assert_eq!(
+        id,
+        resp.header("x-request-id"),
+        "the body's request_id is not the X-Request-Id header: {v}"
     );
     v
 }
