@@ -106,7 +106,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// A server in `dir` (created): no persistence, or with `aof` the append-only file as
-    /// the README recommends (`appendonly yes`, `appendfsync everysec`).
+    /// docs/redis.md recommends (`appendonly yes`, `appendfsync everysec`).
     pub fn start_in(dir: &Path, aof: bool) -> RedisServer {
         let mut args: Vec<String> = vec!["--save".into(), "".into()];
         if aof {
