@@ -35,8 +35,8 @@
 //! # Layout
 //! - `plugin.rs`: [`GmsApi`], the hook and the background services; `answer.rs`: one API
 //!   request from head to reply, the one place errors become replies.
-//! - `routes.rs`: method + normalized path -> route; `dispatch.rs`: route -> handler;
-//!   `gateway.rs`: the state handlers share.
+//! - `routes.rs`: method + path -> route (`paths.rs`: a path's normal form and the readings of
+//!   a lenient server); `dispatch.rs`: route -> handler; `gateway.rs`: the state handlers share.
 //! - `api/`, `builtin/`, `ors/`: the handlers (Service, Storage, admin API; access numbers;
 //!   ORS sessions and the status cache). [`store`]: the [`Store`] trait and its memory and
 //!   Redis implementations (public: custom stores and the store-level tests use its types).
@@ -76,6 +76,7 @@ mod logs;
 mod metrics;
 mod ors;
 mod params;
+mod paths;
 mod plugin;
 mod proxy;
 mod reply;
@@ -93,11 +94,13 @@ pub use config::{
 };
 pub use error::ApiError;
 pub use form::{collect, parse_json, parse_urlencoded, read_params, BodyInfo};
+pub use ors::client::NodeAddrError;
 pub use params::Params;
+pub use paths::normalize;
 pub use plugin::{ApiExchange, GmsApi};
 pub use reply::{Reply, Trace};
 pub use request_id::RequestId;
-pub use routes::{normalize, route, Route};
+pub use routes::{route, Route};
 pub use start_error::StartError;
 pub use store::memory::MemoryStore;
 pub use store::{build as build_store, Store};

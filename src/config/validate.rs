@@ -255,7 +255,7 @@ impl Validator {
                     }
                     upstreams.push(u);
                 }
-                Err(e) => self.err(path, e),
+                Err(e) => self.err(path, e.to_string()),
             }
         }
         BackendConfig {
@@ -323,7 +323,7 @@ impl Validator {
                         crate::tls::TlsFile::Cert => "cert",
                         crate::tls::TlsFile::Key => "key",
                     };
-                    self.err(format!("{path}.{key}"), e);
+                    self.err(format!("{path}.{key}"), e.to_string());
                 }
                 TlsListener {
                     addr: l.addr,

@@ -1,14 +1,10 @@
 //! Method + path -> [`Route`]: which API operation a request is, before any body is read
 //! (contract sections 1, 4, 7, 8). Paths outside the API roots pass through to the web tier.
 //!
-//! No spelling of an API path reaches the web tier, which may normalize paths (GMS runs on a
-//! servlet container that does) and then serve API and admin paths without the gateway's
-//! checks (issue 15, item 4). A path under an API root as sent is routed as sent: its segments
-//! are ids and keys, where `.` and `..` are names, never steps up. Any other path is routed on
-//! its normal form ([`normalize`]: unreserved percent-escapes decoded, `//` collapsed, dot
-//! segments removed, RFC 3986 6.2.2), the roots matched without regard to case: if that is
-//! under a root, the request is the API's. A path still outside the roots that a more lenient
-//! server would read as an API path (an encoded `/` or `\`, a backslash, a `;` parameter) is
+//! No spelling of an API path reaches the web tier (issue 15, item 4). A path under an API root
+//! as sent is routed as sent: its segments are ids and keys, where `.` and `..` are names,
+//! never steps up. Any other path is routed on its normal form (`paths.rs`): if that is under a
+//! root, the request is the API's; if a more lenient server would read it as an API path, it is
 //! refused with a 400 rather than passed on.
 
 mod callback;
@@ -18,6 +14,8 @@ use std::borrow::Cow;
 use http::Method;
 
 pub use callback::CallbackRoute;
+
+use crate::paths::{after_root, decode_segment, normalize, slips_into_api, under_root};
 
 /// The API operation a request asks for.
 // Each variant's doc is its path; its fields are the path's segments of the same names.
@@ -267,155 +265,6 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
         ["admin", "servicetest.css"] if get => Route::TestPage(PageFile::Style),
         _ => Route::NotFound,
     }
-}
-
-/// `path` in normal form (RFC 3986 6.2.2): percent-escapes of unreserved characters decoded,
-/// empty segments (`//`) collapsed, `.` and `..` segments removed (5.2.4). Other escapes and
-/// the case of every letter are kept. Borrowed when there is nothing to change, which is the
-/// case of almost every request.
-pub fn normalize(path: &str) -> Cow<'_, str> {
-    let b = path.as_bytes();
-    let plain = !b.contains(&b'%')
-        && memchr::memmem::find(b, b"//").is_none()
-        && memchr::memmem::find(b, b"/.").is_none();
-    if plain || !path.starts_with('/') {
-        return Cow::Borrowed(path);
-    }
-    let decoded = decode_unreserved(path);
-    let mut kept: Vec<&str> = Vec::new();
-    let mut trailing_slash = false;
-    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
-    let last = segments.len().saturating_sub(1);
-    for (i, seg) in segments.iter().enumerate() {
-        trailing_slash = false;
-        match *seg {
-            "" | "." => trailing_slash = i == last,
-            ".." => {
-                kept.pop();
-                trailing_slash = i == last;
-            }
-            s => kept.push(s),
-        }
-    }
-    let mut out = String::with_capacity(decoded.len());
-    for seg in &kept {
-        out.push('/');
-        out.push_str(seg);
-    }
-    if trailing_slash || kept.is_empty() {
-        out.push('/');
-    }
-    Cow::Owned(out)
-}
-
-/// Decodes the escapes of unreserved characters (`ALPHA / DIGIT / - . _ ~`); every other byte,
-/// and every malformed escape, stays as it is.
-fn decode_unreserved(path: &str) -> String {
-    let b = path.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = (b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
-                .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok())
-                .flatten()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(c) = hex.filter(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c)) {
-                out.push(c);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    // Only ASCII escapes were decoded into ASCII: the bytes are as valid UTF-8 as the input.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// Whether a path outside the API roots would be an API path to a lenient server: one that
-/// decodes `%2F` and `%5C` in paths, takes `\` for `/`, or drops `;` path parameters.
-fn slips_into_api(path: &str, prefixes: &[String]) -> bool {
-    let b = path.as_bytes();
-    let suspect = b.contains(&b'\\')
-        || b.contains(&b';')
-        || b.windows(3).any(|w| {
-            w[0] == b'%'
-                && (w[1..].eq_ignore_ascii_case(b"2f") || w[1..].eq_ignore_ascii_case(b"5c"))
-        });
-    if !suspect {
-        return false;
-    }
-    let lenient = path
-        .replace("%2F", "/")
-        .replace("%2f", "/")
-        .replace("%5C", "/")
-        .replace("%5c", "/")
-        .replace('\\', "/");
-    let without_params: Vec<&str> = lenient
-        .split('/')
-        .map(|seg| seg.split(';').next().unwrap_or(""))
-        .collect();
-    let lenient = without_params.join("/");
-    let normal = normalize(&lenient);
-    prefixes.iter().any(|p| under_root(&normal, p).is_some())
-}
-
-/// The part of `path` after `root` and its slash, if `path` is under `root` (compared without
-/// regard to case: a web tier on a case-blind file system would serve either spelling).
-fn under_root<'a>(path: &'a str, root: &str) -> Option<&'a str> {
-    let head = path.get(..root.len())?;
-    if !head.eq_ignore_ascii_case(root) {
-        return None;
-    }
-    after_root(&path[root.len()..])
-}
-
-/// What follows a root, if it ends there or at a `/`: the path under the root.
-fn after_root(rest: &str) -> Option<&str> {
-    if rest.is_empty() {
-        Some("")
-    } else {
-        rest.strip_prefix('/')
-    }
-}
-
-/// Percent-decodes one path segment; it must be UTF-8 without control characters or '/'.
-fn decode_segment(s: &str) -> Result<Cow<'_, str>, String> {
-    if !s.contains('%') {
-        if s.chars().any(char::is_control) {
-            return Err("path segment holds a control character".into());
-        }
-        return Ok(Cow::Borrowed(s));
-    }
-    if !valid_percent_escapes(s.as_bytes()) {
-        return Err(format!("bad percent-encoding in path segment '{s}'"));
-    }
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(s).collect();
-    let d = String::from_utf8(bytes).map_err(|_| "path segment is not valid UTF-8".to_string())?;
-    if d.chars().any(char::is_control) || d.contains('/') {
-        return Err("path segment holds a control character or '/'".into());
-    }
-    Ok(Cow::Owned(d))
-}
-
-/// Whether every '%' starts a two-hex-digit escape (percent_decode silently keeps bad ones).
-pub fn valid_percent_escapes(b: &[u8]) -> bool {
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if i + 2 >= b.len() {
-                return false;
-            }
-            if !(b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit()) {
-                return false;
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    true
 }
 
 #[cfg(test)]
@@ -722,25 +571,5 @@ mod tests {
             ),
             Route::NotFound
         );
-    }
-
-    #[test]
-    fn normal_form() {
-        for (path, normal) in [
-            ("/a/b", "/a/b"),
-            ("/a//b/", "/a/b/"),
-            ("/a/./b/../c", "/a/c"),
-            ("/a/b/..", "/a/"),
-            ("/..", "/"),
-            ("/", "/"),
-            ("/%61%2F%7e%zz", "/a%2F~%zz"),
-            ("/.well-known/x", "/.well-known/x"),
-        ] {
-            assert_eq!(normalize(path), normal, "{path}");
-        }
-        assert!(matches!(
-            normalize("/genesys/1/storage/x"),
-            Cow::Borrowed(_)
-        ));
     }
 }
