@@ -24,6 +24,12 @@ pub async fn create(gw: &Gateway, name: &str, req: ApiRequest) -> Result<Reply, 
     match &svc.kind {
         ServiceKind::Builtin(kind) => builtin::create(gw, &svc, *kind, req).await,
         ServiceKind::Ors(conf) => ors::service::create(gw, &svc, conf, req).await,
+        ServiceKind::Callback(_) => Err(ApiError::BadRequest(format!(
+            "'{name}' is a callback service: callbacks are created with POST {{root}}/service/callback/{name}"
+        ))),
+        ServiceKind::OfficeHours(_) | ServiceKind::Capacity(_) => Err(ApiError::BadRequest(format!(
+            "'{name}' is answered by GET {{root}}/service/{name}; it creates nothing"
+        ))),
     }
 }
 
@@ -58,13 +64,14 @@ pub async fn request(
     req.params.check_service_params()?;
     match (request, &svc.kind) {
         ("update", _) => update(gw, &record, req).await,
-        (_, ServiceKind::Builtin(_)) => Err(ApiError::BadRequest(format!(
-            "request '{request}' needs an ORS session; service '{}' is built in",
-            svc.name
-        ))),
         (_, ServiceKind::Ors(conf)) => {
             ors::service::request(gw, &svc, conf, record, request, req).await
         }
+        // Service records are only made by the built-ins and ORS services.
+        _ => Err(ApiError::BadRequest(format!(
+            "request '{request}' needs an ORS session; service '{}' is built in",
+            svc.name
+        ))),
     }
 }
 

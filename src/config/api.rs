@@ -74,6 +74,8 @@ pub struct ApiConfig {
     pub resources: HashMap<String, Arc<[String]>>,
     /// Configured services by name.
     pub services: HashMap<String, Arc<ServiceConfig>>,
+    /// `gms.callback`: the Callback Services API's settings.
+    pub callback: super::callback::CallbackSettings,
 }
 
 /// Request limits (contract section 2).
@@ -231,6 +233,11 @@ impl ApiConfig {
             ),
             _ => {}
         }
+        for name in &self.callback.services {
+            if let Some(ServiceKind::Callback(cb)) = self.services.get(name).map(|s| &s.kind) {
+                out.extend(cb.warnings(name));
+            }
+        }
         out
     }
 }
@@ -302,6 +309,23 @@ pub enum ServiceKind {
     Builtin(BuiltinKind),
     /// A service run by an SCXML session on ORS.
     Ors(OrsServiceConfig),
+    /// A callback service (`_type: ors`, `_service_type: callback`; `gms-callback.md`).
+    Callback(Arc<super::callback::CallbackService>),
+    /// The `office-hours` built-in (`gms-callback.md` §10.1).
+    OfficeHours(Arc<crate::callback::OfficeHours>),
+    /// The `capacity` built-in (`gms-callback.md` §10.2).
+    Capacity(Arc<crate::callback::Capacity>),
+}
+
+impl ServiceKind {
+    /// The ORS side of a service that runs on ORS (an ORS or a callback service).
+    pub fn ors(&self) -> Option<&OrsServiceConfig> {
+        match self {
+            ServiceKind::Ors(o) => Some(o),
+            ServiceKind::Callback(c) => Some(&c.ors),
+            _ => None,
+        }
+    }
 }
 
 /// The built-in services (contract section 5).

@@ -10,6 +10,7 @@
 
 mod access;
 mod api;
+mod callback;
 mod edge;
 mod file;
 mod services;
@@ -18,6 +19,7 @@ mod validate;
 use std::fmt;
 
 pub use api::*;
+pub use callback::{CallbackService, CallbackSettings, CALLBACK_OPTIONS, CALLBACK_WORD};
 pub use edge::*;
 
 use file::{GmsFile, RootFile};
