@@ -5,6 +5,7 @@
 //! client a short fixed message and the request id; the detail goes to the log with the same
 //! id ([`ApiError::to_reply_for`], called by the plugin's one reply path).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -72,12 +73,47 @@ pub enum ApiError {
     BackendTimeout(String),
     /// 500: a bug; the detail is logged, the client sees a generic text.
     Internal(String),
+    /// An error of the Callback Services API with GMS's exception name (`gms-callback.md`
+    /// §3.2, §3.4): always with `code` and `phrase`, and `availability` when a desired time
+    /// was refused; a 503 carries `Retry-After: 1`.
+    Callback(Box<CallbackError>),
+}
+
+/// A Callback Services API error (see [`ApiError::Callback`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackError {
+    /// The HTTP status.
+    pub status: u16,
+    /// GMS's exception name, e.g. `CallbackExceptionAvailability`.
+    pub exception: &'static str,
+    /// What the client reads.
+    pub message: String,
+    /// Free slots proposed instead of a refused desired time (slot start -> free count).
+    pub availability: Option<BTreeMap<String, u32>>,
+}
+
+impl ApiError {
+    /// A Callback Services API error without proposals.
+    pub fn callback(status: u16, exception: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Callback(Box::new(CallbackError {
+            status,
+            exception,
+            message: message.into(),
+            availability: None,
+        }))
+    }
 }
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     exception: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phrase: Option<&'a str>,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    availability: Option<&'a BTreeMap<String, u32>>,
 }
 
 impl ApiError {
@@ -101,6 +137,7 @@ impl ApiError {
             ApiError::OrsFailed { .. } | ApiError::BackendFailed(_) => 502,
             ApiError::OrsTimeout { .. } | ApiError::BackendTimeout(_) => 504,
             ApiError::Internal(_) => 500,
+            ApiError::Callback(e) => e.status,
         }
     }
 
@@ -125,6 +162,7 @@ impl ApiError {
             ApiError::BackendFailed(_) => "BadGatewayException",
             ApiError::BackendTimeout(_) => "GatewayTimeoutException",
             ApiError::Internal(_) => "InternalServerException",
+            ApiError::Callback(e) => e.exception,
         }
     }
 
@@ -153,6 +191,7 @@ impl ApiError {
             // Internal detail never reaches the client; it is in the log.
             ApiError::StoreFailed(_) => "storage unavailable",
             ApiError::Internal(_) => "internal error",
+            ApiError::Callback(e) => &e.message,
         }
     }
 
@@ -191,28 +230,39 @@ impl ApiError {
 
     /// The JSON reply for this error, without a request id.
     pub fn to_reply(&self) -> Reply {
-        self.reply_with(self.message())
+        self.reply_with(self.message(), false)
     }
 
     /// The reply to request `id`: an error with internal detail (or a failed ORS request) logs
     /// it with the id, and its client message names the id, so a report can be matched with the
-    /// log line.
-    pub fn to_reply_for(&self, id: &RequestId) -> Reply {
+    /// log line. `coded`: the error also carries `code` (the status) and `phrase` (its reason
+    /// phrase), as every error of the Callback Services API does (`gms-callback.md` §3.4).
+    pub fn to_reply_for(&self, id: &RequestId, coded: bool) -> Reply {
         if !self.names_request_id() {
-            return self.to_reply();
+            return self.reply_with(self.message(), coded);
         }
         if self.status() == 500 {
             log::error!("request {id}: {self}");
         } else {
             log::warn!("request {id}: {self}");
         }
-        self.reply_with(&format!("{} (request id {id})", self.message()))
+        self.reply_with(&format!("{} (request id {id})", self.message()), coded)
     }
 
-    fn reply_with(&self, message: &str) -> Reply {
+    fn reply_with(&self, message: &str, coded: bool) -> Reply {
+        let (coded, availability) = match self {
+            ApiError::Callback(e) => (true, e.availability.as_ref()),
+            _ => (coded, None),
+        };
+        let status = self.status();
         let body = ErrorBody {
             exception: self.exception(),
+            code: coded.then_some(status),
+            phrase: coded
+                .then(|| http::StatusCode::from_u16(status).ok()?.canonical_reason())
+                .flatten(),
             message,
+            availability,
         };
         let reply = Reply::new(
             self.status(),
@@ -228,6 +278,8 @@ impl ApiError {
             }
             // RFC 9110: a 405 lists the methods the path has.
             ApiError::MethodNotAllowed(allow) => reply.with_header("Allow", *allow),
+            // GMS's queue and throttle limits (§3.2 step 5): come back in a second.
+            ApiError::Callback(e) if e.status == 503 => reply.with_header("Retry-After", "1"),
             _ => reply,
         }
     }
@@ -296,7 +348,7 @@ mod tests {
             "ORS request failed: cannot connect to ORS.",
             "http://10.0.0.7:7210: ConnectRefused",
         )
-        .to_reply_for(&id);
+        .to_reply_for(&id, false);
         assert_eq!(r.status, 502);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(
@@ -305,14 +357,14 @@ mod tests {
         );
         // No detail: the client still reads the id, as for every failed ORS request.
         let r = ApiError::ors_failed("ORS request failed: no ORS node is configured.", "")
-            .to_reply_for(&id);
+            .to_reply_for(&id, false);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert!(v["message"]
             .as_str()
             .unwrap()
             .ends_with(&format!("(request id {id})")));
         // Errors without internal detail are the client's own: no id in the message.
-        let r = ApiError::NotFound("no such service 'x'".into()).to_reply_for(&id);
+        let r = ApiError::NotFound("no such service 'x'".into()).to_reply_for(&id, false);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["message"], "no such service 'x'");
         let r = ApiError::Unauthorized("x").to_reply();

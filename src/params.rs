@@ -66,6 +66,19 @@ impl Params {
         out
     }
 
+    /// The names of the parameters that carry files.
+    pub fn file_names(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .iter()
+            .filter(|(_, v)| matches!(v, Value::File(_)))
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// Every parameter in arrival order, repeated names included (a query's filters).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Rejects underscore parameters that carry files: service parameters are text.
     pub fn check_service_params(&self) -> Result<(), ApiError> {
         match self

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{no_such, visible};
 use crate::builtin;
+use crate::callback::api as callbacks;
 use crate::config::ServiceKind;
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
@@ -50,7 +51,17 @@ pub async fn request(
     request: &str,
     req: ApiRequest,
 ) -> Result<Reply, ApiError> {
-    let record = find(gw, id, &req).await?;
+    let record = match find(gw, id, &req).await {
+        Ok(record) => record,
+        // Callback ids take requests too, relayed to their ORS session (gms-callback.md §8).
+        Err(ApiError::NotFound(m)) => {
+            return match callbacks::request::find_any(gw, id, &req).await? {
+                Some(cb) => callbacks::request::request(gw, cb, request, req).await,
+                None => Err(ApiError::NotFound(m)),
+            }
+        }
+        Err(e) => return Err(e),
+    };
     let Some(svc) = gw.config.services.get(&record.service).cloned() else {
         // Configured once, since removed (a shared store outlives a configuration).
         return Err(no_such("service", id));

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::callback::{CallbackService, CallbackSettings};
+
 /// The default API roots (contract section 1).
 pub const DEFAULT_PREFIXES: [&str; 2] = ["/genesys/1", "/GMS-web/gms/1"];
 
@@ -75,7 +77,7 @@ pub struct ApiConfig {
     /// Configured services by name.
     pub services: HashMap<String, Arc<ServiceConfig>>,
     /// `gms.callback`: the Callback Services API's settings.
-    pub callback: super::callback::CallbackSettings,
+    pub callback: CallbackSettings,
 }
 
 /// Request limits (contract section 2).
@@ -310,7 +312,7 @@ pub enum ServiceKind {
     /// A service run by an SCXML session on ORS.
     Ors(OrsServiceConfig),
     /// A callback service (`_type: ors`, `_service_type: callback`; `gms-callback.md`).
-    Callback(Arc<super::callback::CallbackService>),
+    Callback(Arc<CallbackService>),
     /// The `office-hours` built-in (`gms-callback.md` §10.1).
     OfficeHours(Arc<crate::callback::OfficeHours>),
     /// The `capacity` built-in (`gms-callback.md` §10.2).

@@ -19,7 +19,7 @@ mod validate;
 use std::fmt;
 
 pub use api::*;
-pub use callback::{CallbackService, CallbackSettings, CALLBACK_OPTIONS, CALLBACK_WORD};
+pub use callback::{CallbackService, CallbackSettings, CALLBACK_OPTIONS};
 pub use edge::*;
 
 use file::{GmsFile, RootFile};

@@ -16,6 +16,8 @@
 //! started here also has a watchdog that kills it when the test binary is gone.
 #![allow(dead_code)]
 
+pub mod callback;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
