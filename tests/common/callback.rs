@@ -31,7 +31,7 @@ pub fn callback_gms(sim: &OrsSim, services: &str, callback: &str) -> String {
         "admin: {{user: admin, password: secret}}\n\
          ors: {{connect_timeout_ms: 500, socket_timeout_ms: 2000, max_ors_request_attempts: 2}}\n\
          resources: {{DNIS: [\"8003449999\", \"8003449998\"]}}\n\
-         callback:\n  queue-polling-rate: 0.1\n  submit_retry_s: 0.3\n{}\
+         callback:\n  queue-polling-rate: 0.1\n  submit_retry_s: 0.3\n{}\n\
          services:\n{}",
         indent(callback, 2),
         indent(&services.replace("{ORS}", &sim.url(0)), 2)

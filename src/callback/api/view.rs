@@ -21,11 +21,10 @@ pub const FIELDS: [&str; 8] = [
 
 /// The URL of a callback's own API path, `_url` (§13 Q1).
 pub fn callback_url(gw: &Gateway, req: &ApiRequest, record: &CallbackRecord) -> String {
-    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
     format!(
         "{}/service/callback/{}/{}",
         crate::api::api_base(gw, req),
-        utf8_percent_encode(&record.service, NON_ALPHANUMERIC),
+        crate::ors::forward::encode(&record.service),
         record.id.hyphenated()
     )
 }
