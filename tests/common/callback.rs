@@ -23,17 +23,26 @@ pub struct CallbackLab {
     pub gw: Gateway,
 }
 
-/// The `gms:` block of a [`CallbackLab`]: admin credentials, a fast scheduler, short ORS
-/// timeouts, and `services` (YAML lines under `services:`, with `{ORS}` for the simulator's
-/// first instance).
+/// The `gms:` block of a [`CallbackLab`]: admin credentials, a fast scheduler (unless
+/// `callback`, YAML lines for `gms.callback`, sets its own), short ORS timeouts, and
+/// `services` (YAML lines under `services:`, with `{ORS}` for the simulator's first
+/// instance).
 pub fn callback_gms(sim: &OrsSim, services: &str, callback: &str) -> String {
+    let mut section = callback.to_string();
+    for default in ["queue-polling-rate: 0.1", "submit_retry_s: 0.3"] {
+        let key = default.split(':').next().unwrap_or_default();
+        if !callback.contains(key) {
+            section.push('\n');
+            section.push_str(default);
+        }
+    }
     format!(
         "admin: {{user: admin, password: secret}}\n\
          ors: {{connect_timeout_ms: 500, socket_timeout_ms: 2000, max_ors_request_attempts: 2}}\n\
          resources: {{DNIS: [\"8003449999\", \"8003449998\"]}}\n\
-         callback:\n  queue-polling-rate: 0.1\n  submit_retry_s: 0.3\n{}\n\
+         callback:\n{}\n\
          services:\n{}",
-        indent(callback, 2),
+        indent(section.trim_start_matches('\n'), 2),
         indent(&services.replace("{ORS}", &sim.url(0)), 2)
     )
 }
