@@ -374,4 +374,32 @@ mod tests {
         assert_eq!(r.status, 405);
         assert!(r.headers.contains(&("Allow", "GET, POST".to_string())));
     }
+
+    #[test]
+    fn callback_errors_carry_code_phrase_and_proposals() {
+        let id = RequestId::new();
+        let body = |r: &Reply| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap();
+        let r = ApiError::NotFound("x".into()).to_reply_for(&id, true);
+        assert_eq!(
+            body(&r),
+            serde_json::json!({"exception": "NotFoundException", "code": 404, "phrase": "Not Found", "message": "x"})
+        );
+        let mut slots = BTreeMap::new();
+        slots.insert("2026-03-03T08:00:00.000Z".to_string(), 5);
+        let e = ApiError::Callback(Box::new(CallbackError {
+            status: 400,
+            exception: "CallbackExceptionAvailability",
+            message: "closed".into(),
+            availability: Some(slots),
+        }));
+        // A Callback API error is coded on any route.
+        let r = e.to_reply_for(&id, false);
+        assert_eq!(
+            &r.body[..],
+            br#"{"exception":"CallbackExceptionAvailability","code":400,"phrase":"Bad Request","message":"closed","availability":{"2026-03-03T08:00:00.000Z":5}}"#
+        );
+        let r = ApiError::callback(503, "CallbackExceptionServiceUnavailable", "full").to_reply();
+        assert_eq!(r.status, 503);
+        assert!(r.headers.contains(&("Retry-After", "1".to_string())));
+    }
 }

@@ -351,6 +351,19 @@ fn office_hours_refuse_scheduled_times_with_the_free_slots_around() {
     assert_eq!(slots, want, "{e}");
     // An immediate callback is not checked against office hours unless asked to.
     lab.now(CB, "5555002");
+
+    // An office that never opens again, asked to refuse immediate callbacks: nothing to propose.
+    let never = "never-open:\n  _type: builtin\n  _service: office-hours\n  _timezone: UTC\n  _bh_regular1: \"Mon-Sun 00:00-24:00\"\n  _effective_dates1: \"2000-01-01\"\n";
+    let lab = CallbackLab::start(&format!(
+        "{never}{}",
+        callback_service(
+            CB,
+            "_business_hours_service: never-open\n_enable_reject_out_of_office_hours: true\n"
+        )
+    ));
+    let r = lab.create(CB, &[("_customer_number", "5555003")]);
+    let e = assert_callback_error(&r, 400, "CallbackExceptionAvailability");
+    assert_eq!(e["availability"], json!({}), "{e}");
 }
 
 #[test]
@@ -513,4 +526,46 @@ fn without_callback_services_every_callback_path_is_a_404() {
         &[],
     );
     assert_eq!(ok_json(&r), json!([]));
+}
+
+#[test]
+fn check_reports_every_bad_callback_option_with_its_key_path() {
+    let dir = TempDir::new("cb-check");
+    let path = dir.file("gateway.yaml");
+    let services = "callback: {_type: builtin, _service: request-interaction}\n\
+        cb:\n  _type: ors\n  _service_type: callback\n  _service: callback\n  _ors: \"http://127.0.0.1:7210\"\n  _request_time_bucket: 7\n  _reject_future_desired_time: 1q\n  _business_hours_service: nope\n  _overwritable_options: \"_max_queued_callbacks_per_service\"\n  _disallow_premium_phone_numbers: true\n\
+        bh: {_type: builtin, _service: office-hours, _timezone: Europe/Paris, _bh_regular1: \"Mon-Fri 9-5\"}\n\
+        cap: {_type: builtin, _service: capacity, _timezone: UTC, _capacity_3: \"{\\\"3\\\":{\\\"0900\\\":5000}}\"}\n";
+    let yaml = gateway_yaml(&format!(
+        "callback: {{queue-polling-rate: 0.01}}\nservices:\n{}",
+        indent(services, 2)
+    ));
+    std::fs::write(&path, fill(&yaml, 0, dir.path())).expect("write config");
+    let c = run_check(&path, &dir);
+    assert_ne!(c.code, Some(0), "{}", c.stderr);
+    for key in [
+        "gms.callback.queue-polling-rate",
+        "gms.services.callback:",
+        "gms.services.cb._service:",
+        "gms.services.cb._request_time_bucket",
+        "gms.services.cb._reject_future_desired_time",
+        "gms.services.cb._business_hours_service",
+        "gms.services.cb._overwritable_options",
+        "gms.services.bh._bh_regular1",
+        "gms.services.cap._capacity_3",
+    ] {
+        assert!(c.stderr.contains(key), "{key} not reported:\n{}", c.stderr);
+    }
+    // The premium check is accepted with a warning once the rest is right.
+    let good = "cb:\n  _type: ors\n  _service_type: callback\n  _service: \"http://scxml.example.com/cb.scxml\"\n  _ors: \"http://127.0.0.1:7210\"\n  _disallow_premium_phone_numbers: true\n";
+    let yaml = gateway_yaml(&format!("services:\n{}", indent(good, 2)));
+    std::fs::write(&path, fill(&yaml, 0, dir.path())).expect("write config");
+    let c = run_check(&path, &dir);
+    assert_eq!(c.code, Some(0), "{}", c.stderr);
+    assert!(
+        c.stderr
+            .contains("gms.services.cb._disallow_premium_phone_numbers"),
+        "{}",
+        c.stderr
+    );
 }

@@ -178,3 +178,62 @@ fn requests_on_a_callback_go_to_its_session() {
     );
     assert_error(&r, 404);
 }
+
+#[test]
+fn callbacks_are_counted_in_the_metrics() {
+    let sim = OrsSim::start_args(1, &["--callback", r#"{"auto":false}"#]);
+    let port = free_port();
+    let gw = Gateway::start(&format!(
+        "metrics_listen: \"127.0.0.1:{port}\"\n{}",
+        callback_gms(&sim, &quick(""), "")
+    ));
+    let lab = CallbackLab { sim, gw };
+    lab.sim_config(json!({"auto": false}));
+    lab.now(CB, "5585001");
+    let id = lab.schedule(CB, "5585002", 3);
+    assert_callback_error(
+        &lab.create(CB, &[]),
+        400,
+        "CallbackExceptionMissingParameter",
+    );
+    lab.wait_state(&id, "QUEUED", Duration::from_secs(15));
+    let scrape = get(&format!("http://127.0.0.1:{port}/metrics"), &[]).text();
+    let value = |name: &str, labels: &[&str]| -> Option<f64> {
+        scrape
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .find(|l| labels.iter().all(|x| l.contains(x)))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    let svc = format!("service=\"{CB}\"");
+    assert_eq!(
+        value(
+            "gms_callbacks_created_total",
+            &[&svc, "timing=\"immediate\""]
+        ),
+        Some(1.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        value(
+            "gms_callbacks_created_total",
+            &[&svc, "timing=\"scheduled\""]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            "gms_callbacks_refused_total",
+            &[&svc, "reason=\"missing_key\""]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(value("gms_callbacks_submitted_total", &[&svc]), Some(2.0));
+    assert_eq!(
+        value(
+            "gms_callback_state_changes_total",
+            &[&svc, "state=\"QUEUED\""]
+        ),
+        Some(2.0)
+    );
+}
