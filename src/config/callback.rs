@@ -744,6 +744,29 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_configs_have_a_callback_service_with_hours_and_capacity() {
+        for text in [
+            include_str!("../../conf/gateway.yaml"),
+            include_str!("../../conf/gateway-redis.yaml"),
+        ] {
+            let c = crate::GatewayConfig::from_yaml(text).unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(c.api.callback.services, ["callback-for-mobile"]);
+            let ServiceKind::Callback(cb) = &c.api.services["callback-for-mobile"].kind else {
+                panic!("not a callback service")
+            };
+            assert_eq!(cb.rules.buckets().minutes(), 15);
+            assert!(matches!(
+                c.api.services["business-hours"].kind,
+                ServiceKind::OfficeHours(_)
+            ));
+            assert!(matches!(
+                c.api.services["capacity-main"].kind,
+                ServiceKind::Capacity(_)
+            ));
+        }
+    }
+
+    #[test]
     fn recovery_windows_read_as_gms_writes_them() {
         assert_eq!(parse_recovery("-1440,-120"), Some(1440));
         assert_eq!(parse_recovery("60"), Some(60));
