@@ -236,6 +236,8 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
             service: own(a),
             version: Version::V1,
         },
+        // Never a callback id (those are UUIDs).
+        ["service", "callback", _, "availability"] => only("GET"),
         ["service", "callback", a, b] if put => Route::CallbackUpdate {
             service: own(a),
             id: own(b),
@@ -244,7 +246,6 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
             service: own(a),
             id: own(b),
         },
-        ["service", "callback", _, "availability"] => only("GET"),
         ["service", "callback", _, _] => only("PUT, DELETE"),
         ["service", a] if post => Route::CreateService { service: own(a) },
         ["service", a] if delete => Route::DeleteService { id: own(a) },
@@ -584,6 +585,10 @@ mod tests {
             version: Version::V1,
         };
         assert_eq!(cb(Method::GET, "/cb/availability"), v1);
+        assert_eq!(
+            cb(Method::PUT, "/cb/availability"),
+            Route::MethodNotAllowed { allow: "GET" }
+        );
         assert_eq!(
             r(
                 Method::GET,

@@ -250,10 +250,10 @@ fn office_hours_and_capacity_answer_their_own_gets() {
         "CallbackExceptionInvalidParameter",
     );
 
-    // Other names have no GET; these two take no POST.
+    // Other names have no office hours or capacity; these two take no POST.
     assert_error(
         &get(&lab.gw.url(&format!("/genesys/1/service/{CB}")), &[]),
-        405,
+        404,
     );
     assert_error(&lab.gw.create("capacity-main", &[]), 400);
 }

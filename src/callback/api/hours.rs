@@ -1,6 +1,6 @@
 //! The office-hours and capacity built-ins' own API (contract `gms-callback.md` §10):
 //! `GET {root}/service/{name}` of an office-hours service (its open periods) or of a capacity
-//! service (its hourly counts). Any other service name has no GET.
+//! service (its hourly counts). Any other name is a 404.
 
 use super::{errors, now};
 use crate::callback::{CapacityRequest, OfficeHoursRequest};
@@ -28,7 +28,9 @@ pub fn get(gw: &Gateway, name: &str, req: ApiRequest) -> Result<Reply, ApiError>
                 .map_err(errors::bad_param)?;
             Ok(Reply::json(&capacity.reply(start, end, &tz)))
         }
-        // A GET on a service id (or any other name) is the 405 it always was.
-        _ => Err(ApiError::MethodNotAllowed("POST, DELETE")),
+        // A GET reads office hours or capacity; any other name has none.
+        _ => Err(ApiError::NotFound(format!(
+            "no office-hours or capacity service is named '{name}'"
+        ))),
     }
 }
