@@ -79,6 +79,16 @@ impl Params {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// Text parameters from pairs (unit tests).
+    #[cfg(test)]
+    pub fn texts(pairs: &[(&str, &str)]) -> Params {
+        let mut p = Params::default();
+        for (k, v) in pairs {
+            p.push(k.to_string(), Value::Text(v.to_string()));
+        }
+        p
+    }
+
     /// Rejects underscore parameters that carry files: service parameters are text.
     pub fn check_service_params(&self) -> Result<(), ApiError> {
         match self
@@ -198,11 +208,7 @@ mod tests {
     use crate::config::{BuiltinKind, ServiceKind};
 
     fn params(pairs: &[(&str, &str)]) -> Params {
-        let mut p = Params::default();
-        for (k, v) in pairs {
-            p.push(k.to_string(), Value::Text(v.to_string()));
-        }
-        p
+        Params::texts(pairs)
     }
 
     fn service(opts: &[(&str, &str)], over: &[&str]) -> ServiceConfig {

@@ -352,7 +352,7 @@ fn queries_by_properties_on_one_service_and_across() {
         ids(&format!(
             "/{CB}?_customer_number=5567001&_callback_state=SCHEDULED"
         )),
-        [late.clone()]
+        [late.as_str()]
     );
     assert_eq!(
         ids(&format!(
@@ -365,7 +365,7 @@ fn queries_by_properties_on_one_service_and_across() {
         ids("?_customer_number=5567001&_callback_state=SCHEDULED"),
         [elsewhere.clone(), late.clone()]
     );
-    assert_eq!(ids(&format!("?_id={elsewhere}")), [elsewhere.clone()]);
+    assert_eq!(ids(&format!("?_id={elsewhere}")), [elsewhere.as_str()]);
     assert_eq!(
         ids("?_id=0f6e2c1a-8a4b-4c53-9d9e-2a1c7b5e4f10"),
         Vec::<String>::new()

@@ -607,14 +607,7 @@ impl Validator {
         path: &str,
         options: &[(String, String)],
     ) -> Option<Arc<OfficeHours>> {
-        let pairs = options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        match OfficeHours::from_options(pairs) {
-            Ok(h) => Some(Arc::new(h)),
-            Err(e) => {
-                self.err(format!("{path}.{}", e.option), e.message);
-                None
-            }
-        }
+        self.built_in(path, options, OfficeHours::from_options)
     }
 
     /// `_type: builtin, _service: capacity` (§10.2).
@@ -623,9 +616,22 @@ impl Validator {
         path: &str,
         options: &[(String, String)],
     ) -> Option<Arc<Capacity>> {
-        let pairs = options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        match Capacity::from_options(pairs) {
-            Ok(c) => Some(Arc::new(c)),
+        self.built_in(path, options, Capacity::from_options)
+    }
+
+    /// A built-in parsed from its options by the callback logic; its error names the option.
+    fn built_in<'a, T>(
+        &mut self,
+        path: &str,
+        options: &'a [(String, String)],
+        parse: impl FnOnce(Vec<(&'a str, &'a str)>) -> Result<T, crate::callback::OptionError>,
+    ) -> Option<Arc<T>> {
+        let pairs = options
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        match parse(pairs) {
+            Ok(t) => Some(Arc::new(t)),
             Err(e) => {
                 self.err(format!("{path}.{}", e.option), e.message);
                 None

@@ -145,14 +145,9 @@ pub fn submission(svc: &ServiceConfig, record: &CallbackRecord) -> Vec<(String, 
 mod tests {
     use super::*;
     use crate::config::{BuiltinKind, ServiceKind};
-    use crate::value::Value;
 
     fn params(pairs: &[(&str, &str)]) -> Params {
-        let mut p = Params::default();
-        for (k, v) in pairs {
-            p.push(k.to_string(), Value::Text(v.to_string()));
-        }
-        p
+        Params::texts(pairs)
     }
 
     fn service() -> ServiceConfig {
