@@ -34,7 +34,6 @@ fn wait_starts(lab: &CallbackLab, id: &str, n: usize) {
 fn a_due_callback_is_submitted_once() {
     let lab = CallbackLab::start(&quick(""));
     let id = lab.schedule(CB, "5581001", 3);
-    assert_eq!(lab.state(&id), "SCHEDULED");
     let r = lab.wait_state(&id, "QUEUED", Duration::from_secs(15));
     assert!(!str_field(&r, "_ors_session_id").is_empty(), "{r}");
     // Many passes later, still one session start.
@@ -50,7 +49,15 @@ fn a_due_callback_is_submitted_once() {
 
 #[test]
 fn failed_attempts_are_retried_then_given_up() {
-    let lab = CallbackLab::start(&quick("_max_ors_submit_attempts: 3\n"));
+    let services = format!(
+        "{}{}",
+        quick("_max_ors_submit_attempts: 3\n"),
+        callback_service(
+            "patient",
+            "_request_execution_time_buffer: 1\n_max_ors_submit_attempts: 50\n"
+        )
+    );
+    let lab = CallbackLab::start(&services);
     // ORS refuses the session start (a 4xx): one start per attempt, three attempts.
     lab.sim
         .set(0, &json!({"mode": "error", "error_status": 400}));
@@ -66,16 +73,17 @@ fn failed_attempts_are_retried_then_given_up() {
     );
     assert_callback_error(&r, 404, "CallbackExceptionNotFound");
 
-    // Unreachable at first (each attempt tries both node attempts), then back: queued.
+    // Failing at first (each attempt makes max_ors_request_attempts = 2 starts), then back:
+    // queued by a later attempt.
     lab.sim
         .set(0, &json!({"mode": "error", "error_status": 503}));
-    let id = lab.schedule(CB, "5582002", 3);
+    let id = lab.schedule("patient", "5582002", 3);
     wait_starts(&lab, &id, 2);
     lab.sim.set(0, &json!({"mode": "ok"}));
     lab.wait_state(&id, "QUEUED", Duration::from_secs(15));
     let n = lab.starts(&id).len();
     assert!(
-        (3..=5).contains(&n),
+        n >= 3 && n % 2 == 1,
         "{n} starts: two per failed attempt, one that worked"
     );
 }

@@ -126,19 +126,37 @@ pub async fn update(
         edit_data(gw, &updated, data_edits, now).await?;
     }
     let record = match rescheduled {
-        // Within the buffer: submitted now (by this node, unless another one's pass was
-        // quicker), so the reply shows it queued.
-        Some(true) => {
-            scheduler::pass(gw, &svc, false).await;
-            gw.store
-                .callbacks()
-                .get(name, updated.id)
-                .await?
-                .unwrap_or(updated)
-        }
+        Some(true) => submitted_now(gw, &svc, updated).await?,
         _ => updated,
     };
     Ok(record_reply(gw, &req, &record))
+}
+
+/// How long a reschedule into the buffer waits for a pass that another task (or node) won,
+/// at most.
+const SUBMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A callback rescheduled within the execution buffer, submitted before the reply (§5): by
+/// this request's own pass, or, when a scheduler pass claimed it first, as that pass left it
+/// (waited for a moment).
+async fn submitted_now(
+    gw: &Gateway,
+    svc: &Service,
+    record: CallbackRecord,
+) -> Result<CallbackRecord, ApiError> {
+    scheduler::pass(gw, svc, false).await;
+    let deadline = std::time::Instant::now() + SUBMIT_WAIT;
+    let mut current = record;
+    loop {
+        match gw.store.callbacks().get(svc.name(), current.id).await? {
+            Some(r) => current = r,
+            None => return Ok(current),
+        }
+        if current.state != State::Submitting || std::time::Instant::now() >= deadline {
+            return Ok(current);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// §5: the new desired time checked as on create, with the times and bucket that go with it.
