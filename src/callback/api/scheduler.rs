@@ -55,6 +55,19 @@ pub async fn run(gw: &Gateway) {
 /// One pass over one service; `recovery`: the first after start-up. Returns how many callbacks
 /// this node submitted.
 pub async fn pass(gw: &Gateway, svc: &Service, recovery: bool) -> usize {
+    let submitted = submit_due(gw, svc, recovery, MAX_BATCHES_PER_PASS).await;
+    purge(gw, svc).await;
+    submitted
+}
+
+/// One claim of the service's due records, submitted now: what a request that made a callback
+/// due at once (a reschedule into the buffer) runs before its reply.
+pub async fn submit_now(gw: &Gateway, svc: &Service) -> usize {
+    submit_due(gw, svc, false, 1).await
+}
+
+/// Claims and submits due records, at most `batches` claims.
+async fn submit_due(gw: &Gateway, svc: &Service, recovery: bool, batches: usize) -> usize {
     let store = gw.store.callbacks();
     let cb = &svc.callback;
     let name = svc.name();
@@ -66,7 +79,7 @@ pub async fn pass(gw: &Gateway, svc: &Service, recovery: bool) -> usize {
         recovery: recovery.then_some(cb.recovery),
     };
     let mut submitted = 0;
-    for _ in 0..MAX_BATCHES_PER_PASS {
+    for _ in 0..batches {
         let claimed = match store.claim_due(name, &claim).await {
             Ok(c) => c,
             Err(e) => {
@@ -90,6 +103,12 @@ pub async fn pass(gw: &Gateway, svc: &Service, recovery: bool) -> usize {
             break;
         }
     }
+    submitted
+}
+
+/// Removes the service's expired records, in bounded batches.
+async fn purge(gw: &Gateway, svc: &Service) {
+    let (store, name) = (gw.store.callbacks(), svc.name());
     for _ in 0..MAX_PURGES_PER_PASS {
         match store.purge_expired(name, PURGE_BATCH).await {
             Ok(n) if n == PURGE_BATCH => continue,
@@ -100,7 +119,6 @@ pub async fn pass(gw: &Gateway, svc: &Service, recovery: bool) -> usize {
             }
         }
     }
-    submitted
 }
 
 /// Submits one claimed record and writes the outcome; true when it is now QUEUED.

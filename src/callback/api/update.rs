@@ -144,7 +144,7 @@ async fn submitted_now(
     svc: &Service,
     record: CallbackRecord,
 ) -> Result<CallbackRecord, ApiError> {
-    scheduler::pass(gw, svc, false).await;
+    scheduler::submit_now(gw, svc).await;
     let deadline = std::time::Instant::now() + SUBMIT_WAIT;
     let mut current = record;
     loop {
