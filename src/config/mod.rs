@@ -11,6 +11,7 @@
 mod access;
 mod api;
 mod callback;
+mod callback_services;
 mod edge;
 mod file;
 mod services;
