@@ -235,9 +235,15 @@ impl ApiError {
 
     /// The reply to request `id`: an error with internal detail (or a failed ORS request) logs
     /// it with the id, and its client message names the id, so a report can be matched with the
-    /// log line. `coded`: the error also carries `code` (the status) and `phrase` (its reason
-    /// phrase), as every error of the Callback Services API does (`gms-callback.md` §3.4).
-    pub fn to_reply_for(&self, id: &RequestId, coded: bool) -> Reply {
+    /// log line.
+    pub fn to_reply_for(&self, id: &RequestId) -> Reply {
+        self.to_reply_coded(id, false)
+    }
+
+    /// [`ApiError::to_reply_for`]; `coded`: the error also carries `code` (the status) and
+    /// `phrase` (its reason phrase), as every error of the Callback Services API does
+    /// (`gms-callback.md` §3.4).
+    pub fn to_reply_coded(&self, id: &RequestId, coded: bool) -> Reply {
         if !self.names_request_id() {
             return self.reply_with(self.message(), coded);
         }
@@ -348,7 +354,7 @@ mod tests {
             "ORS request failed: cannot connect to ORS.",
             "http://10.0.0.7:7210: ConnectRefused",
         )
-        .to_reply_for(&id, false);
+        .to_reply_for(&id);
         assert_eq!(r.status, 502);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(
@@ -357,14 +363,14 @@ mod tests {
         );
         // No detail: the client still reads the id, as for every failed ORS request.
         let r = ApiError::ors_failed("ORS request failed: no ORS node is configured.", "")
-            .to_reply_for(&id, false);
+            .to_reply_for(&id);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert!(v["message"]
             .as_str()
             .unwrap()
             .ends_with(&format!("(request id {id})")));
         // Errors without internal detail are the client's own: no id in the message.
-        let r = ApiError::NotFound("no such service 'x'".into()).to_reply_for(&id, false);
+        let r = ApiError::NotFound("no such service 'x'".into()).to_reply_for(&id);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["message"], "no such service 'x'");
         let r = ApiError::Unauthorized("x").to_reply();
@@ -379,7 +385,7 @@ mod tests {
     fn callback_errors_carry_code_phrase_and_proposals() {
         let id = RequestId::new();
         let body = |r: &Reply| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap();
-        let r = ApiError::NotFound("x".into()).to_reply_for(&id, true);
+        let r = ApiError::NotFound("x".into()).to_reply_coded(&id, true);
         assert_eq!(
             body(&r),
             serde_json::json!({"exception": "NotFoundException", "code": 404, "phrase": "Not Found", "message": "x"})
@@ -393,7 +399,7 @@ mod tests {
             availability: Some(slots),
         }));
         // A Callback API error is coded on any route.
-        let r = e.to_reply_for(&id, false);
+        let r = e.to_reply_for(&id);
         assert_eq!(
             &r.body[..],
             br#"{"exception":"CallbackExceptionAvailability","code":400,"phrase":"Bad Request","message":"closed","availability":{"2026-03-03T08:00:00.000Z":5}}"#

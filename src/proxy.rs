@@ -166,7 +166,7 @@ impl GatewayProxy {
     /// Writes a JSON error reply for a request the proxy could not pass on.
     async fn refuse(&self, session: &mut Session, e: ApiError, ctx: &RequestCtx) -> Result<()> {
         let id = ctx.api.request_id;
-        write_reply(session, e.to_reply_for(&id, false), &id).await
+        write_reply(session, e.to_reply_for(&id), &id).await
     }
 }
 
