@@ -7,6 +7,7 @@
 //! fixed message; the detail goes to the log with the same id ([`ApiError::to_reply_for`], the
 //! one place an error becomes a reply).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -73,13 +74,48 @@ pub enum ApiError {
     BackendTimeout(String),
     /// 500: a bug; the detail is logged, the client sees a generic text.
     Internal(String),
+    /// An error of the Callback Services API with GMS's exception name (`gms-callback.md`
+    /// §3.2, §3.4): always with `code` and `phrase`, and `availability` when a desired time
+    /// was refused; a 503 carries `Retry-After: 1`.
+    Callback(Box<CallbackError>),
+}
+
+/// A Callback Services API error (see [`ApiError::Callback`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackError {
+    /// The HTTP status.
+    pub status: u16,
+    /// GMS's exception name, e.g. `CallbackExceptionAvailability`.
+    pub exception: &'static str,
+    /// What the client reads.
+    pub message: String,
+    /// Free slots proposed instead of a refused desired time (slot start -> free count).
+    pub availability: Option<BTreeMap<String, u32>>,
+}
+
+impl ApiError {
+    /// A Callback Services API error without proposals.
+    pub fn callback(status: u16, exception: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Callback(Box::new(CallbackError {
+            status,
+            exception,
+            message: message.into(),
+            availability: None,
+        }))
+    }
 }
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     exception: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phrase: Option<&'a str>,
     message: &'a str,
     request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    availability: Option<&'a BTreeMap<String, u32>>,
 }
 
 impl ApiError {
@@ -103,6 +139,7 @@ impl ApiError {
             ApiError::OrsFailed { .. } | ApiError::BackendFailed(_) => 502,
             ApiError::OrsTimeout { .. } | ApiError::BackendTimeout(_) => 504,
             ApiError::Internal(_) => 500,
+            ApiError::Callback(e) => e.status,
         }
     }
 
@@ -127,6 +164,7 @@ impl ApiError {
             ApiError::BackendFailed(_) => "BadGatewayException",
             ApiError::BackendTimeout(_) => "GatewayTimeoutException",
             ApiError::Internal(_) => "InternalServerException",
+            ApiError::Callback(e) => e.exception,
         }
     }
 
@@ -155,6 +193,7 @@ impl ApiError {
             // Internal detail never reaches the client; it is in the log.
             ApiError::StoreFailed(_) => "storage unavailable",
             ApiError::Internal(_) => "internal error",
+            ApiError::Callback(e) => &e.message,
         }
     }
 
@@ -195,6 +234,13 @@ impl ApiError {
     /// report can be matched with the log; an error with internal detail (or a failed ORS
     /// request) is logged with the id here.
     pub fn to_reply_for(&self, id: &RequestId) -> Reply {
+        self.to_reply_coded(id, false)
+    }
+
+    /// [`ApiError::to_reply_for`]; `coded`: the error also carries `code` (the status) and
+    /// `phrase` (its reason phrase), as every error of the Callback Services API does
+    /// (`gms-callback.md` §3.4).
+    pub fn to_reply_coded(&self, id: &RequestId, coded: bool) -> Reply {
         if self.is_logged() {
             if self.status() == 500 {
                 log::error!("request {id}: {self}");
@@ -203,10 +249,20 @@ impl ApiError {
             }
         }
         let request_id = id.to_string();
+        let (coded, availability) = match self {
+            ApiError::Callback(e) => (true, e.availability.as_ref()),
+            _ => (coded, None),
+        };
+        let status = self.status();
         let body = ErrorBody {
             exception: self.exception(),
+            code: coded.then_some(status),
+            phrase: coded
+                .then(|| http::StatusCode::from_u16(status).ok()?.canonical_reason())
+                .flatten(),
             message: self.message(),
             request_id: &request_id,
+            availability,
         };
         let reply = Reply::new(
             self.status(),
@@ -222,6 +278,8 @@ impl ApiError {
             }
             // RFC 9110: a 405 lists the methods the path has.
             ApiError::MethodNotAllowed(allow) => reply.with_header("Allow", *allow),
+            // GMS's queue and throttle limits (§3.2 step 5): come back in a second.
+            ApiError::Callback(e) if e.status == 503 => reply.with_header("Retry-After", "1"),
             _ => reply,
         }
     }
@@ -314,5 +372,34 @@ mod tests {
         let r = ApiError::MethodNotAllowed("GET, POST").to_reply_for(&id);
         assert_eq!(r.status, 405);
         assert!(r.headers.contains(&("Allow", "GET, POST".to_string())));
+    }
+
+    #[test]
+    fn callback_errors_carry_code_phrase_and_proposals() {
+        let id = RequestId::new();
+        let body = |r: &Reply| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap();
+        let r = ApiError::NotFound("x".into()).to_reply_coded(&id, true);
+        assert_eq!(
+            body(&r),
+            serde_json::json!({"exception": "NotFoundException", "code": 404, "phrase": "Not Found", "message": "x", "request_id": id.to_string()})
+        );
+        let mut slots = BTreeMap::new();
+        slots.insert("2026-03-03T08:00:00.000Z".to_string(), 5);
+        let e = ApiError::Callback(Box::new(CallbackError {
+            status: 400,
+            exception: "CallbackExceptionAvailability",
+            message: "closed".into(),
+            availability: Some(slots),
+        }));
+        // A Callback API error is coded on any route.
+        let r = e.to_reply_for(&id);
+        assert_eq!(
+            &r.body[..],
+            format!(r#"{{"exception":"CallbackExceptionAvailability","code":400,"phrase":"Bad Request","message":"closed","request_id":"{id}","availability":{{"2026-03-03T08:00:00.000Z":5}}}}"#).as_bytes()
+        );
+        let r = ApiError::callback(503, "CallbackExceptionServiceUnavailable", "full")
+            .to_reply_for(&id);
+        assert_eq!(r.status, 503);
+        assert!(r.headers.contains(&("Retry-After", "1".to_string())));
     }
 }

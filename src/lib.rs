@@ -43,7 +43,9 @@
 //! - `form/`, `params.rs`, `value.rs`: request bodies (multipart through `multer`,
 //!   urlencoded, JSON) read under limits into [`Params`].
 //! - [`callback`]: the pure date and time logic of the Callback Services API (callback times,
-//!   office hours, capacity, buckets, availability slots); public, for the code built on it.
+//!   office hours, capacity, buckets, availability slots, the record's state machine); public,
+//!   for the code built on it. Its crate-private `api/` is the Callback Services API itself
+//!   (handlers, submission to ORS, the scheduler).
 //! - `access.rs`: who may call what (API and internal credentials, internal networks) and the
 //!   per-address limits.
 //! - `config/`: the YAML file in two layers, [`ApiConfig`] (the plugin's) and [`EdgeConfig`]
@@ -89,8 +91,8 @@ mod tls;
 mod value;
 
 pub use config::{
-    ApiConfig, ConfigError, ConfigErrors, Connections, EdgeConfig, GatewayConfig, Limits,
-    StorageKind,
+    ApiConfig, CallbackService, CallbackSettings, ConfigError, ConfigErrors, Connections,
+    EdgeConfig, GatewayConfig, Limits, StorageKind,
 };
 pub use error::ApiError;
 pub use form::{collect, parse_json, parse_urlencoded, read_params, BodyInfo};

@@ -2,7 +2,9 @@
 //! requests by route and status, latency by route, status-cache outcomes, ORS requests by node
 //! and outcome, ORS node health, store operations by outcome and their latency, requests
 //! refused by the per-client limits, match-interaction outcomes, and gauges of live services,
-//! reservations per resource group and stored bytes, refreshed by [`run_usage_gauges`].
+//! reservations per resource group and stored bytes, refreshed by [`run_usage_gauges`]; and
+//! the Callback Services API's callbacks: created, refused by check, submitted, failed
+//! submissions and state changes.
 //! Names follow Prometheus conventions.
 
 use std::collections::HashMap;
@@ -15,6 +17,7 @@ use pingora_prometheus::prometheus::{
     HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
+use crate::callback::record::State;
 use crate::config::{ApiConfig, BuiltinKind, ServiceKind, DEFAULT_CODE_LEN, DEFAULT_GROUP};
 use crate::store::{NumberUse, Store, Usage};
 
@@ -114,6 +117,96 @@ impl RateLimit {
             RateLimit::FailedMatches => "failed_matches",
         }
     }
+}
+
+/// `gms_callbacks_created_total{service, timing}`: callbacks created, `scheduled` or
+/// `immediate` (an immediate one once ORS took it).
+pub static CALLBACKS_CREATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_callbacks_created_total",
+        "Callbacks created, by service and timing",
+        &["service", "timing"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_callbacks_refused_total{service, reason}`: creates refused by a check of
+/// `gms-callback.md` §3.2: `missing_key`, `number`, `past`, `too_far_ahead`, `office_hours`,
+/// `bucket_full`, `queue_full`, `throttle`, `parameter_limit`, `duplicate`.
+pub static CALLBACKS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_callbacks_refused_total",
+        "Callback creates refused, by service and check",
+        &["service", "reason"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_callbacks_submitted_total{service}`: callbacks whose ORS session started.
+pub static CALLBACKS_SUBMITTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_callbacks_submitted_total",
+        "Callbacks submitted to ORS, by service",
+        &["service"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_callback_submit_failures_total{service, outcome}`: failed submissions, `retry` (another
+/// attempt follows) or `gave_up` (`SUBMIT_FAILED`).
+pub static CALLBACK_SUBMIT_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_callback_submit_failures_total",
+        "Failed callback submissions to ORS, by service and outcome",
+        &["service", "outcome"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_callback_state_changes_total{service, state}`: callbacks that entered a state (by a
+/// submission, an ORS report, a cancel or a give-up).
+pub static CALLBACK_STATE_CHANGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_callback_state_changes_total",
+        "Callback state changes, by service and new state",
+        &["service", "state"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// Counts a created callback.
+pub fn callback_created(service: &str, immediate: bool) {
+    let timing = if immediate { "immediate" } else { "scheduled" };
+    CALLBACKS_CREATED
+        .with_label_values(&[service, timing])
+        .inc();
+}
+
+/// Counts a refused create (`reason`: see [`CALLBACKS_REFUSED`]).
+pub fn callback_refused(service: &str, reason: &str) {
+    CALLBACKS_REFUSED
+        .with_label_values(&[service, reason])
+        .inc();
+}
+
+/// Counts a submitted callback.
+pub fn callback_submitted(service: &str) {
+    CALLBACKS_SUBMITTED.with_label_values(&[service]).inc();
+}
+
+/// Counts a failed submission; `gave_up`: it was the last attempt.
+pub fn callback_submit_failed(service: &str, gave_up: bool) {
+    let outcome = if gave_up { "gave_up" } else { "retry" };
+    CALLBACK_SUBMIT_FAILURES
+        .with_label_values(&[service, outcome])
+        .inc();
+}
+
+/// Counts a callback entering `state` (its wire name).
+pub fn callback_state(service: &str, state: State) {
+    CALLBACK_STATE_CHANGES
+        .with_label_values(&[service, state.name()])
+        .inc();
 }
 
 /// `gms_match_interactions_total{outcome}`: match-interaction calls by outcome: `matched`,

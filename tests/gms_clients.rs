@@ -7,15 +7,13 @@
 //! and what each client reads back (field names, JSON string types). Each test names the file
 //! and lines its shapes come from.
 //!
-//! The Callback Services API calls among them are replayed too, expecting today's 404 "no
-//! callback service ... is configured: ... not ... yet". Each is marked `CALLBACK API`: the
-//! engineer who builds that API (issue 18) switches them to the real replies.
+//! The Callback Services API calls among them are replayed in `tests/callback_clients.rs`.
 
 mod common;
 
 use common::gms_clients::*;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Asserts that each of `keys` is a non-empty JSON string in `v` (GMS clients read them into
 /// `String`s: a number would not do).
@@ -27,25 +25,6 @@ fn strings(v: &Value, keys: &[&str]) {
             "{k} is not a non-empty string: {v}"
         );
     }
-}
-
-/// A `CALLBACK API` call today: 404 JSON (`exception`, `message`, as the sample's
-/// `CallbackException` reads it) that says the API is not served and, when the path names a
-/// callback service, names it; never "service 'callback' not found".
-fn callback_not_served(r: &Resp, service: Option<&str>) {
-    let e = assert_error(r, 404);
-    let m = e["message"].as_str().unwrap_or("");
-    assert!(
-        m.contains("does not serve the Callback Services API"),
-        "{e}"
-    );
-    if let Some(name) = service {
-        assert!(
-            m.contains(&format!("no callback service '{name}' is configured")),
-            "{e}"
-        );
-    }
-    assert!(!m.contains("service 'callback'"), "{e}");
 }
 
 // -------------------------------------------------------------------------------------------
@@ -198,74 +177,6 @@ fn qa_check_queue_position_is_a_get_relayed_to_ors_as_a_post() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0]["method"], "POST", "{seen:?}");
     assert_eq!(seen[0]["params"]["_service_id"], id.as_str());
-}
-
-/// CALLBACK API (issue 18): today's "not served" 404s. AZ `CallbackServicesAPI.java`:
-/// `startImmediateCallback` 34-41 (JSON `{"_customer_number": ...}`), `queryCallbackByID`
-/// 130-135 (`GET {root}/service/callback?_id=` with the form content type),
-/// `cancelCallback` 154-159 (DELETE with the JSON content type), `cancelCallbacksByReason`
-/// 161-171, `queryCounterWatermarks` 173-178, `queryCallbackByQueue` 231-234; and
-/// `SupportURLRewritingTests.java` `startImmCallbackURLENC` 328-335 (a form POST).
-#[test]
-fn qa_callback_api_calls_are_not_served_yet() {
-    let gw = Gateway::start(QA_CLUSTER_GMS);
-    let svc = "cb_term_im_gms-4232";
-    let create = gw.url(&format!("/genesys/1/service/callback/{svc}"));
-    callback_not_served(
-        &send(
-            "POST",
-            &create,
-            RESTASSURED_JSON,
-            json!({"_customer_number": "5115"}).to_string().as_bytes(),
-            &[],
-        ),
-        Some(svc),
-    );
-    callback_not_served(
-        &send(
-            "POST",
-            &create,
-            RESTASSURED_FORM,
-            form_encode(&[("_customer_number", "5115"), ("_redirect", "")]).as_bytes(),
-            &[],
-        ),
-        Some(svc),
-    );
-    let id = uuid::Uuid::new_v4().to_string();
-    callback_not_served(
-        &with_content_type_only(
-            "GET",
-            &gw.url(&format!("/genesys/1/service/callback?_id={id}")),
-            RESTASSURED_FORM,
-        ),
-        None,
-    );
-    callback_not_served(
-        &with_content_type_only("DELETE", &format!("{create}/{id}"), RESTASSURED_JSON),
-        Some(svc),
-    );
-    callback_not_served(
-        &send(
-            "POST",
-            &gw.url("/genesys/1/admin/callback/cancel"),
-            RESTASSURED_JSON,
-            json!({"reason": "CANCELLED", "ids": [id]})
-                .to_string()
-                .as_bytes(),
-            &[],
-        ),
-        None,
-    );
-    for admin in ["watermarks", "queues"] {
-        callback_not_served(
-            &with_content_type_only(
-                "GET",
-                &gw.url(&format!("/genesys/1/admin/callback/{admin}")),
-                RESTASSURED_FORM,
-            ),
-            None,
-        );
-    }
 }
 
 // -------------------------------------------------------------------------------------------
@@ -458,72 +369,4 @@ fn sample_storage_api() {
     assert_eq!(bin.body, picture);
     ok_json(&delete(&gw.storage_url(&id), &user));
     assert_error(&get(&gw.storage_url(&id), &user), 404);
-}
-
-/// CALLBACK API (issue 18): today's "not served" 404s, each with the sample's `gms_user`.
-/// SA `data/api/CallbackApi.java` (HEAD): `startCallback` 18-25 (`@Body Map` through Gson,
-/// with the parameters of `CallbackApiManager.java` 62-75), `cancelCallback` 27-34,
-/// `updateCallback` 36-45 (PUT JSON), `queryCallback` 47-54 (`@QueryMap` with `operand`),
-/// `queryAvailability` 56-69, `queryCallbackAdmin` 71-80. SA 49cc336
-/// `data/api/CallbackService.java`: `cancelCallback` 27-36 (a DELETE with a JSON body),
-/// `queryAvailability` 58-65 (`timestamp`); `ui/GenesysService.java` 120-123 (the create as
-/// a Jetty form to `callback/{name}`).
-#[test]
-fn sample_callback_api_calls_are_not_served_yet() {
-    let gw = Gateway::start(QA_CLUSTER_GMS);
-    let user = [SAMPLE_USER];
-    let svc = "samples-callback";
-    let base = gw.url(&format!("/genesys/1/service/callback/{svc}"));
-    let start = json!({
-        "_customer_number": "5551234567",
-        "_callback_state": "SCHEDULED",
-        "_urs_virtual_queue": "SIP_VQ_SIP_Switch",
-        "_request_queue_time_stat": "ExpectedWaitTime",
-        "_desired_time": "2026-03-02T14:30:00.000Z",
-    });
-    let id = uuid::Uuid::new_v4().to_string();
-    let calls: Vec<Resp> = vec![
-        send("POST", &base, RETROFIT_JSON, start.to_string().as_bytes(), &user),
-        send(
-            "POST",
-            &base,
-            JETTY_FORM,
-            form_encode(&[("_customer_number", "5551234567"), ("_media_type", "voice")])
-                .as_bytes(),
-            &user,
-        ),
-        delete(&format!("{base}/{id}"), &user),
-        send(
-            "DELETE",
-            &format!("{base}/{id}"),
-            RETROFIT_JSON,
-            b"{}",
-            &user,
-        ),
-        send(
-            "PUT",
-            &format!("{base}/{id}"),
-            RETROFIT_JSON,
-            json!({"_new_desired_time": "2026-03-02T15:00:00.000Z", "_callback_state": "SCHEDULED"})
-                .to_string()
-                .as_bytes(),
-            &user,
-        ),
-        get(&format!("{base}?operand=AND&_customer_number=5551234567"), &user),
-        get(
-            &format!("{base}/availability?start=2026-03-02T14:00:00.000Z&number-of-days=1&max-time-slots=10"),
-            &user,
-        ),
-        get(&format!("{base}/availability?timestamp=2026-03-02T14:00:00Z"), &user),
-    ];
-    for r in &calls {
-        callback_not_served(r, Some(svc));
-    }
-    callback_not_served(
-        &get(
-            &gw.url("/genesys/1/admin/callback/queues?target=samples-callback&max=10"),
-            &user,
-        ),
-        None,
-    );
 }

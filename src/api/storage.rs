@@ -39,16 +39,9 @@ pub fn storage_ttl(raw: &str, max_ttl: u64) -> Duration {
 
 /// The absolute URL of a stored file's bytes.
 pub fn binary_url(gw: &Gateway, req: &ApiRequest, id: &str, key: &str) -> String {
-    let root = gw.config.prefixes.first().map(String::as_str).unwrap_or("");
-    let scheme = if req.tls { "https" } else { "http" };
-    let base = match (&gw.config.external_url_base, &req.host) {
-        (Some(base), _) => base.clone(),
-        (None, Some(host)) => format!("{scheme}://{host}"),
-        // Never from `answer.rs`, which falls back to the address the request came in on.
-        (None, None) => format!("{scheme}://localhost"),
-    };
     format!(
-        "{base}{root}/storage/binary/{}/{}",
+        "{}/storage/binary/{}/{}",
+        super::api_base(gw, req),
         utf8_percent_encode(id, SEGMENT),
         utf8_percent_encode(key, SEGMENT)
     )

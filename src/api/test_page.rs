@@ -63,6 +63,9 @@ fn render(config: &ApiConfig) -> String {
             let (kind, builtin) = match &s.kind {
                 ServiceKind::Builtin(b) => ("builtin", builtin_name(*b)),
                 ServiceKind::Ors(_) => ("ors", ""),
+                ServiceKind::Callback(_) => ("callback", ""),
+                ServiceKind::OfficeHours(_) => ("builtin", "office-hours"),
+                ServiceKind::Capacity(_) => ("builtin", "capacity"),
             };
             ServiceEntry {
                 name: &s.name,

@@ -219,7 +219,8 @@ pub struct CallbackRecord {
     pub data_id: Uuid,
     /// `gms_user` that owns it.
     pub owner: Option<String>,
-    /// The merged options to submit with (after `$token$` substitution).
+    /// The options its create changed (request values that took effect, `$token$`
+    /// substitutions), laid over the service's configured options at submission.
     pub options: Vec<(String, String)>,
     /// The bucket it is booked in ([`crate::callback::SlotRules::bucket_key`]); `None`: in none.
     pub bucket: Option<i64>,

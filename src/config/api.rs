@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::callback::{CallbackService, CallbackSettings};
 use crate::ids::CodeSpace;
 
 /// The default API roots (contract section 1).
@@ -84,6 +85,8 @@ pub struct ApiConfig {
     pub access_code_prefix: Option<CodePrefix>,
     /// Configured services by name.
     pub services: HashMap<String, Arc<ServiceConfig>>,
+    /// `gms.callback`: the Callback Services API's settings.
+    pub callback: CallbackSettings,
 }
 
 /// Request limits (contract section 2).
@@ -352,6 +355,11 @@ impl ApiConfig {
                 "gms.services.{name}._phone_number: ignored: a reservation's phone is the request's _phone_number"
             ));
         }
+        for name in &self.callback.services {
+            if let Some(ServiceKind::Callback(cb)) = self.services.get(name).map(|s| &s.kind) {
+                out.extend(cb.warnings(name));
+            }
+        }
         out
     }
 }
@@ -423,6 +431,23 @@ pub enum ServiceKind {
     Builtin(BuiltinKind),
     /// A service run by an SCXML session on ORS.
     Ors(OrsServiceConfig),
+    /// A callback service (`_type: ors`, `_service_type: callback`; `gms-callback.md`).
+    Callback(Arc<CallbackService>),
+    /// The `office-hours` built-in (`gms-callback.md` §10.1).
+    OfficeHours(Arc<crate::callback::OfficeHours>),
+    /// The `capacity` built-in (`gms-callback.md` §10.2).
+    Capacity(Arc<crate::callback::Capacity>),
+}
+
+impl ServiceKind {
+    /// The ORS side of a service that runs on ORS (an ORS or a callback service).
+    pub fn ors(&self) -> Option<&OrsServiceConfig> {
+        match self {
+            ServiceKind::Ors(o) => Some(o),
+            ServiceKind::Callback(c) => Some(&c.ors),
+            _ => None,
+        }
+    }
 }
 
 /// The built-in services (contract section 5).

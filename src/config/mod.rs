@@ -10,6 +10,8 @@
 
 mod access;
 mod api;
+mod callback;
+mod callback_services;
 mod edge;
 mod file;
 mod services;
@@ -18,6 +20,7 @@ mod validate;
 use std::fmt;
 
 pub use api::*;
+pub use callback::{CallbackService, CallbackSettings, CALLBACK_OPTIONS};
 pub use edge::*;
 
 use file::{GmsFile, RootFile};

@@ -108,11 +108,15 @@ impl Validator {
                 Some("match-interaction") => {
                     Some(ServiceKind::Builtin(BuiltinKind::MatchInteraction))
                 }
+                Some("office-hours") => self
+                    .office_hours(&path, &options)
+                    .map(ServiceKind::OfficeHours),
+                Some("capacity") => self.capacity(&path, &options).map(ServiceKind::Capacity),
                 other => {
                     self.err(
                         format!("{path}._service"),
                         format!(
-                            "'{}' is not a built-in service (request-interaction, request-access, match-interaction)",
+                            "'{}' is not a built-in service (request-interaction, request-access, match-interaction, office-hours, capacity)",
                             other.unwrap_or("")
                         ),
                     );
@@ -137,7 +141,13 @@ impl Validator {
                 );
             }
         }
+        // A callback's `_ttl` counts from its desired time, under `gms.callback.max_ttl`
+        // (checked with the callback options).
+        let callback = get("_service_type").is_some();
         for key in ["_ttl", "_service_ttl"] {
+            if key == "_ttl" && callback {
+                continue;
+            }
             if let Some(v) = set(key) {
                 if !matches!(v.parse::<u64>(), Ok(n) if n >= 1 && n <= limits.max_ttl) {
                     self.err(
@@ -206,6 +216,12 @@ impl Validator {
         let set = |k: &str| get(k).filter(|v| !v.is_empty());
         let src = match get("_service") {
             Some(s) if is_http_url(s) => s.to_string(),
+            // GMS's bundled callback template: `gms.callback.template_url` (callback.rs).
+            Some(super::callback::CALLBACK_WORD)
+                if get("_service_type") == Some(super::callback::CALLBACK_WORD) =>
+            {
+                String::new()
+            }
             other => {
                 self.err(
                     format!("{path}._service"),

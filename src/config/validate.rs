@@ -128,12 +128,28 @@ impl Validator {
                 }
             }
         }
+        let (mut callback, callback_defaults) = self.callback_section(f.callback.take());
+        // A callback service's defaults: the `gms.callback` underscore keys, then `gms.server`.
+        let callback_server: Vec<(String, String)> = callback_defaults
+            .iter()
+            .chain(
+                server
+                    .iter()
+                    .filter(|(k, _)| !callback_defaults.iter().any(|(d, _)| d == k)),
+            )
+            .cloned()
+            .collect();
         let mut services = HashMap::new();
         for (name, opts) in std::mem::take(&mut f.services) {
-            if let Some(s) = self.service(&name, opts, &server, &resources, &limits) {
+            let defaults = match opts.get("_service_type") {
+                Some(_) => &callback_server,
+                None => &server,
+            };
+            if let Some(s) = self.service(&name, opts, defaults, &resources, &limits) {
                 services.insert(name, Arc::new(s));
             }
         }
+        self.callback_services(&mut services, &mut callback);
         if let Some(prefix) = &access_code_prefix {
             self.prefix_leaves_digits(prefix, &services);
         }
@@ -154,6 +170,7 @@ impl Validator {
             resources,
             access_code_prefix,
             services,
+            callback,
         }
     }
 

@@ -7,14 +7,11 @@
 //! root, the request is the API's; if a more lenient server would read it as an API path, it is
 //! refused with a 400 rather than passed on.
 
-mod callback;
-
 use std::borrow::Cow;
 
 use http::Method;
 
-pub use callback::CallbackRoute;
-
+use crate::callback::Version;
 use crate::paths::{after_root, decode_segment, normalize, slips_into_api, under_root};
 
 /// The API operation a request asks for.
@@ -39,9 +36,6 @@ pub enum Route {
     ServiceStorageUpdate { id: String },
     /// `DELETE {root}/service/{id}/storage/{key}`: one key
     ServiceStorageDeleteKey { id: String, key: String },
-    /// `{root}/service/callback...` and `{root}/admin/callback/...`: the Callback Services API
-    /// (`gms-callback.md` section 2).
-    Callback(CallbackRoute),
     /// `POST {root}/storage/{ttl}`
     StorageCreate { ttl: String },
     /// `POST {root}/storage/{id}/{ttl}`
@@ -66,6 +60,21 @@ pub enum Route {
     StatusPush { id: String },
     /// `GET {root}/admin/servicetest.{html,js,css}`: the optional service test page.
     TestPage(PageFile),
+    /// `GET {root}/service/{service}`: an office-hours or capacity service's API
+    /// (`gms-callback.md` §10).
+    ServiceGet { service: String },
+    /// `POST {root}/service/callback/{service}` (`gms-callback.md` §3)
+    CallbackCreate { service: String },
+    /// `GET {root}/service/callback/{service}`, or `GET {root}/service/callback` across
+    /// services (§6.1)
+    CallbackQuery { service: Option<String> },
+    /// `DELETE {root}/service/callback/{service}/{id}` (§4)
+    CallbackCancel { service: String, id: String },
+    /// `PUT {root}/service/callback/{service}/{id}` (§5, §7.2)
+    CallbackUpdate { service: String, id: String },
+    /// `GET {root}/service/callback/{service}/availability` (V1), and the same path under the
+    /// V2 root, e.g. `/genesys/2` ([`v2_root`]) (§6.2)
+    CallbackAvailability { service: String, version: Version },
     /// Under an API root, but no such path.
     NotFound,
     /// A known path with the wrong method; `allow` lists the path's methods (the `Allow` header).
@@ -107,9 +116,27 @@ impl Route {
             | Route::ServiceStorageUpdate { .. }
             | Route::StorageCreate { .. }
             | Route::StorageUpdate { .. }
-            | Route::StorageCustom { .. } => BodyUse::Params,
+            | Route::StorageCustom { .. }
+            | Route::ServiceGet { .. }
+            | Route::CallbackCreate { .. }
+            | Route::CallbackQuery { .. }
+            | Route::CallbackCancel { .. }
+            | Route::CallbackUpdate { .. }
+            | Route::CallbackAvailability { .. } => BodyUse::Params,
             Route::StatusPush { .. } => BodyUse::Raw,
             _ => BodyUse::Ignore,
+        }
+    }
+
+    /// The callback service a Callback API path names, if it names one.
+    pub fn callback_service(&self) -> Option<&str> {
+        match self {
+            Route::CallbackCreate { service }
+            | Route::CallbackCancel { service, .. }
+            | Route::CallbackUpdate { service, .. }
+            | Route::CallbackAvailability { service, .. } => Some(service),
+            Route::CallbackQuery { service } => service.as_deref(),
+            _ => None,
         }
     }
 
@@ -124,7 +151,6 @@ impl Route {
             Route::ServiceStorageBinary { .. } => "service_storage_binary",
             Route::ServiceStorageUpdate { .. } => "service_storage_update",
             Route::ServiceStorageDeleteKey { .. } => "service_storage_delete_key",
-            Route::Callback(c) => c.name(),
             Route::StorageCreate { .. } => "storage_create",
             Route::StorageUpdate { .. } => "storage_update",
             Route::StorageCustom { .. } => "storage_custom",
@@ -137,11 +163,32 @@ impl Route {
             Route::NodeHealth => "node_health",
             Route::StatusPush { .. } => "status_push",
             Route::TestPage(_) => "test_page",
+            Route::ServiceGet { .. } => "service_get",
+            Route::CallbackCreate { .. } => "callback_create",
+            Route::CallbackQuery { .. } => "callback_query",
+            Route::CallbackCancel { .. } => "callback_cancel",
+            Route::CallbackUpdate { .. } => "callback_update",
+            Route::CallbackAvailability { .. } => "callback_availability",
             Route::NotFound => "not_found",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::BadPath(_) => "bad_path",
             Route::PassThrough => "pass_through",
         }
+    }
+
+    /// Whether its errors carry `code` and `phrase` besides `exception` and `message`: every
+    /// route of the Callback Services API and of office hours and capacity
+    /// (`gms-callback.md` §3.4).
+    pub fn coded_errors(&self) -> bool {
+        matches!(
+            self,
+            Route::ServiceGet { .. }
+                | Route::CallbackCreate { .. }
+                | Route::CallbackQuery { .. }
+                | Route::CallbackCancel { .. }
+                | Route::CallbackUpdate { .. }
+                | Route::CallbackAvailability { .. }
+        )
     }
 }
 
@@ -162,6 +209,9 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
         }
     };
     let Some(rest) = under else {
+        if let Some(route) = v2_route(method, path, prefixes) {
+            return route;
+        }
         if slips_into_api(path, prefixes) {
             return Route::BadPath(
                 "this path outside the API reads as an API path once its encoded '/' or '\\', \
@@ -197,13 +247,36 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
     let delete = *method == Method::DELETE;
     let own = |x: &str| x.to_string();
     let only = |allow| Route::MethodNotAllowed { allow };
-    if let Some(callback) = callback::route(method, &s[..n]) {
-        return callback;
-    }
+    let put = *method == Method::PUT;
     match &s[..n] {
+        // The Callback Services API: `callback` after `/service/` is reserved (gms-callback.md
+        // §2); no service may have that name.
+        ["service", "callback"] if get => Route::CallbackQuery { service: None },
+        ["service", "callback"] => only("GET"),
+        ["service", "callback", a] if post => Route::CallbackCreate { service: own(a) },
+        ["service", "callback", a] if get => Route::CallbackQuery {
+            service: Some(own(a)),
+        },
+        ["service", "callback", _] => only("GET, POST"),
+        ["service", "callback", a, "availability"] if get => Route::CallbackAvailability {
+            service: own(a),
+            version: Version::V1,
+        },
+        // Never a callback id (those are UUIDs).
+        ["service", "callback", _, "availability"] => only("GET"),
+        ["service", "callback", a, b] if put => Route::CallbackUpdate {
+            service: own(a),
+            id: own(b),
+        },
+        ["service", "callback", a, b] if delete => Route::CallbackCancel {
+            service: own(a),
+            id: own(b),
+        },
+        ["service", "callback", _, _] => only("PUT, DELETE"),
         ["service", a] if post => Route::CreateService { service: own(a) },
         ["service", a] if delete => Route::DeleteService { id: own(a) },
-        ["service", _] => only("POST, DELETE"),
+        ["service", a] if get => Route::ServiceGet { service: own(a) },
+        ["service", _] => only("GET, POST, DELETE"),
         // A service's storage before its requests: `storage` is never a request for ORS.
         ["service", a, "storage"] if get => Route::ServiceStorageGetAll { id: own(a) },
         ["service", a, "storage"] if post => Route::ServiceStorageUpdate { id: own(a) },
@@ -267,6 +340,45 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
     }
 }
 
+/// The V2 root of an API root that ends in `/1` (`/genesys/1` -> `/genesys/2`): availability
+/// V2 lives there, and nothing else does (gms-callback.md §1, §6.2).
+pub fn v2_root(root: &str) -> Option<String> {
+    root.strip_suffix("/1").map(|base| format!("{base}/2"))
+}
+
+/// Availability V2 (`GET {v2 root}/service/callback/{service}/availability`), the one API path
+/// under a V2 root; every other path there stays the web tier's. Matched as sent, or in normal
+/// form as the API roots are.
+fn v2_route(method: &Method, path: &str, prefixes: &[String]) -> Option<Route> {
+    let normal = normalize(path);
+    let rest = prefixes
+        .iter()
+        .filter_map(|p| v2_root(p))
+        .find_map(|root| {
+            path.strip_prefix(root.as_str())
+                .and_then(after_root)
+                .or_else(|| under_root(&normal, &root))
+                .map(str::to_string)
+        })?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let ["service", "callback", name, "availability"] = parts[..] else {
+        return None;
+    };
+    let service = match decode_segment(name) {
+        Ok(d) if !d.is_empty() => d.into_owned(),
+        Ok(_) => return None,
+        Err(m) => return Some(Route::BadPath(m)),
+    };
+    Some(if *method == Method::GET {
+        Route::CallbackAvailability {
+            service,
+            version: Version::V2,
+        }
+    } else {
+        Route::MethodNotAllowed { allow: "GET" }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,8 +412,14 @@ mod tests {
         );
         assert_eq!(
             r(Method::GET, "/genesys/1/service/abc"),
+            Route::ServiceGet {
+                service: "abc".into()
+            }
+        );
+        assert_eq!(
+            r(Method::PUT, "/genesys/1/service/abc"),
             Route::MethodNotAllowed {
-                allow: "POST, DELETE"
+                allow: "GET, POST, DELETE"
             }
         );
         assert_eq!(
@@ -388,6 +506,87 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn callback_routes() {
+        let cb = |m: Method, path: &str| r(m, &format!("/genesys/1/service/callback{path}"));
+        assert_eq!(
+            cb(Method::POST, "/cb"),
+            Route::CallbackCreate {
+                service: "cb".into()
+            }
+        );
+        assert_eq!(
+            cb(Method::GET, "/cb"),
+            Route::CallbackQuery {
+                service: Some("cb".into())
+            }
+        );
+        assert_eq!(cb(Method::GET, ""), Route::CallbackQuery { service: None });
+        assert_eq!(
+            cb(Method::POST, ""),
+            Route::MethodNotAllowed { allow: "GET" }
+        );
+        assert_eq!(
+            cb(Method::PUT, "/cb/x"),
+            Route::CallbackUpdate {
+                service: "cb".into(),
+                id: "x".into()
+            }
+        );
+        assert_eq!(
+            cb(Method::DELETE, "/cb/x"),
+            Route::CallbackCancel {
+                service: "cb".into(),
+                id: "x".into()
+            }
+        );
+        assert_eq!(
+            cb(Method::GET, "/cb/x"),
+            Route::MethodNotAllowed {
+                allow: "PUT, DELETE"
+            }
+        );
+        let v1 = Route::CallbackAvailability {
+            service: "cb".into(),
+            version: Version::V1,
+        };
+        assert_eq!(cb(Method::GET, "/cb/availability"), v1);
+        assert_eq!(
+            cb(Method::PUT, "/cb/availability"),
+            Route::MethodNotAllowed { allow: "GET" }
+        );
+        assert_eq!(
+            r(
+                Method::GET,
+                "/GMS-web/gms/1/service/callback/cb/availability"
+            ),
+            v1
+        );
+        let v2 = Route::CallbackAvailability {
+            service: "cb".into(),
+            version: Version::V2,
+        };
+        assert_eq!(
+            r(Method::GET, "/genesys/2/service/callback/cb/availability"),
+            v2
+        );
+        assert_eq!(
+            r(Method::GET, "/genesys//2/service/callback/cb/availability"),
+            v2
+        );
+        assert_eq!(
+            r(Method::POST, "/genesys/2/service/callback/cb/availability"),
+            Route::MethodNotAllowed { allow: "GET" }
+        );
+        assert_eq!(
+            r(Method::GET, "/genesys/2/service/callback/cb"),
+            Route::PassThrough
+        );
+        assert_eq!(r(Method::GET, "/genesys/2/index.html"), Route::PassThrough);
+        assert_eq!(v2_root("/genesys/1").as_deref(), Some("/genesys/2"));
+        assert_eq!(v2_root("/api"), None);
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod raw;
 mod redis;
 mod sandbox;
 
+pub mod callback;
 pub mod gms_clients;
 
 // Each test binary uses a part of the harness; the rest of these re-exports is unused there.
