@@ -28,9 +28,9 @@ const RETROFIT_JSON: &str = "application/json; charset=UTF-8";
 const RESTASSURED_JSON: &str = "application/json; charset=UTF-8";
 /// RestAssured's `ContentType.URLENC`: its default content charset, ISO-8859-1, appended.
 const RESTASSURED_FORM: &str = "application/x-www-form-urlencoded; charset=ISO-8859-1";
-/// GL's `ContentType.json` (`Utils/Internal/ApiRequest.swift` 44), no charset.
+/// GL's `ContentType.json` (`Utils/Internal/ApiRequest.swift` 42), no charset.
 const SWIFT_JSON: &str = "application/json";
-/// GL sets `Accept` to its one accepted type (`ApiRequest.swift` 57-61).
+/// GL sets `Accept` to its one accepted type (`ApiRequest.swift` 57-60).
 const SWIFT_ACCEPT: (&str, &str) = ("Accept", "application/json");
 /// The user SA sends in `gms_user`.
 const SAMPLE_USER: (&str, &str) = ("gms_user", "sample-user@example.com");
@@ -45,7 +45,7 @@ const SA_MENU: &str = "samples-callback-menu";
 /// `_customer_lookup_keys: _customer_number,CB_SUBSCRIPTION_ID` (`tuneCallbackService2`, 325).
 const AZ_CB: &str = "cb_new";
 const AZ_5183: &str = "GMS-5183";
-/// GL's `Tests.swift` service (45).
+/// GL's `Tests.swift` service (46).
 const GL_CB: &str = "gbank-callback-gms";
 
 fn lab() -> CallbackLab {
@@ -88,8 +88,8 @@ fn all_strings(v: &Value) {
     }
 }
 
-/// Asserts the instant format both SA (`util/TimeHelper.java` 14-16, Joda's strict
-/// `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`) and GL (`Utils/Public/DateExtension.swift` 19,
+/// Asserts the instant format both SA (`util/TimeHelper.java` 13-17, Joda's strict
+/// `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`) and GL (`Utils/Public/DateExtension.swift` 12,
 /// `yyyy-MM-dd'T'HH:mm:ss.SSSXXXXX` in UTC) parse: exactly `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 fn strict_instant(s: &str) {
     let b = s.as_bytes();
@@ -107,7 +107,7 @@ fn strict_instant(s: &str) {
 }
 
 /// Asserts a V1 availability map as SA (`Map<DateTime, Integer>`) and GL
-/// (`ProposedAvailabilityV1.swift` 41-52) read it: strict instant keys, integer counts;
+/// (`ProposedAvailabilityV1.swift` 45-56) read it: strict instant keys, integer counts;
 /// returns the keys in order.
 fn availability_v1(v: &Value) -> Vec<String> {
     let o = v
@@ -140,18 +140,27 @@ fn sample_dialog(v: &Value) -> String {
     id.to_string()
 }
 
-/// A JSON object of string pairs, as Gson writes SA's `Map<String, String>` (null values
-/// dropped) and json-simple AZ's `JSONObject`.
+/// A JSON object of string pairs, as json-simple writes AZ's `JSONObject` (compact).
 fn json_body(pairs: &[(&str, &str)]) -> Vec<u8> {
+    pairs_object(pairs).to_string().into_bytes()
+}
+
+/// A JSON object of string pairs as SA's Gson writes a `Map<String, String>`: null values
+/// dropped, pretty-printed (`data/DataModule.java` 60-70, `setPrettyPrinting()` at 68).
+fn gson_body(pairs: &[(&str, &str)]) -> Vec<u8> {
+    serde_json::to_vec_pretty(&pairs_object(pairs)).unwrap_or_default()
+}
+
+fn pairs_object(pairs: &[(&str, &str)]) -> Value {
     let map: serde_json::Map<String, Value> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), json!(v)))
         .collect();
-    Value::Object(map).to_string().into_bytes()
+    Value::Object(map)
 }
 
 /// SA `ui/GenesysSampleController.java` `connect` 57-123 for `scenario`, through
-/// `data/api/CallbackApiManager.java` 62-75 and `CallbackApi.startCallback` 18-20: the
+/// `data/api/CallbackApiManager.java` 62-95 and `CallbackApi.startCallback` 18-25: the
 /// user's fields and the scenario's options as one Gson `Map<String, String>` (the event's
 /// null `_callback_state`, `_urs_virtual_queue` and `_request_queue_time_stat` dropped),
 /// `POST {endpoint}/service/callback/{name}`.
@@ -175,7 +184,7 @@ fn sample_start(lab: &CallbackLab, service: &str, number: &str, desired: Option<
         "POST",
         &lab.url(&format!("/{service}")),
         RETROFIT_JSON,
-        &json_body(&pairs),
+        &gson_body(&pairs),
         &[SAMPLE_USER],
     )
 }
@@ -184,10 +193,10 @@ fn sample_start(lab: &CallbackLab, service: &str, number: &str, desired: Option<
 // The Android sample (StanleyAu/gms-callback-sample-legacy @ 6c40941)
 // -------------------------------------------------------------------------------------------
 
-/// SA scenario VOICE-NOW-USERTERM (`GenesysSampleController.java` 84-88): the immediate
+/// SA scenario VOICE-NOW-USERTERM (`GenesysSampleController.java` 85-89): the immediate
 /// create's reply is ORS's dialog, read as `CallbackDialog` (`_id`, `_action`, and for a
-/// ConfirmationDialog `_text`, 175-177); then `checkQueuePosition` (193-196) through
-/// `CallbackApiManager.java` 276-301: an OkHttp GET of `{endpoint}/service/{id}/check-queue-position`
+/// ConfirmationDialog `_text`, 180-183); then `checkQueuePosition` (194-196) through
+/// `CallbackApiManager.java` 285-342: an OkHttp GET of `{endpoint}/service/{id}/check-queue-position`
 /// with `gms_user` and no body, read as `CallbackQueuePosition` (`_position`, `_eta`,
 /// `_total_waiting` as Gson `String`s, `_agent_ready_threshold_passed` a boolean when present).
 #[test]
@@ -217,9 +226,9 @@ fn sample_immediate_create_then_queue_position() {
     );
 }
 
-/// SA `GenesysSampleController.handleDialog` 131-160 (DisplayMenu: `_label`,
+/// SA `GenesysSampleController.handleDialog` 134-162 (DisplayMenu: `_label`,
 /// `_content[0]._group_name`, each `_group_content[i]._label` and `_user_action_url`), then the
-/// chosen item as `CallbackDialogEvent(url, false)`: `CallbackApiManager.java` 225-258, an
+/// chosen item as `CallbackDialogEvent(url, false)`: `CallbackApiManager.java` 238-283, an
 /// OkHttp GET of that absolute URL with `gms_user`, its 2xx body read as a `CallbackDialog`.
 /// And the push path: `handleGcmMessage` 189-192 posts `CallbackDialogEvent(syncUri, true)`,
 /// a GET of `{endpoint}/service/{syncUri}` with `syncUri` = `{_id}/{_action}`.
@@ -260,21 +269,21 @@ fn sample_menu_follow_up_and_push_fetch() {
     assert_eq!(seen.len(), 2, "{seen:?}");
 }
 
-/// SA's scheduled flow. `requestTimeSlots` (`GenesysSampleController.java` 221-227) asks
-/// `CallbackApi.queryAvailability` (56-69) for ±5 h around the wanted time: `start` and `end`
+/// SA's scheduled flow. `requestTimeSlots` (`GenesysSampleController.java` 222-227) asks
+/// `CallbackApi.queryAvailability` (56-69, `CallbackApiManager.java` 179-208) for ±5 h around the wanted time: `start` and `end`
 /// are Joda `DateTime`s in UTC, which Retrofit writes with `toString()`
 /// (`2026-03-02T09:30:00.000Z`) and `URLEncoder` (`:` as `%3A`); null `number-of-days` and
 /// `max-time-slots` are left out. `updateTimeSlots` (229-300) keeps slots not past with a count
 /// above 0, and offers them as `serializeUTCTime` strings. Scenario VOICE-SCHEDULED-USERTERM
-/// (97-102) creates with the chosen `_desired_time`; the reply is a `CallbackDialog` whose
-/// `_action` must be one of the four (`ConfirmationDialog`: `_text`, 175-177).
+/// (95-100) creates with the chosen `_desired_time`; the reply is a `CallbackDialog` whose
+/// `_action` must be one of the four (`ConfirmationDialog`: `_text`, 180-183).
 /// Then the calls of `CallbackApi` the app makes through `CallbackApiManager`:
-/// `queryCallback` (47-54, 155-181): `?operand=AND&_customer_number=` read as
+/// `queryCallback` (47-54, 151-177): `?operand=AND&_customer_number=` read as
 /// `List<CallbackRequest>` (`_id`, `desiredTime`, `url`, `pojo/CallbackRequest.java`);
-/// `updateCallback` (36-45, 123-153): PUT JSON `_new_desired_time` (`serializeUTCTime`) and
+/// `updateCallback` (36-45, 120-149): PUT JSON `_new_desired_time` (`serializeUTCTime`) and
 /// properties, the event's null `_callback_state` dropped; a refusal read as
 /// `CallbackRescheduleException` (`message`, `exception`, `availability` as
-/// `Map<DateTime, Integer>`); `cancelCallback` (27-34, 99-121): DELETE, no body.
+/// `Map<DateTime, Integer>`); `cancelCallback` (27-34, 97-118): DELETE, no body.
 #[test]
 fn sample_scheduled_flow() {
     let lab = lab();
@@ -330,7 +339,7 @@ fn sample_scheduled_flow() {
             "PUT",
             &lab.url(&format!("/{SA_CB}/{id}")),
             RETROFIT_JSON,
-            &json_body(&[("_new_desired_time", at), ("first_name", "Anne")]),
+            &gson_body(&[("_new_desired_time", at), ("first_name", "Anne")]),
             &[SAMPLE_USER],
         )
     };
@@ -357,17 +366,17 @@ fn sample_scheduled_flow() {
 }
 
 /// The sample's first commit, SA 49cc336 (Genesys' legacy sample; Jetty's `ContentExchange`
-/// through `client/GenesysSession.java` 210-250, `gms_user` on every request, forms typed
+/// through `client/GenesysSession.java` 206-260, `gms_user` on every request, forms typed
 /// `application/x-www-form-urlencoded` with no charset). `ui/GenesysController.java`
-/// `requestTimeSlots` 238-248 with `ui/GenesysService.java` `postImpl` 206-229: a GET of
+/// `requestTimeSlots` 238-248 with `ui/GenesysService.java` `postImpl` 205-229: a GET of
 /// `{server_url}{url_path}` + `/callback/{name}/availability` (the default `url_path`
 /// `/genesys/1/service/` of `res/xml/preferences_settings.xml` 12 makes that a `//`) with
-/// `start` and `end` as `URLEncodedUtils` writes them; `updateTimeSlots` 282-300 parses each
-/// key strictly. `connect` 53-112 with `GenesysService.startSession` 98-127: the create as a
-/// form to `{url_path}callback/{name}`, read by `interpretResponse` 149-214 with org.json
+/// `start` and `end` as `URLEncodedUtils` writes them; `updateTimeSlots` 250-300 parses each
+/// key strictly (296). `connect` 53-112 with `GenesysService.startSession` 98-127: the create as a
+/// form to `{url_path}callback/{name}`, read by `interpretResponse` 150-211 with org.json
 /// (`_id`; `_action`, or none with `_text`; an `error` key would be shown as an error).
 /// `continueDialog` (`GenesysService.java` 139-142): a POST of a menu item's
-/// `_user_action_url` path with no body; `interpretCloudMessage` 216-224: a POST of
+/// `_user_action_url` path with no body; `interpretCloudMessage` 213-221: a POST of
 /// `{url_path}{_id}/{_action}`, no body. (`refreshQueue` 232-236 posts `/{id}/check-queue-position`
 /// under the bare host: the sample's own bug, a path outside the API.)
 #[test]
@@ -448,11 +457,11 @@ fn sample_first_commit_jetty_calls() {
     }
 }
 
-/// SA's error path (`CallbackApiManager.java` 83-95 and alike): a non-2xx body read as
+/// SA's error path (`CallbackApiManager.java` 82-93 and alike): a non-2xx body read as
 /// `pojo/CallbackException.java` (`message`, `exception`, `error` as strings). GL's
-/// `testStartCallbackBadServiceName` (`Tests.swift` 22-37): a create on a service that does
-/// not exist fails, and `StartCallbackResource.swift` 20-27 decodes the body as
-/// `GmsCallbackErrorResponse` (`Callback/Internal/GmsCallbackErrorResponse.swift` 41-60:
+/// `testStartCallbackBadServiceName` (`Tests.swift` 23-39): a create on a service that does
+/// not exist fails, and `StartCallbackResource.swift` 36-43 decodes the body as
+/// `GmsCallbackErrorResponse` (`Callback/Internal/GmsCallbackErrorResponse.swift` 52-74:
 /// `code` an `Int`, `exception`, `phrase`, `message` strings, any other key a string).
 #[test]
 fn sample_and_swift_errors_on_an_unknown_service() {
@@ -461,7 +470,7 @@ fn sample_and_swift_errors_on_an_unknown_service() {
         "POST",
         &lab.url("/Nonexistent"),
         RETROFIT_JSON,
-        &json_body(&[("_customer_number", "5551234567")]),
+        &gson_body(&[("_customer_number", "5551234567")]),
         &[SAMPLE_USER],
     );
     let e = assert_error(&r, 404);
@@ -493,17 +502,17 @@ fn sample_and_swift_errors_on_an_unknown_service() {
 /// AZ `CallbackServicesAPI.java`: `startImmediateCallback(name, custNumber)` 34-41 (JSON
 /// `{"_customer_number"}`, `ContentType.JSON`), read by `path("_id")`
 /// (`CallbackAPITests.java` 110); `startImmediateCallback(name, params)` 43-50 (a body of
-/// the map alone); `startImmediateCallback(name, custNumber, headers)` 52-63 with preemptive
+/// the map alone); `startImmediateCallback(name, custNumber, headers)` 52-64 with preemptive
 /// basic credentials and `ContactCenterId: xxx` (`CallbackAPITests.test1_01`, 101-105; GMS in
 /// non-shared mode ignores the header, GMS-4672); `queryCallbackByID` 130-135 (GET
 /// `{root}/service/callback?_id=`, `ContentType.URLENC`, no body), read as a list
-/// (`CallbackServiceHelper.parseArrayInResponse` 152-155) whose `_callback_state` is polled;
+/// (`CallbackServiceHelper.getCallbackDetailByKey` 154-159, `parseArrayInResponse` 149-152) whose `_callback_state` is polled;
 /// `checkQueuePosition` 147-152 (GET with the form content type) answered 200
-/// (`CallbackServiceHelper.getCallbackEWT` 163-166; its `ewt` key is the strategy's);
+/// (`CallbackServiceHelper.getCallbackEWT` 161-171; its `ewt` key is the strategy's);
 /// `queryCallbackByState(cust, "!COMPLETED")` 137-145 read by
-/// `CallbackServiceHelper.cancelUnfinishedCallbacks` 23-42 (`_id`, `_service_name` of each
+/// `CallbackServiceHelper.cancelUnfinishedCallbacks` 26-45 (`_id`, `_service_name` of each
 /// entry), `cancelCallback` 154-159 (DELETE with `ContentType.JSON` and no body) expected 200
-/// (`CallbackAPITests.java` 120); then `countCompletedCallbacksByReason` 137-151:
+/// (`CallbackAPITests.java` 120); then `countCompletedCallbacksByReason` 133-147:
 /// `queryCallbackByState(cust, "COMPLETED")`, each `_callback_reason`.
 #[test]
 fn qa_immediate_callbacks_queried_and_cancelled() {
@@ -593,14 +602,14 @@ fn qa_immediate_callbacks_queried_and_cancelled() {
 }
 
 /// AZ `CallbackAPITests.test1_03` (GMS-5183, 160-263): `startScheduledCallback(name, cust,
-/// map)` (`CallbackServicesAPI.java` 101-108) with `_desired_time` from
+/// map)` (`CallbackServicesAPI.java` 103-110) with `_desired_time` from
 /// `TimeOperations.getUTCTimeInFuture(90000)` (35-43: `yyyy-MM-dd'T'HH:mm:ss` + `.000Z`),
 /// `_service_name`, `GCS_TransferringNotepad`, `CB_SUBSCRIPTION_ID` and `_customer_id`; the
 /// reply's `_id`; `queryCallbackByID` read with `from(body).getString("CB_SUBSCRIPTION_ID")`
-/// (a lookup key of the service, `tuneCallbackService2` 325); `updateCallback` 117-124 (PUT
+/// (a lookup key of the service, `tuneCallbackService2` 325); `updateCallback` 120-127 (PUT
 /// JSON with the whole create body again) to `Test`, then to `""`: 200 each, and after the
 /// empty value the record no longer contains the key. Also `startScheduledCallback(name,
-/// cust, seconds)` 65-73 and `(name, cust, desiredTime)` 91-99, each answered 200 with `_id`.
+/// cust, seconds)` 66-75 and `(name, cust, desiredTime)` 92-101, each answered 200 with `_id`.
 #[test]
 fn qa_scheduled_callback_updated_with_an_empty_value() {
     let lab = lab();
@@ -668,6 +677,160 @@ fn qa_scheduled_callback_updated_with_an_empty_value() {
     }
 }
 
+/// What a create with `_redirect` answered in AZ's `SupportURLRewritingTests`.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    /// The ORS service `hello`'s create (AZ reads its strategy's `msg`).
+    Hello,
+    /// request-interaction's: `_access_number`, `_expiration_time`, `_id`.
+    Access,
+    /// The callback's own: "You will receive the call shortly".
+    Dialog,
+}
+
+/// AZ `src/test/java/gms/callback/SupportURLRewritingTests.java` test_01 to test_18 (76-294):
+/// an immediate callback service with or without `_overwritable_options: _redirect` and a
+/// configured `_redirect` of `hello` (an ORS service), `""` or none; created by
+/// `CallbackServicesAPI.startImmediateCallback` (JSON `_customer_number` only),
+/// `startImmCallbackJSON` (319-326, JSON with `_redirect`) or `startImmCallbackURLENC`
+/// (328-335, a RestAssured form, ISO-8859-1 declared) with `_redirect` absent, `""` or
+/// `request-interaction`; each 200 with the reply its test asserts. A request's `_redirect`
+/// counts only when overwritable, and `""` means none. The fourteen cases that do not end at
+/// request-interaction.
+#[test]
+fn qa_redirect_matrix() {
+    use Answer::*;
+    redirect_cases(&[
+        (1, "ow-hello", RESTASSURED_JSON, None, Hello),
+        (3, "ow-hello", RESTASSURED_JSON, Some(""), Dialog),
+        (4, "hello-only", RESTASSURED_JSON, Some(""), Hello),
+        (5, "hello-only", RESTASSURED_JSON, None, Hello),
+        (6, "ow", RESTASSURED_JSON, None, Dialog),
+        (
+            7,
+            "ow-none-hello",
+            RESTASSURED_JSON,
+            Some("request-interaction"),
+            Hello,
+        ),
+        (8, "ow-empty", RESTASSURED_JSON, None, Dialog),
+        (10, "ow-hello", RESTASSURED_FORM, None, Hello),
+        (11, "ow-hello", RESTASSURED_FORM, Some(""), Dialog),
+        (13, "ow", RESTASSURED_FORM, Some(""), Dialog),
+        (15, "ow-none-hello", RESTASSURED_FORM, None, Hello),
+        (16, "ow-empty", RESTASSURED_FORM, Some(""), Dialog),
+        (
+            17,
+            "hello-only",
+            RESTASSURED_FORM,
+            Some("request-interaction"),
+            Hello,
+        ),
+        (18, "ow-none-hello", RESTASSURED_FORM, Some(""), Hello),
+    ]);
+}
+
+/// [`qa_redirect_matrix`]'s cases that end at request-interaction (test_02, 09, 12, 14): the
+/// body has `_customer_number` and `_redirect` only, no `_phone_number`, and GMS answers 200.
+/// This branch's request-interaction still requires `_phone_number`; main's 42915f2 (issue
+/// 17, "optional _phone_number") lifts that: run it once merged.
+#[test]
+#[ignore = "needs main's optional _phone_number (42915f2, issue 17): un-ignore after the merge"]
+fn qa_redirect_to_request_interaction() {
+    use Answer::*;
+    redirect_cases(&[
+        (
+            2,
+            "ow-hello",
+            RESTASSURED_JSON,
+            Some("request-interaction"),
+            Access,
+        ),
+        (
+            9,
+            "ow",
+            RESTASSURED_JSON,
+            Some("request-interaction"),
+            Access,
+        ),
+        (
+            12,
+            "ow-hello",
+            RESTASSURED_FORM,
+            Some("request-interaction"),
+            Access,
+        ),
+        (
+            14,
+            "ow-empty",
+            RESTASSURED_FORM,
+            Some("request-interaction"),
+            Access,
+        ),
+    ]);
+}
+
+/// One case of `SupportURLRewritingTests`: (test, service, content type, the request's
+/// `_redirect`, what comes back).
+type RedirectCase<'a> = (u8, &'a str, &'a str, Option<&'a str>, Answer);
+
+/// Runs `cases` on the services of `SupportURLRewritingTests` (request-interaction with the QA
+/// suite's options, `helper/ServiceOptions.java` 557-565).
+fn redirect_cases(cases: &[RedirectCase<'_>]) {
+    let services = [
+        callback_service("ow-hello", "_overwritable_options: _redirect\n_redirect: hello\n"),
+        callback_service("hello-only", "_redirect: hello\n"),
+        callback_service("ow-none-hello", "_overwritable_options: \"\"\n_redirect: hello\n"),
+        callback_service("ow", "_overwritable_options: _redirect\n"),
+        callback_service("ow-empty", "_overwritable_options: _redirect\n_redirect: \"\"\n"),
+        "request-interaction: {_type: builtin, _service: request-interaction, _provide_code: \"false\", _resource_group: DNIS, _ttl: \"30\"}\n".to_string(),
+        "hello: {_type: ors, _service: \"http://scxml.example.com/hello.scxml\", _ors: \"{ORS}\"}\n".to_string(),
+    ];
+    let lab = CallbackLab::start(&services.concat());
+    let mut hellos = 0;
+    for &(test, service, ct, redirect, answer) in cases {
+        let number = format!("51150{test:02}");
+        let mut fields = vec![("_customer_number", number.as_str())];
+        if let Some(r) = redirect {
+            fields.push(("_redirect", r));
+        }
+        let body = if ct == RESTASSURED_FORM {
+            form_encode(&fields).into_bytes()
+        } else {
+            json_body(&fields)
+        };
+        let r = send("POST", &lab.url(&format!("/{service}")), ct, &body, &[]);
+        let v = ok_json(&r);
+        let text = r.text();
+        let record = ok_json(&lab.query(&format!("?_customer_number={number}")));
+        match answer {
+            Answer::Hello => {
+                hellos += 1;
+                assert!(v.get("_action").is_none(), "test_{test:02}: {v}");
+                assert_eq!(record, json!([]), "test_{test:02}");
+            }
+            Answer::Access => {
+                for k in ["_access_number", "_expiration_time", "_id"] {
+                    assert!(text.contains(k), "test_{test:02}: {k} in {text}");
+                }
+                assert_eq!(record, json!([]), "test_{test:02}");
+            }
+            Answer::Dialog => {
+                assert!(
+                    str_field(&v, "_text").contains("You will receive the call shortly"),
+                    "test_{test:02}: {v}"
+                );
+                assert_eq!(record[0]["_service_name"], service, "test_{test:02}");
+            }
+        }
+    }
+    let hello_starts = sim_requests(&lab.sim, "/scxml/session/start")
+        .into_iter()
+        .filter(|e| e["params"]["src"] == "http://scxml.example.com/hello.scxml")
+        .count();
+    assert_eq!(hello_starts, hellos, "one hello session per Hello case");
+}
+
 /// `TimeOperations.getUTCTimeInFuture(secs)`: whole seconds, then `.000Z`.
 fn lab_time(secs: i64) -> String {
     let t = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs);
@@ -678,18 +841,18 @@ fn lab_time(secs: i64) -> String {
 // The Swift GMSLibrary (akram-mohammad/genesys-chat @ 527ba81)
 // -------------------------------------------------------------------------------------------
 
-/// GL `Tests.swift` `testStartCancelCallback` (39-91) through `Callback/Public/CallbackApiClient.swift`
+/// GL `Tests.swift` `testStartCancelCallback` (41-89) through `Callback/Public/CallbackApiClient.swift`
 /// and `Callback/Internal/CallbackApiRequest.swift`: `startCallback` (POST
 /// `/1/service/callback/{name}`, JSON `_customer_number` plus the properties, here
 /// `_target`), its 200 reply decoded as `CallbackRecordInternal` (`_id` and every other key a
-/// `String`, `CallbackRecordInternal.swift` 48-66); `queryCallbackById` (GET
+/// `String`, `CallbackRecordInternal.swift` 51-78); `queryCallbackById` (GET
 /// `/1/service/callback?_id=`, an object or an array of records); `cancelCallback` (DELETE,
 /// any 200 text); the record again: `_callback_state` COMPLETED, `_callback_reason`
 /// CANCELLED; `queryCallback` without operand by `_customer_number` (Alamofire's query
 /// encoding: `+` as `%2B`): more than 0 records, one of them this one. Every record decodes:
 /// `_desired_time`/`_expiration_time` in `.SSSXXXXX`, `url`, all values strings.
-/// `testCancelBadCallback` (93-107): `queryCallbackById("bad_id")` must fail: a non-200, or
-/// an empty array (`CallbackApiClient.swift` 236-242).
+/// `testCancelBadCallback` (90-105): `queryCallbackById("bad_id")` must fail: a non-200, or
+/// an empty array (`CallbackApiClient.swift` 315-342).
 #[test]
 fn swift_start_query_cancel_query() {
     let lab = lab();
@@ -747,7 +910,7 @@ fn swift_start_query_cancel_query() {
     );
 }
 
-/// A record as `CallbackRecordInternal.swift` 48-66 decodes it.
+/// A record as `CallbackRecordInternal.swift` 51-78 decodes it.
 fn swift_record(rec: &Value) {
     all_strings(rec);
     str_field(rec, "_id");
@@ -758,10 +921,10 @@ fn swift_record(rec: &Value) {
 }
 
 /// GL `rescheduleCallback` and `cancelCallback(discardOrsFailure:)`
-/// (`CallbackApiRequest.swift` 146-152, 200-205, 224-231): PUT JSON `_new_desired_time`
+/// (`CallbackApiRequest.swift` 141-144, 208-220, 259-265): PUT JSON `_new_desired_time`
 /// (`.SSSXXXXX`, i.e. `.mmmZ` in UTC) and the properties, `Content-Type: application/json`,
-/// status 200 (`CallbackApiClient.swift` 99-118 accepts only 200; its
-/// `RescheduleCallbackResource.swift` 15-24 reports any body as invalid, so only the status is
+/// status 200 (`CallbackApiClient.swift` 130-160 accepts only 200; its
+/// `RescheduleCallbackResource.swift` 23-30 reports any body as invalid, so only the status is
 /// the library's); DELETE with `?discard_ors_failure=true` (Alamofire's literal bool), 200.
 #[test]
 fn swift_reschedule_and_cancel_discarding_ors_failures() {
@@ -800,14 +963,14 @@ fn swift_reschedule_and_cancel_discarding_ors_failures() {
     assert_eq!(lab.state(&id), "COMPLETED");
 }
 
-/// GL `testAvailabilityV1` and `testAvailablityV2` (`Tests.swift` 109-145): both with no
+/// GL `testAvailabilityV1` and `testAvailablityV2` (`Tests.swift` 107-147): both with no
 /// parameters at all, each expecting more than 0 slots; V1 decoded by
 /// `ProposedAvailabilityV1.swift` (strict instant keys, int counts), V2 at
 /// `/2/service/callback/{name}/availability` by `AvailabilityV2ResultInternal.swift`
 /// (`durationMin` int, `timezone` string or absent, `slots`) and
 /// `AvailabilityV2SlotInternal.swift` (`utcTime` strict, `localTime` parsing with a `Z`
 /// appended, `capacity` and `total` ints). Then V1 with every parameter as
-/// `CallbackApiRequest.swift` 117-130 sends them through Alamofire's query encoding (keys
+/// `CallbackApiRequest.swift` 145-157 sends them through Alamofire's query encoding (keys
 /// sorted, `:` as `%3A`).
 #[test]
 fn swift_availability_v1_and_v2() {
