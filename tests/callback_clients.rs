@@ -122,9 +122,9 @@ fn availability_v1(v: &Value) -> Vec<String> {
 
 /// SA's `CallbackDialog` (`data/api/pojo/CallbackDialog.java`): `_action` one of the four
 /// `@SerializedName`s (any other is null, and `GenesysSampleController.handleDialog` 127
-/// switches on it), `_id` the session the app keeps (126).
-fn sample_dialog(v: &Value) -> String {
-    let action = str_field(v, "_action");
+/// switches on it), here `action`; a ConfirmationDialog's `_text` (180-183); `_id` the session
+/// the app keeps (126), returned.
+fn sample_dialog(v: &Value, action: &str) -> String {
     assert!(
         [
             "DialNumber",
@@ -133,8 +133,12 @@ fn sample_dialog(v: &Value) -> String {
             "ConfirmationDialog"
         ]
         .contains(&action),
-        "{v}"
+        "{action}"
     );
+    assert_eq!(v["_action"], action, "{v}");
+    if action == "ConfirmationDialog" {
+        assert!(v["_text"].is_string(), "{v}");
+    }
     let id = str_field(v, "_id");
     assert!(is_uuid_v4(id), "{v}");
     id.to_string()
@@ -203,9 +207,7 @@ fn sample_start(lab: &CallbackLab, service: &str, number: &str, desired: Option<
 fn sample_immediate_create_then_queue_position() {
     let lab = lab();
     let v = ok_json(&sample_start(&lab, SA_CB, "5551234567", None));
-    let id = sample_dialog(&v);
-    assert_eq!(v["_action"], "ConfirmationDialog", "{v}");
-    assert!(v["_text"].is_string(), "{v}");
+    let id = sample_dialog(&v, "ConfirmationDialog");
 
     let r = get(
         &lab.gw
@@ -236,8 +238,7 @@ fn sample_immediate_create_then_queue_position() {
 fn sample_menu_follow_up_and_push_fetch() {
     let lab = lab();
     let v = ok_json(&sample_start(&lab, SA_MENU, "5551234568", None));
-    let id = sample_dialog(&v);
-    assert_eq!(v["_action"], "DisplayMenu", "{v}");
+    let id = sample_dialog(&v, "DisplayMenu");
     assert!(v["_label"].is_string(), "{v}");
     let group = &v["_content"][0];
     assert!(group["_group_name"].is_string(), "{v}");
@@ -308,10 +309,7 @@ fn sample_scheduled_flow() {
     let mut ids = Vec::new();
     for (number, at) in [("5557000001", &offered[0]), ("5557000002", &offered[1])] {
         let v = ok_json(&sample_start(&lab, SA_CB, number, Some(at)));
-        let id = sample_dialog(&v);
-        assert_eq!(v["_action"], "ConfirmationDialog", "{v}");
-        assert!(v["_text"].is_string(), "{v}");
-        ids.push(id);
+        ids.push(sample_dialog(&v, "ConfirmationDialog"));
     }
 
     let list = ok_json(&get(
@@ -432,11 +430,10 @@ fn sample_first_commit_jetty_calls() {
         form("5558000002", None).as_bytes(),
         &user,
     ));
-    for v in [&scheduled, &menu] {
+    for (v, action) in [(&scheduled, "ConfirmationDialog"), (&menu, "DisplayMenu")] {
         assert!(v.get("error").is_none(), "{v}");
-        sample_dialog(v);
+        sample_dialog(v, action);
     }
-    assert!(scheduled["_text"].is_string(), "{scheduled}");
     let item = str_field(
         &menu["_content"][0]["_group_content"][0],
         "_user_action_url",
@@ -732,10 +729,12 @@ fn qa_redirect_matrix() {
 
 /// [`qa_redirect_matrix`]'s cases that end at request-interaction (test_02, 09, 12, 14): the
 /// body has `_customer_number` and `_redirect` only, no `_phone_number`, and GMS answers 200.
-/// This branch's request-interaction still requires `_phone_number`; main's 42915f2 (issue
-/// 17, "optional _phone_number") lifts that: run it once merged.
+/// This branch's request-interaction still requires `_phone_number` and answers no
+/// `_expiration_time`; main's 42915f2 (issue 17: `_expiration_time`, optional `_phone_number`)
+/// does both: run it once merged. (With a `_phone_number` added, every case reaches
+/// request-interaction here.)
 #[test]
-#[ignore = "needs main's optional _phone_number (42915f2, issue 17): un-ignore after the merge"]
+#[ignore = "needs main's 42915f2 (issue 17: optional _phone_number, _expiration_time): un-ignore after the merge"]
 fn qa_redirect_to_request_interaction() {
     use Answer::*;
     redirect_cases(&[
@@ -858,17 +857,10 @@ fn swift_start_query_cancel_query() {
     let lab = lab();
     let number = "+19059681000";
     let headers = [SWIFT_ACCEPT];
-    let v = ok_json(&send(
-        "POST",
-        &lab.url(&format!("/{GL_CB}")),
-        SWIFT_JSON,
-        json!({"_customer_number": number, "_target": "Customer_Service>0"})
-            .to_string()
-            .as_bytes(),
-        &headers,
-    ));
-    all_strings(&v);
-    let id = str_field(&v, "_id").to_string();
+    let id = swift_start(
+        &lab,
+        json!({"_customer_number": number, "_target": "Customer_Service>0"}),
+    );
 
     let by_id = |id: &str| {
         let v = ok_json(&get(&lab.url(&format!("?_id={id}")), &headers));
@@ -880,14 +872,7 @@ fn swift_start_query_cancel_query() {
         rec
     };
     assert_eq!(by_id(&id)["_callback_state"], "QUEUED");
-    let cancelled = request(
-        "DELETE",
-        &lab.url(&format!("/{GL_CB}/{id}")),
-        &headers,
-        None,
-    );
-    assert_eq!(cancelled.status, 200, "{}", cancelled.text());
-    assert!(std::str::from_utf8(&cancelled.body).is_ok());
+    swift_cancel(&lab, &id, "");
     let rec = by_id(&id);
     assert_eq!(
         (&rec["_callback_state"], &rec["_callback_reason"]),
@@ -910,6 +895,34 @@ fn swift_start_query_cancel_query() {
     );
 }
 
+/// GL's `startCallback` (`CallbackApiRequest.swift` 240-258: JSON of `_customer_number`, the
+/// desired time and the properties, `Content-Type: application/json`), its 200 reply decoded
+/// as a `CallbackRecordInternal` (`StartCallbackResource.swift` 36-43): the callback id.
+fn swift_start(lab: &CallbackLab, body: Value) -> String {
+    let v = ok_json(&send(
+        "POST",
+        &lab.url(&format!("/{GL_CB}")),
+        SWIFT_JSON,
+        body.to_string().as_bytes(),
+        &[SWIFT_ACCEPT],
+    ));
+    all_strings(&v);
+    str_field(&v, "_id").to_string()
+}
+
+/// GL's `cancelCallback` (DELETE, `query` its `discard_ors_failure` if any): 200 with any
+/// UTF-8 text (`CancelCallbackResource.swift`, `CallbackApiClient.swift` 88-128).
+fn swift_cancel(lab: &CallbackLab, id: &str, query: &str) {
+    let r = request(
+        "DELETE",
+        &lab.url(&format!("/{GL_CB}/{id}{query}")),
+        &[SWIFT_ACCEPT],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(std::str::from_utf8(&r.body).is_ok());
+}
+
 /// A record as `CallbackRecordInternal.swift` 51-78 decodes it.
 fn swift_record(rec: &Value) {
     all_strings(rec);
@@ -930,17 +943,10 @@ fn swift_record(rec: &Value) {
 fn swift_reschedule_and_cancel_discarding_ors_failures() {
     let lab = lab();
     let headers = [SWIFT_ACCEPT];
-    let v = ok_json(&send(
-        "POST",
-        &lab.url(&format!("/{GL_CB}")),
-        SWIFT_JSON,
-        json!({"_customer_number": "+19059681001", "_desired_time": iso_in(7200)})
-            .to_string()
-            .as_bytes(),
-        &headers,
-    ));
-    all_strings(&v);
-    let id = str_field(&v, "_id").to_string();
+    let id = swift_start(
+        &lab,
+        json!({"_customer_number": "+19059681001", "_desired_time": iso_in(7200)}),
+    );
     let at = iso_in(10800);
     let r = send(
         "PUT",
@@ -953,13 +959,7 @@ fn swift_reschedule_and_cancel_discarding_ors_failures() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(lab.record(&id)["_desired_time"], at.as_str());
-    let r = request(
-        "DELETE",
-        &lab.url(&format!("/{GL_CB}/{id}?discard_ors_failure=true")),
-        &headers,
-        None,
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    swift_cancel(&lab, &id, "?discard_ors_failure=true");
     assert_eq!(lab.state(&id), "COMPLETED");
 }
 
@@ -971,7 +971,7 @@ fn swift_reschedule_and_cancel_discarding_ors_failures() {
 /// `AvailabilityV2SlotInternal.swift` (`utcTime` strict, `localTime` parsing with a `Z`
 /// appended, `capacity` and `total` ints). Then V1 with every parameter as
 /// `CallbackApiRequest.swift` 145-157 sends them through Alamofire's query encoding (keys
-/// sorted, `:` as `%3A`).
+/// sorted, `:` as `%3A`), and V2 with its own.
 #[test]
 fn swift_availability_v1_and_v2() {
     let lab = lab();
@@ -1011,4 +1011,24 @@ fn swift_availability_v1_and_v2() {
     ));
     let slots = availability_v1(&some);
     assert!(!slots.is_empty() && slots.len() <= 5, "{some}");
+
+    // V2 with epoch milliseconds, a zone and busy slots (`CallbackApiRequest.swift` 158-191),
+    // `report-busy` as Alamofire's literal bool.
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let q = form_encode(&[
+        ("end-ms", &(now_ms + 86_400_000).to_string()),
+        ("max-time-slots", "5"),
+        ("report-busy", "true"),
+        ("start-ms", &now_ms.to_string()),
+        ("timezone", "America/New_York"),
+    ]);
+    let v2 = ok_json(&get(
+        &lab.gw.url(&format!(
+            "/genesys/2/service/callback/{GL_CB}/availability?{q}"
+        )),
+        &headers,
+    ));
+    assert_eq!(v2["timezone"], "America/New_York", "{v2}");
+    let slots = v2["slots"].as_array().unwrap_or_else(|| panic!("{v2}"));
+    assert!(!slots.is_empty() && slots.len() <= 5, "{v2}");
 }
