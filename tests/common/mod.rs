@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 pub mod callback;
+pub mod callback_clients;
 
 use std::collections::HashMap;
 use std::fs;
