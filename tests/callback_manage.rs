@@ -371,7 +371,8 @@ fn queries_by_properties_on_one_service_and_across() {
         Vec::<String>::new()
     );
 
-    // Each record: strings only, the keys GMS returns, `_url` and `url`.
+    // Each record: strings only, the keys GMS returns, `_url` and the twins `url` and
+    // `desiredTime`.
     let r = lab.record(&queued);
     for k in [
         "_id",
@@ -383,6 +384,7 @@ fn queries_by_properties_on_one_service_and_across() {
         "_ors_session_id",
         "_url",
         "url",
+        "desiredTime",
     ] {
         assert!(r[k].is_string(), "{k} in {r}");
     }
@@ -392,6 +394,7 @@ fn queries_by_properties_on_one_service_and_across() {
         format!("{}/genesys/1/service/callback/{CB}/{queued}", lab.gw.base())
     );
     assert_eq!(r["url"], r["_url"]);
+    assert_eq!(r["desiredTime"], r["_desired_time"]);
     assert!(r.get("_callback_reason").is_none(), "{r}");
 
     // Bad queries.

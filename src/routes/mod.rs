@@ -224,8 +224,14 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
     // Segments live in arrays, not vectors: routing runs on every API request.
     let mut raw = [""; MAX_SEGMENTS];
     let mut n = 0;
-    for part in rest.split('/').filter(|_| !rest.is_empty()) {
-        if n == MAX_SEGMENTS || part.is_empty() {
+    // A trailing `/` is no route. An empty segment inside (`service//callback`, as the Android
+    // sample's first commit writes its availability URL, which GMS served) is skipped, as
+    // normal form collapses `//`; it cannot climb to another path.
+    if rest.ends_with('/') {
+        return Route::NotFound;
+    }
+    for part in rest.split('/').filter(|p| !p.is_empty()) {
+        if n == MAX_SEGMENTS {
             return Route::NotFound;
         }
         raw[n] = part;
@@ -692,6 +698,13 @@ mod tests {
         assert_eq!(r(Method::GET, "/genesys/1"), Route::NotFound);
         assert_eq!(r(Method::GET, "/genesys/1/nothing"), Route::NotFound);
         assert_eq!(r(Method::POST, "/genesys/1/service/x/"), Route::NotFound);
+        assert_eq!(
+            r(Method::GET, "/genesys/1/service//callback/cb//availability"),
+            Route::CallbackAvailability {
+                service: "cb".into(),
+                version: Version::V1
+            }
+        );
         assert!(matches!(
             r(Method::GET, "/genesys/1/storage/%zz"),
             Route::BadPath(_)

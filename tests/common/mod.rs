@@ -33,6 +33,7 @@ mod redis;
 mod sandbox;
 
 pub mod callback;
+pub mod callback_clients;
 pub mod gms_clients;
 
 // Each test binary uses a part of the harness; the rest of these re-exports is unused there.

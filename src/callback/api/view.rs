@@ -29,8 +29,14 @@ pub fn callback_url(gw: &Gateway, req: &ApiRequest, record: &CallbackRecord) -> 
     )
 }
 
+/// The keys a record carries beside GMS's own for the clients that read them: `url` (twin of
+/// `_url`, §13 Q1) and `desiredTime` (twin of `_desired_time`, read by the Android sample's
+/// `CallbackRequest`; docs/callback.md, "GMS clients").
+const TWINS: [&str; 2] = ["url", "desiredTime"];
+
 /// The record as a JSON object (§6.1): the keys GMS always returns, the lookup keys, the kept
-/// properties, `_ors_session_id` when `returned-keys` names it, and `_url` with its twin `url`.
+/// properties, `_ors_session_id` when `returned-keys` names it, `_url` with its twin `url`, and
+/// `desiredTime`, the twin of `_desired_time`.
 pub fn record_object(gw: &Gateway, req: &ApiRequest, record: &CallbackRecord) -> JsonObject {
     let returned = &gw.config.callback.returned_keys;
     let mut o = JsonObject::with_capacity(512);
@@ -40,7 +46,8 @@ pub fn record_object(gw: &Gateway, req: &ApiRequest, record: &CallbackRecord) ->
     if let Some(reason) = &record.reason {
         o.field("_callback_reason", reason);
     }
-    o.field("_desired_time", &format_utc(record.desired))
+    let desired = format_utc(record.desired);
+    o.field("_desired_time", &desired)
         .field("_expiration_time", &format_utc(record.expires))
         .field("_customer_number", &record.customer_number);
     if returned.iter().any(|k| k == "_ors_session_id") {
@@ -49,13 +56,15 @@ pub fn record_object(gw: &Gateway, req: &ApiRequest, record: &CallbackRecord) ->
     }
     let mut written: Vec<&str> = Vec::new();
     for (k, v) in record.lookup.iter().chain(&record.props) {
-        let own = FIELDS.contains(&k.as_str()) || k == "url" || k == "_url";
+        let own = FIELDS.contains(&k.as_str()) || TWINS.contains(&k.as_str()) || k == "_url";
         if !own && !written.contains(&k.as_str()) {
             o.field(k, v);
             written.push(k);
         }
     }
     let url = callback_url(gw, req, record);
-    o.field("_url", &url).field("url", &url);
+    o.field("_url", &url)
+        .field("url", &url)
+        .field("desiredTime", &desired);
     o
 }
