@@ -11,15 +11,19 @@
 //! - `options.rs` (a callback's options and `$token$`s), `view.rs` (a record as clients read
 //!   it), `errors.rs` (GMS's exception names).
 //!
-//! The admin endpoints (§9) are not here yet.
+//! - The admin endpoints (§9): `admin.rs` (queues, watermarks, their credentials), `bulk.rs`
+//!   (bulk cancel), `report.rs` (the cancelled report as CSV).
 
+pub mod admin;
 pub mod availability;
+pub mod bulk;
 pub mod cancel;
 pub mod create;
 pub mod errors;
 pub mod hours;
 pub mod options;
 pub mod query;
+pub mod report;
 pub mod request;
 pub mod scheduler;
 pub mod submit;
