@@ -737,7 +737,10 @@ mod tests {
             ("GET", "other", Route::NotFound),
         ] {
             let method = Method::from_bytes(method.as_bytes()).unwrap();
-            assert_eq!(r(method, &format!("/genesys/1/admin/callback/{path}")), route);
+            assert_eq!(
+                r(method, &format!("/genesys/1/admin/callback/{path}")),
+                route
+            );
         }
         assert_eq!(
             r(Method::GET, "/GMS-web/gms/1/admin/servicetest.html"),

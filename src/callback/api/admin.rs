@@ -182,7 +182,9 @@ pub async fn queues(gw: &Gateway, req: ApiRequest) -> Result<Reply, ApiError> {
             parsed.services
         );
     }
-    Ok(Reply::json_bytes(queues_body(gw, &req, &parsed.services, &found.records).into()))
+    Ok(Reply::json_bytes(
+        queues_body(gw, &req, &parsed.services, &found.records).into(),
+    ))
 }
 
 /// The records of service `name` that a queues request asks for.

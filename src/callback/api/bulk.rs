@@ -77,7 +77,13 @@ async fn cancel_one(gw: &Gateway, id: String, reason: &str) -> (String, Result<(
 
 async fn cancel_id(gw: &Gateway, id: &str, reason: &str) -> Result<(), ApiError> {
     let uuid = parse_id(id).ok_or_else(|| errors::no_callback(id))?;
-    let services: Vec<&str> = gw.config.callback.services.iter().map(String::as_str).collect();
+    let services: Vec<&str> = gw
+        .config
+        .callback
+        .services
+        .iter()
+        .map(String::as_str)
+        .collect();
     let record = gw
         .store
         .callbacks()

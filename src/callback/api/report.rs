@@ -52,7 +52,11 @@ pub async fn report(gw: &Gateway, req: ApiRequest) -> Result<Reply, ApiError> {
     )?;
     let reason = match body.callback_reason.as_deref().map(str::trim) {
         None => DEFAULT_REASON,
-        Some("") => return Err(errors::invalid_parameter("callback_reason must not be empty")),
+        Some("") => {
+            return Err(errors::invalid_parameter(
+                "callback_reason must not be empty",
+            ))
+        }
         Some(r) => r,
     };
     let properties = body.exported_properties;
@@ -66,7 +70,13 @@ pub async fn report(gw: &Gateway, req: ApiRequest) -> Result<Reply, ApiError> {
             "an exported property has an empty name",
         ));
     }
-    let services: Vec<&str> = gw.config.callback.services.iter().map(String::as_str).collect();
+    let services: Vec<&str> = gw
+        .config
+        .callback
+        .services
+        .iter()
+        .map(String::as_str)
+        .collect();
     let mut query = Query::new(
         vec![Term::is(Field::Reason, reason)],
         Operand::And,
@@ -76,7 +86,10 @@ pub async fn report(gw: &Gateway, req: ApiRequest) -> Result<Reply, ApiError> {
     let found = gw.store.callbacks().query(&services, &query).await?;
     let data = user_data(gw, &found.records, &properties).await?;
     let mut csv = writer();
-    let header = COLUMNS.iter().copied().chain(properties.iter().map(String::as_str));
+    let header = COLUMNS
+        .iter()
+        .copied()
+        .chain(properties.iter().map(String::as_str));
     write_row(&mut csv, header)?;
     for r in &found.records {
         let fixed = [
@@ -205,9 +218,16 @@ mod tests {
     #[test]
     fn fields_with_commas_quotes_and_newlines_stay_in_their_cells() {
         let mut csv = writer();
-        write_row(&mut csv, ["a,b", "say \"hi\"", "two\nlines", "=cmd"].into_iter()).unwrap();
+        write_row(
+            &mut csv,
+            ["a,b", "say \"hi\"", "two\nlines", "=cmd"].into_iter(),
+        )
+        .unwrap();
         let text = String::from_utf8(csv.into_inner().unwrap()).unwrap();
-        assert_eq!(text, "\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\"'=cmd\"\r\n");
+        assert_eq!(
+            text,
+            "\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\"'=cmd\"\r\n"
+        );
         let mut back = csv::ReaderBuilder::new()
             .has_headers(false)
             .from_reader(text.as_bytes());
