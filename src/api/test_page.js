@@ -40,12 +40,7 @@ function callbackUrl(...segments) {
 }
 
 function callbackId() {
-  const id = $("cb-id").value.trim();
-  if (!id) {
-    $("reply-request").textContent = "no callback id: create a callback first";
-    $("reply-status").textContent = "";
-  }
-  return id;
+  return idIn("cb-id", "callback");
 }
 
 // Immediate without a desired time (the reply is ORS's dialog), else scheduled.
@@ -196,13 +191,18 @@ async function create() {
   if (r.status === 200 && s.builtin !== "match-interaction") remember(r.json);
 }
 
-function serviceId() {
-  const id = $("service-id").value.trim();
+// The id in field `field`, or "" with a word on the page that a `what` must be created first.
+function idIn(field, what) {
+  const id = $(field).value.trim();
   if (!id) {
-    $("reply-request").textContent = "no service id: create a service first";
+    $("reply-request").textContent = `no ${what} id: create a ${what} first`;
     $("reply-status").textContent = "";
   }
   return id;
+}
+
+function serviceId() {
+  return idIn("service-id", "service");
 }
 
 async function request(name) {

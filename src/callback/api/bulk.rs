@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::admin::{authorize, json_body, MAX_RECORDS};
 use super::cancel::cancel_record;
-use super::{errors, Service};
+use super::{all_services, errors, Service};
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
 use crate::ids::parse_id;
@@ -77,13 +77,7 @@ async fn cancel_one(gw: &Gateway, id: String, reason: &str) -> (String, Result<(
 
 async fn cancel_id(gw: &Gateway, id: &str, reason: &str) -> Result<(), ApiError> {
     let uuid = parse_id(id).ok_or_else(|| errors::no_callback(id))?;
-    let services: Vec<&str> = gw
-        .config
-        .callback
-        .services
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let services = all_services(gw);
     let record = gw
         .store
         .callbacks()

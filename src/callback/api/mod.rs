@@ -75,6 +75,16 @@ impl Service {
     }
 }
 
+/// The names of every configured callback service, sorted.
+pub fn all_services(gw: &Gateway) -> Vec<&str> {
+    gw.config
+        .callback
+        .services
+        .iter()
+        .map(String::as_str)
+        .collect()
+}
+
 /// Now, by this node's clock (the store judges leases and expiry by its own).
 pub fn now() -> Timestamp {
     Timestamp::now()

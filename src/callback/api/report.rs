@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::admin::{authorize, json_body, MAX_RECORDS};
 use super::bulk::DEFAULT_REASON;
-use super::errors;
+use super::{all_services, errors};
 use crate::callback::record::{CallbackRecord, State};
 use crate::callback::time::format_utc;
 use crate::error::ApiError;
@@ -70,13 +70,7 @@ pub async fn report(gw: &Gateway, req: ApiRequest) -> Result<Reply, ApiError> {
             "an exported property has an empty name",
         ));
     }
-    let services: Vec<&str> = gw
-        .config
-        .callback
-        .services
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let services = all_services(gw);
     let mut query = Query::new(
         vec![Term::is(Field::Reason, reason)],
         Operand::And,
