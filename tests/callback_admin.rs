@@ -299,6 +299,19 @@ fn bulk_cancel_cancels_each_id_and_says_why_not() {
     assert_eq!(lab.record(&id)["_callback_reason"], "CANCELLED_PURGE");
     let v = ok_json(&bulk_cancel(&lab, &json!({"ids": []})));
     assert_eq!(v, json!({"cancelled": [], "failed": {}}));
+
+    // ORS unreachable: that callback fails with ORS's error (no internal detail) and stays as
+    // it was; the others are cancelled.
+    let held = lab.now(CB, "5594006");
+    let free = lab.schedule(CB, "5594007", 3600);
+    lab.sim.set(0, &json!({"mode": "refuse"}));
+    let v = ok_json(&bulk_cancel(&lab, &json!({"ids": [held, free]})));
+    lab.sim.set(0, &json!({"mode": "ok"}));
+    assert_eq!(v["cancelled"], json!([free]), "{v}");
+    let why = str_field(&v["failed"], &held);
+    assert!(why.starts_with("ORS request failed"), "{v}");
+    assert!(!why.contains("127.0.0.1"), "no address in a reply: {v}");
+    assert_eq!(lab.state(&held), "QUEUED");
 }
 
 #[test]
