@@ -55,6 +55,10 @@ pub async fn dispatch(gw: &Gateway, route: Route, req: ApiRequest) -> Result<Rep
         Route::CallbackAvailability { service, version } => {
             callbacks::availability::availability(gw, &service, version, req).await
         }
+        Route::CallbackAdminQueues => callbacks::admin::queues(gw, req).await,
+        Route::CallbackAdminWatermarks => callbacks::admin::watermarks(gw, req).await,
+        Route::CallbackAdminCancel => callbacks::bulk::cancel(gw, req).await,
+        Route::CallbackAdminReport => callbacks::report::report(gw, req).await,
         Route::NotFound | Route::PassThrough | Route::TestPage(_) => {
             Err(ApiError::NotFound("no such API path".into()))
         }

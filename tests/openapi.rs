@@ -198,6 +198,14 @@ include-operation-id = "officeHoursOrCapacity"
 parameters = {{ "path.service" = {{ dictionary = "hours_services", probability = 0.8 }} }}
 
 [[operations]]
+include-operation-id = "adminCallbackQueues"
+parameters = {{ "query.target" = {{ dictionary = "callback_services", probability = 0.8 }} }}
+
+[[operations]]
+include-operation-id = "adminCallbackWatermarks"
+parameters = {{ "query.service_name" = {{ dictionary = "callback_services", probability = 0.8 }} }}
+
+[[operations]]
 include-operation-id = "nodeHealth"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
 "#,

@@ -376,6 +376,16 @@ mod tests {
     }
 
     #[test]
+    fn admin_open_is_a_boolean() {
+        let cb = "    cb: {_type: ors, _service_type: callback, _service: 'http://s/cb.scxml'}\n";
+        let c = ApiConfig::from_yaml(&base(cb, "  callback: {admin_open: true}\n"))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(c.callback.admin_open);
+        let e = ApiConfig::from_yaml(&base(cb, "  callback: {admin_open: maybe}\n")).unwrap_err();
+        assert!(paths(&e).contains(&"gms.callback.admin_open"), "{e:?}");
+    }
+
+    #[test]
     fn the_template_url_stands_for_the_callback_template() {
         let y = base(
             "    cb: {_type: ors, _service_type: callback, _service: callback}\n",

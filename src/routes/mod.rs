@@ -75,6 +75,14 @@ pub enum Route {
     /// `GET {root}/service/callback/{service}/availability` (V1), and the same path under the
     /// V2 root, e.g. `/genesys/2` ([`v2_root`]) (§6.2)
     CallbackAvailability { service: String, version: Version },
+    /// `GET {root}/admin/callback/queues` (§9)
+    CallbackAdminQueues,
+    /// `GET {root}/admin/callback/watermarks` (§9)
+    CallbackAdminWatermarks,
+    /// `POST {root}/admin/callback/cancel` (§9)
+    CallbackAdminCancel,
+    /// `POST {root}/admin/callback/reportcancelled` (§9)
+    CallbackAdminReport,
     /// Under an API root, but no such path.
     NotFound,
     /// A known path with the wrong method; `allow` lists the path's methods (the `Allow` header).
@@ -122,8 +130,14 @@ impl Route {
             | Route::CallbackQuery { .. }
             | Route::CallbackCancel { .. }
             | Route::CallbackUpdate { .. }
-            | Route::CallbackAvailability { .. } => BodyUse::Params,
-            Route::StatusPush { .. } => BodyUse::Raw,
+            | Route::CallbackAvailability { .. }
+            | Route::CallbackAdminQueues
+            | Route::CallbackAdminWatermarks => BodyUse::Params,
+            // JSON bodies with arrays (`ids`, `exported_properties`), which parameters cannot
+            // hold: the handlers parse them.
+            Route::StatusPush { .. } | Route::CallbackAdminCancel | Route::CallbackAdminReport => {
+                BodyUse::Raw
+            }
             _ => BodyUse::Ignore,
         }
     }
@@ -169,6 +183,10 @@ impl Route {
             Route::CallbackCancel { .. } => "callback_cancel",
             Route::CallbackUpdate { .. } => "callback_update",
             Route::CallbackAvailability { .. } => "callback_availability",
+            Route::CallbackAdminQueues => "callback_admin_queues",
+            Route::CallbackAdminWatermarks => "callback_admin_watermarks",
+            Route::CallbackAdminCancel => "callback_admin_cancel",
+            Route::CallbackAdminReport => "callback_admin_report",
             Route::NotFound => "not_found",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::BadPath(_) => "bad_path",
@@ -177,8 +195,8 @@ impl Route {
     }
 
     /// Whether its errors carry `code` and `phrase` besides `exception` and `message`: every
-    /// route of the Callback Services API and of office hours and capacity
-    /// (`gms-callback.md` §3.4).
+    /// route of the Callback Services API (its admin endpoints included) and of office hours
+    /// and capacity (`gms-callback.md` §3.4).
     pub fn coded_errors(&self) -> bool {
         matches!(
             self,
@@ -188,6 +206,10 @@ impl Route {
                 | Route::CallbackCancel { .. }
                 | Route::CallbackUpdate { .. }
                 | Route::CallbackAvailability { .. }
+                | Route::CallbackAdminQueues
+                | Route::CallbackAdminWatermarks
+                | Route::CallbackAdminCancel
+                | Route::CallbackAdminReport
         )
     }
 }
@@ -338,6 +360,12 @@ pub fn route(method: &Method, path: &str, prefixes: &[String]) -> Route {
         ["admin", "node", "changestatus", _] => only("POST"),
         ["admin", "service", a, "status"] if post => Route::StatusPush { id: own(a) },
         ["admin", "service", _, "status"] => only("POST"),
+        ["admin", "callback", "queues"] if get => Route::CallbackAdminQueues,
+        ["admin", "callback", "watermarks"] if get => Route::CallbackAdminWatermarks,
+        ["admin", "callback", "queues" | "watermarks"] => only("GET"),
+        ["admin", "callback", "cancel"] if post => Route::CallbackAdminCancel,
+        ["admin", "callback", "reportcancelled"] if post => Route::CallbackAdminReport,
+        ["admin", "callback", "cancel" | "reportcancelled"] => only("POST"),
         // GET only: any other method gets the 404 of an unknown path, as when the page is off.
         ["admin", "servicetest.html"] if get => Route::TestPage(PageFile::Html),
         ["admin", "servicetest.js"] if get => Route::TestPage(PageFile::Script),
@@ -673,6 +701,21 @@ mod tests {
             r(Method::POST, "/genesys/1/admin/service/x/status"),
             Route::StatusPush { id: "x".into() }
         );
+        for (method, path, route) in [
+            ("GET", "queues", Route::CallbackAdminQueues),
+            ("GET", "watermarks", Route::CallbackAdminWatermarks),
+            ("POST", "cancel", Route::CallbackAdminCancel),
+            ("POST", "reportcancelled", Route::CallbackAdminReport),
+            ("POST", "queues", Route::MethodNotAllowed { allow: "GET" }),
+            ("GET", "cancel", Route::MethodNotAllowed { allow: "POST" }),
+            ("GET", "other", Route::NotFound),
+        ] {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            assert_eq!(
+                r(method, &format!("/genesys/1/admin/callback/{path}")),
+                route
+            );
+        }
         assert_eq!(
             r(Method::GET, "/GMS-web/gms/1/admin/servicetest.html"),
             Route::TestPage(PageFile::Html)

@@ -11,15 +11,19 @@
 //! - `options.rs` (a callback's options and `$token$`s), `view.rs` (a record as clients read
 //!   it), `errors.rs` (GMS's exception names).
 //!
-//! The admin endpoints (§9) are not here yet.
+//! - The admin endpoints (§9): `admin.rs` (queues, watermarks, their credentials), `bulk.rs`
+//!   (bulk cancel), `report.rs` (the cancelled report as CSV).
 
+pub mod admin;
 pub mod availability;
+pub mod bulk;
 pub mod cancel;
 pub mod create;
 pub mod errors;
 pub mod hours;
 pub mod options;
 pub mod query;
+pub mod report;
 pub mod request;
 pub mod scheduler;
 pub mod submit;
@@ -69,6 +73,16 @@ impl Service {
     pub fn name(&self) -> &str {
         &self.config.name
     }
+}
+
+/// The names of every configured callback service, sorted.
+pub fn all_services(gw: &Gateway) -> Vec<&str> {
+    gw.config
+        .callback
+        .services
+        .iter()
+        .map(String::as_str)
+        .collect()
 }
 
 /// Now, by this node's clock (the store judges leases and expiry by its own).
