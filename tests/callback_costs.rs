@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{redis_cli, RedisServer, TempDir};
@@ -289,6 +290,42 @@ async fn redis_commands_per_operation() {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-cli MONITOR");
+    // MONITOR's output is read from the start, and the marks begin only once it shows a
+    // probe: before that, a mark could go out before MONITOR is attached and never be seen.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = mon.stdout.take().unwrap();
+    let sink = seen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut all = sink.lock().unwrap_or_else(|e| e.into_inner());
+                    all.extend_from_slice(&buf[..n]);
+                    if String::from_utf8_lossy(&all).contains("\"monitor-done\"") {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let shown = |text: &str| {
+        let all = seen.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&all).contains(&format!("\"{text}\""))
+    };
+    let mut attached = false;
+    for i in 0..100 {
+        let probe = format!("monitor-probe-{i}");
+        redis_cli(server.port(), &["ECHO", &probe]);
+        std::thread::sleep(Duration::from_millis(50));
+        if shown(&probe) {
+            attached = true;
+            break;
+        }
+    }
+    assert!(attached, "redis-cli MONITOR showed no probe in 100 tries");
     let mut m = Monitor {
         port: server.port(),
         marks: 0,
@@ -382,31 +419,12 @@ async fn redis_commands_per_operation() {
         cb.purge_expired("cb", 100).await.unwrap()
     );
 
-    // Wait (bounded) until MONITOR has shown the last mark, then stop it.
-    let last = ops.last().map(|o| o.2.clone()).unwrap();
-    let mut out = String::new();
-    let mut stdout = mon.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 65536];
-        let mut all = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            match stdout.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => all.extend_from_slice(&buf[..n]),
-            }
-            if String::from_utf8_lossy(&all).contains(&format!("\"{last}\"")) {
-                break;
-            }
-        }
-        all
-    });
-    // A command after the last mark lets the reader see it and stop.
-    redis_cli(server.port(), &["PING"]);
-    let seen = reader.join().unwrap_or_default();
+    // The reader stops at this last command (or after its deadline).
+    redis_cli(server.port(), &["ECHO", "monitor-done"]);
+    let _ = reader.join();
     let _ = mon.kill();
     let _ = mon.wait();
-    out.push_str(&String::from_utf8_lossy(&seen));
+    let out = String::from_utf8_lossy(&seen.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
 
     let lines: Vec<&str> = out.lines().collect();
     let at = |mark: &str| {

@@ -15,19 +15,13 @@ use crate::callback::{Capacity, FutureLimit, OfficeHours, SlotRules};
 
 impl Validator {
     /// Turns every ORS service with `_service_type: callback` into a [`CallbackService`],
-    /// now that the office-hours and capacity services it names are known; refuses a service
-    /// named `callback`.
+    /// now that the office-hours and capacity services it names are known (a service named
+    /// `callback` is refused with the other names, in `services.rs`).
     pub(super) fn callback_services(
         &mut self,
         services: &mut HashMap<String, Arc<ServiceConfig>>,
         settings: &mut CallbackSettings,
     ) {
-        if services.contains_key(CALLBACK_WORD) {
-            self.err(
-                format!("gms.services.{CALLBACK_WORD}"),
-                "'callback' after /service/ is the Callback Services API's: no service may have this name",
-            );
-        }
         let mut names: Vec<String> = services
             .iter()
             .filter(|(_, s)| s.option("_service_type").is_some())
