@@ -3,7 +3,7 @@
 //! cancels; 1,000 callbacks coming due together are each submitted to ORS exactly once (counted
 //! at `ors-sim`'s `/sim/starts`), and at least once when a node is killed mid-pass, the
 //! duplicates no more than the claim it had in flight (`docs/callback.md`); nothing is lost
-//! when the gateway and Redis (with AOF) restart.
+//! when the gateway and Redis (with AOF; every node of a cluster) restart.
 //!
 //! Run with `GMS_TEST_STORE=redis` or `cluster` (`scripts/test` does): two gateways cannot share
 //! a memory store, so each test says so and passes on memory.
@@ -31,15 +31,18 @@ struct Shared {
     storage: String,
     /// The single Redis (kept alive by the test); None on the cluster.
     redis: Option<RedisServer>,
+    /// A cluster of the test's own (with AOF); None on the binary's shared one.
+    cluster: Option<RedisCluster>,
     _dir: TempDir,
 }
 
 impl Shared {
     /// A fresh shared store for `test`: its own `redis-server` (with AOF when `aof`), or a key
-    /// prefix of its own on the binary's cluster.
+    /// prefix of its own on the binary's cluster (with `aof`, a 3-master cluster of its own).
     fn start(test: &str, aof: bool) -> Option<Shared> {
         let dir = TempDir::new("cbnodes");
         let prefix = unique_prefix();
+        let mut cluster = None;
         let (storage, redis) = match test_store() {
             TestStore::Memory => {
                 println!(
@@ -57,10 +60,15 @@ impl Shared {
                 (s, Some(r))
             }
             TestStore::Cluster => {
-                let nodes: Vec<String> = shared_cluster()
-                    .iter()
-                    .map(|u| format!("\"{u}\""))
-                    .collect();
+                let urls = if aof {
+                    let own = RedisCluster::start_persisted(3, true);
+                    let urls = own.urls();
+                    cluster = Some(own);
+                    urls
+                } else {
+                    shared_cluster()
+                };
+                let nodes: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
                 let s = format!(
                     "storage: {{backend: redis, cluster: [{}], prefix: \"{prefix}\"}}",
                     nodes.join(", ")
@@ -71,6 +79,7 @@ impl Shared {
         Some(Shared {
             storage,
             redis,
+            cluster,
             _dir: dir,
         })
     }
@@ -457,20 +466,22 @@ fn scheduled_callbacks_survive_a_gateway_and_redis_restart_and_are_submitted_onc
     };
     let sim = sim();
     let mut gw = store.node(&sim, &service(), "queue-polling-rate: 0.2");
-    let at = iso_in(12);
+    let at = iso_in(15);
     let ids: Vec<String> = (0..50)
         .map(|i| schedule(&gw, &format!("{}", 55_900_000 + i), &at))
         .collect();
     let before: Vec<Value> = ids.iter().map(|id| query_id(&gw, id)).collect();
 
-    // The gateway dies (SIGKILL); Redis restarts as a service manager does it (SIGTERM, by
-    // PID; it writes its AOF) and loads the AOF. On the cluster (no AOF) only the gateway.
+    // The gateway dies (SIGKILL); Redis (every node of the cluster) restarts as a service
+    // manager does it (SIGTERM, by PID; it writes its AOF) and loads the AOF.
     assert!(signal_pid(gw.pid(), "KILL"), "SIGKILL the gateway");
     assert!(gw.wait_exit(Duration::from_secs(10)).is_some());
     drop(gw);
-    match store.redis.as_mut() {
-        Some(r) => r.restart_graceful(),
-        None => println!("restart: cluster: the gateway restarts; Redis restarts on redis only"),
+    if let Some(r) = store.redis.as_mut() {
+        r.restart_graceful();
+    }
+    if let Some(c) = store.cluster.as_mut() {
+        c.restart_graceful();
     }
     let gw = store.node(&sim, &service(), "queue-polling-rate: 0.2");
     for (id, was) in ids.iter().zip(&before) {
@@ -482,7 +493,7 @@ fn scheduled_callbacks_survive_a_gateway_and_redis_restart_and_are_submitted_onc
         }
     }
     let want: HashSet<String> = ids.iter().cloned().collect();
-    let counts = wait_all_started(&sim, &want, Duration::from_secs(12) + SUBMIT_LIMIT);
+    let counts = wait_all_started(&sim, &want, Duration::from_secs(15) + SUBMIT_LIMIT);
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(sim_starts(&sim), counts);
     assert!(repeated(&counts).is_empty(), "each once: {counts:?}");
