@@ -360,6 +360,7 @@ fn a_thousand_callbacks_due_together_are_each_submitted_once_by_two_nodes() {
     let at = iso_in(LEAD_S);
     let ids = schedule_many(&[a, b], MANY, &at);
     let create_s = made.elapsed().as_secs_f64();
+    // Due the service's buffer (1 s) before the desired time.
     let due_ms = parse_iso(&at).as_millisecond() as u64 - 1000;
     let early = started(sim);
 
