@@ -397,6 +397,34 @@ fn parameters_sent_as_headers_name_the_callback_too() {
 }
 
 #[test]
+fn submissions_are_counted_per_callback_until_reset() {
+    let gms = OrsSim::start(1);
+    let sim = callback_sim(2, &gms, json!({"auto": false}));
+    let starts = || {
+        let r = get(&format!("{}/sim/starts", sim.control_url()), &[]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+    // Twice for one callback (on either instance), once with its start request only pending.
+    let first = submit(&sim, 0, "cb-twice", &[]);
+    start(&sim, 0, &first, &[]);
+    let second = submit(&sim, 1, "cb-twice", &[]);
+    start(&sim, 1, &second, &[]);
+    submit(&sim, 0, "cb-pending", &[]);
+    bare_session(&sim, &[]);
+    assert_eq!(
+        starts(),
+        json!({
+            "cb-twice": {"sessions": 2, "requests": 2},
+            "cb-pending": {"sessions": 1, "requests": 0},
+        })
+    );
+    let r = delete(&format!("{}/sim/starts", sim.control_url()), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(starts(), json!({}));
+}
+
+#[test]
 fn the_queue_position_counts_callbacks_still_queued() {
     let gms = OrsSim::start(1);
     let sim = callback_sim(1, &gms, json!({"auto": false, "eta_per_position_s": 30}));

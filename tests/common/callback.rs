@@ -205,6 +205,22 @@ pub fn sim_requests(sim: &OrsSim, prefix: &str) -> Vec<Value> {
     r.json().as_array().cloned().unwrap_or_default()
 }
 
+/// The submissions `sim` saw of one callback (`GET /sim/starts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Starts {
+    /// ORS sessions started for it.
+    pub sessions: u64,
+    /// Start requests it took.
+    pub requests: u64,
+}
+
+/// The submissions `sim` saw per callback id since it started (`GET /sim/starts`).
+pub fn sim_starts(sim: &OrsSim) -> HashMap<String, Starts> {
+    let r = get(&format!("{}/sim/starts", sim.control_url()), &[]);
+    assert_eq!(r.status, 200, "GET /sim/starts: {}", r.text());
+    serde_json::from_value(r.json()).unwrap_or_else(|e| panic!("GET /sim/starts: {e}"))
+}
+
 /// Now plus `secs`, as the wire writes instants (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
 pub fn iso_in(secs: i64) -> String {
     iso(Timestamp::now() + SignedDuration::from_secs(secs))

@@ -351,7 +351,15 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
+    /// `n` masters without persistence.
     pub fn start(n: usize) -> RedisCluster {
+        RedisCluster::start_persisted(n, false)
+    }
+
+    /// `n` masters; with `aof` each keeps the append-only file as the README recommends
+    /// (`appendonly yes`, `appendfsync everysec`), so that [`RedisCluster::restart_graceful`]
+    /// keeps the data.
+    pub fn start_persisted(n: usize, aof: bool) -> RedisCluster {
         let dir = TempDir::new("cluster");
         let nodes: Vec<RedisServer> = (0..n)
             .map(|i| {
@@ -365,7 +373,9 @@ impl RedisCluster {
                     "--save",
                     "",
                     "--appendonly",
-                    "no",
+                    if aof { "yes" } else { "no" },
+                    "--appendfsync",
+                    "everysec",
                 ]
                 .map(String::from)
                 .to_vec();
@@ -390,9 +400,15 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        // Every node must see the whole cluster as ok before it is used.
+        let cluster = RedisCluster { nodes, _dir: dir };
+        cluster.wait_ok();
+        cluster
+    }
+
+    /// Waits (at most 20 s) until every node sees the whole cluster as ok.
+    fn wait_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        for node in &nodes {
+        for node in &self.nodes {
             loop {
                 if node.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok") {
                     break;
@@ -401,7 +417,15 @@ impl RedisCluster {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        RedisCluster { nodes, _dir: dir }
+    }
+
+    /// Restarts every node as a service manager does ([`RedisServer::restart_graceful`]: by
+    /// PID, SIGTERM, same port and dir), then waits until the cluster is ok again.
+    pub fn restart_graceful(&mut self) {
+        for node in &mut self.nodes {
+            node.restart_graceful();
+        }
+        self.wait_ok();
     }
 
     /// The nodes' `redis://` URLs.

@@ -92,6 +92,14 @@ pub async fn handle(sim: &Sim, req: &Request) -> Reply {
             }
             _ => method_not_allowed("GET, DELETE"),
         },
+        "/sim/starts" => match *m {
+            Method::GET => json(200, &sim.callbacks.starts()),
+            Method::DELETE => {
+                sim.callbacks.clear_starts();
+                json(200, &json!({}))
+            }
+            _ => method_not_allowed("GET, DELETE"),
+        },
         p => {
             if let Some(name) = p.strip_prefix("/sim/instances/") {
                 let Some(inst) = sim.instance(&decode_segment(name)) else {

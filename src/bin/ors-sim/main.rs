@@ -141,6 +141,10 @@
 //!   "reason","ended","next_step","reports":[{"state","reason","at_ms","status","error"}]}`
 //!   (`status` is the gateway's answer, `error` why there is none); `DELETE /sim/callbacks`
 //!   forgets them all; `GET /sim/callbacks/{id}`: one.
+//! - `GET /sim/starts`: callback id -> `{"sessions":n,"requests":m}`, the sessions started
+//!   for it (`_service_id`) and the start requests it took while the callback mode was on (a
+//!   count past 1 is a callback submitted twice); `DELETE /sim/starts` resets the counts.
+//!   Kept for as many ids as `--max-sessions`.
 //! - `POST /sim/callbacks/{id}/state`: takes the callback's next step now, or with a body
 //!   `{"state":"ROUTING","reason":null}` reports that state; answers
 //!   `{"callback":{..},"report":{..}}` once the gateway has answered the PUT (409 when no step

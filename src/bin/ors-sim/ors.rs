@@ -157,9 +157,13 @@ fn handle_ors(
                 return error(400, "src is required");
             }
             let sid = uuid::Uuid::new_v4().simple().to_string();
+            let service_id = gms_param(&params, req, "_service_id");
+            if let (Some(id), Some(_)) = (&service_id, callbacks) {
+                sim.callbacks.count_start(id, false);
+            }
             let session = Session {
                 owner: inst.name.clone(),
-                service_id: gms_param(&params, req, "_service_id"),
+                service_id,
                 service_name: gms_param(&params, req, "_service_name"),
                 params,
                 started: Instant::now(),

@@ -29,6 +29,13 @@ pub struct Report {
     pub error: Option<String>,
 }
 
+/// The submissions of one callback: ORS sessions started for it, start requests it took.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Starts {
+    pub sessions: u64,
+    pub requests: u64,
+}
+
 /// What `Callbacks::step` did.
 pub enum StepResult {
     Taken(Report),
@@ -102,6 +109,9 @@ pub struct Callbacks {
     config: RwLock<Option<Arc<CallbackConfig>>>,
     map: Mutex<Bounded<Arc<Callback>>>,
     seq: AtomicU64,
+    /// Submissions seen per callback id (`GET /sim/starts`): a count past 1 is a callback
+    /// submitted twice, which a test of the gateway's scheduler looks for.
+    starts: Mutex<Bounded<Starts>>,
 }
 
 impl Callbacks {
@@ -111,6 +121,7 @@ impl Callbacks {
             config: RwLock::new(config.map(Arc::new)),
             map: Mutex::new(Bounded::new(max)),
             seq: AtomicU64::new(0),
+            starts: Mutex::new(Bounded::new(max)),
         }
     }
 
@@ -172,6 +183,30 @@ impl Callbacks {
         if self.config().is_some_and(|c| c.auto) {
             tokio::spawn(run_timer(self.clone(), cb));
         }
+    }
+
+    /// Counts a session start (`request`: false) or a start request (true) for callback
+    /// `service_id`.
+    pub fn count_start(&self, service_id: &str, request: bool) {
+        let mut starts = lock(&self.starts);
+        let mut n = starts.map.get(service_id).copied().unwrap_or_default();
+        if request {
+            n.requests += 1;
+        } else {
+            n.sessions += 1;
+        }
+        starts.insert(service_id.to_string(), n);
+    }
+
+    /// The submissions seen per callback id since the last [`Callbacks::clear_starts`].
+    pub fn starts(&self) -> Value {
+        let starts = lock(&self.starts);
+        serde_json::to_value(&starts.map).unwrap_or_default()
+    }
+
+    /// Forgets the start counts.
+    pub fn clear_starts(&self) {
+        lock(&self.starts).clear();
     }
 
     /// Ends the callback `service_id` if it belongs to session `session`.

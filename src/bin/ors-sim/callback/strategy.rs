@@ -88,6 +88,7 @@ fn start(
             .unwrap_or_else(|| cfg.dialog.clone()),
     };
     let dialog = render(&spec, cfg, &service_id);
+    sim.callbacks.count_start(&service_id, true);
     sim.callbacks.register(service_id, service_name, sid, owner);
     json(200, &dialog)
 }
