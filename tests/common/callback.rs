@@ -2,6 +2,8 @@
 //! with callback services on a callback-mode `ors-sim` whose state reports go back to that
 //! gateway, times on the wire, and bounded waits.
 
+use std::collections::HashMap;
+
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
