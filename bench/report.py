@@ -10,6 +10,12 @@
   report.py record OUT.jsonl KEY=VALUE... [--before SNAP --after SNAP]  < wrk stdout
                                               append one run (the BENCHJSON line + KEY=VALUEs)
   report.py note OUT.jsonl KEY=VALUE...       append one record as given (numbers parsed)
+  report.py replies OUT.json (METHOD PATH BODYFILE)...
+                                              bare Pingora's canned replies: each BODYFILE with
+                                              the head curl wrote to BODYFILE.h (if there is one)
+  report.py same GATEWAY_BODYFILE OTHER_BODYFILE
+                                              exit 1 (saying why) unless both replies have the same
+                                              status, body and header names (Date, Connection aside)
   report.py table RESULTS.jsonl               print the final table
 """
 
@@ -20,8 +26,16 @@ import statistics
 import sys
 import time
 
-# Scenarios 7 and 8 (2 and 1 on the Redis store) have no target in the issue: reported only.
-TARGETS = {1: 0.75, 2: 0.50, 3: 0.50, 4: 0.70, 5: 0.90, 6: 0.50}
+# The issue's targets (16 part 5), medians of the rounds: the gateway's req/s over the named
+# baseline's. Scenarios 7 and 8 (2 and 1 on the Redis store) have none: reported only.
+TARGETS = {
+    1: ("pingora", 0.90),
+    2: ("pingora", 0.70),
+    3: ("pingora", 0.50),
+    4: ("pingora", 0.90),
+    5: ("pingora", 0.95),
+    6: ("nginx", 0.50),
+}
 NAMES = {
     1: "cached status (ORS service)",
     2: "create, urlencoded",
@@ -32,16 +46,9 @@ NAMES = {
     7: "create, urlencoded, Redis",
     8: "cached status, Redis",
 }
-BASELINES = {
-    1: "return 200",
-    2: "return 200",
-    3: "return 200",
-    4: "return 200",
-    5: "proxy_pass",
-    6: "proxy_pass",
-    7: "return 200",
-    8: "return 200",
-}
+# What bare Pingora and nginx do for each scenario.
+BARE = {5: "proxy", 6: "proxy"}
+NGINX = {5: "proxy_pass", 6: "proxy_pass"}
 MEMORY_TARGET = 1024
 # A run is "disturbed" when more than this share of a core went to other programs.
 DISTURBED = 0.10
@@ -291,11 +298,32 @@ def best_rounds(runs):
 
 def detail(label, x):
     flag = "  DISTURBED" if x.get("disturbed") else ""
-    return (f"{label:<12} {fmt_int(x['rps']):>9} req/s  p50 {fmt_ms(x['p50_us']):>8}  "
+    warm = ""
+    if "warm_s" in x:
+        warm = (f" | warm-up {x['warm_s']} s to RSS {x.get('warm_rss_kb', 0) / 1024:,.0f} MiB"
+                f"{'' if x.get('warm_steady') else ' (still growing)'}")
+    return (f"{label:<14} {fmt_int(x['rps']):>9} req/s  p50 {fmt_ms(x['p50_us']):>8}  "
             f"p99 {fmt_ms(x['p99_us']):>8} | core0 {fmt_pct(x.get('cpu0_busy')):>4}: server "
             f"{fmt_pct(x.get('sut_cpu')):>4}, foreign {fmt_pct(x.get('cpu0_foreign')):>3} | core1 "
             f"{fmt_pct(x.get('cpu1_busy')):>4}: wrk {fmt_pct(x.get('wrk_cpu')):>4}, sim/redis "
-            f"{fmt_pct(x.get('sim_cpu')):>4}, foreign {fmt_pct(x.get('cpu1_foreign')):>3}{flag}")
+            f"{fmt_pct(x.get('sim_cpu')):>4}, foreign {fmt_pct(x.get('cpu1_foreign')):>3}{warm}{flag}")
+
+
+def ratio_of(best, a, b):
+    """Median over the rounds both ran of (a req/s / b req/s), or None."""
+    ra, rb = best.get(a, {}), best.get(b, {})
+    rounds = sorted(set(ra) & set(rb))
+    return med([ra[r]["rps"] / rb[r]["rps"] for r in rounds]) if rounds else None
+
+
+def fmt_ratio(x):
+    return f"{x:.2f}" if x is not None else "-"
+
+
+# Roles in the order of a round, and their labels in the per-run lines.
+ROLES = ["gateway", "before", "pingora", "pingora-serve", "nginx"]
+LABELS = {"gateway": "gateway", "before": "before", "pingora": "bare Pingora",
+          "pingora-serve": "Pingora Serve", "nginx": "nginx"}
 
 
 def table(path):
@@ -309,69 +337,151 @@ def table(path):
     for r in recs:
         if r.get("kind") == "meta":
             meta.update(r)
+    before = "before" in meta
     out = []
     w = out.append
-    w(f"gms-gateway benchmark: gateway vs nginx {meta.get('nginx_version', '')}, "
-      f"{meta.get('started', '')}")
+    w(f"gms-gateway benchmark: gateway vs bare Pingora vs {meta.get('nginx_version', 'nginx')}, "
+      f"{meta.get('started', '')} .. {meta.get('ended', '?')}")
     w(f"machine: {meta.get('nproc', '?')} cores, {meta.get('cpu_model', '?')}, "
-      f"kernel {meta.get('kernel', '?')}")
+      f"kernel {meta.get('kernel', '?')}; load average (1, 5, 15 min) at the start "
+      f"{meta.get('load_start', '?')}, at the end {meta.get('load_end', '?')}")
     if meta.get("first_touch"):
         w(f"new memory: {meta['first_touch']} (bench/first_touch.py; see scenario 3 in bench/README.md)")
     w(f"mode: {meta.get('mode', '?')}: {meta.get('duration', '?')} s per run, "
-      f"{meta.get('rounds', '?')} round(s) of gateway/nginx (A B A B), wrk -t1 -c64, keep-alive")
-    w(f"placement: server under test (gateway threads: 1 | nginx 1 worker, no master) alone on core 0; "
-      f"wrk and ors-sim (ORS x2 + backend echo, --threads 1) on core 1, with redis-server "
-      f"(no persistence) for 7 and 8")
-    w(f"gateway commit: {meta.get('commit', '?')}")
+      f"{meta.get('rounds', '?')} round(s), each server once a round, wrk -t1 -c64, keep-alive")
+    w("placement: server under test alone on core 0 (gateway threads: 1 | bare Pingora 1 thread | "
+      "nginx 1 worker, no master); wrk and ors-sim (ORS x2 + backend echo, --threads 1) on core 1, "
+      "with redis-server (no persistence) for 7 and 8")
+    w(f"gateway: commit {meta.get('commit', '?')}, per-address limits off ({meta.get('limits_gateway', '?')})")
+    if before:
+        w(f"before:  {meta['before']}, ({meta.get('limits_before', '?')})")
+    w("bare Pingora (examples/bare_pingora): local = a ProxyHttp answering the gateway's bytes in "
+      "request_filter; proxy = a ProxyHttp to the same backend")
     w("")
-    head = (f"{'#':<2} {'scenario':<30} {'baseline':<10} {'gw req/s':>10} {'nginx req/s':>11} "
-            f"{'ratio':>6} {'gw p50':>9} {'gw p99':>9} {'target':>7}  result")
-    w(head)
-    w("-" * len(head))
+
+    runs = [r for r in recs if r.get("kind") == "run"]
+    fails = [r for r in recs if r.get("kind") == "fail"]
     failed = False
     missed = False
-    # Scale runs are scenario 2 too, but not one of the table's rows.
-    scenarios = sorted({r["scenario"] for r in recs if "scenario" in r and (
-        r.get("kind") == "fail" or (r.get("kind") == "run" and r.get("phase") == "measure"))})
+    # Rows: (scenario, phase); scenario 3 has its fresh process's first round as a row too.
+    rows = sorted({(r["scenario"], r["phase"]) for r in runs if r.get("phase") in ("measure", "first")}
+                  | {(r["scenario"], "measure") for r in fails},
+                  key=lambda k: (k[0], k[1] != "first"))
+    best_by_row = {row: best_rounds([r for r in runs if (r["scenario"], r.get("phase")) == row])
+                   for row in rows}
+
+    def row_name(s, phase):
+        if s == 3:
+            return "multipart 13 KB, fresh, round 1" if phase == "first" else "multipart 13 KB, steady state"
+        return NAMES.get(s, str(s))
+
+    def row_id(s, phase):
+        return f"{s}{'*' if phase == 'first' else ''}"
+
+    def row_fails(s, phase, roles):
+        return [f for f in fails if f.get("scenario") == s and f.get("server") in roles
+                and phase == "measure"]
+
+    head = (f"{'#':<3} {'scenario':<31} {'Pingora':<7} {'gateway':>9} {'Pingora':>9} {'nginx':>9} "
+            f"{'gw/Pingora':>10} {'gw/nginx':>8} {'gw p50':>8} {'gw p99':>8}  {'target':<16} result")
+    w("req/s, medians of the rounds; ratios: median over rounds of the ratio in each round")
+    w(head)
+    w("-" * len(head))
     details = []
-    for s in scenarios:
-        runs = [r for r in recs if r.get("kind") == "run" and r.get("scenario") == s
-                and r.get("phase") == "measure"]
-        fails = [r for r in recs if r.get("kind") == "fail" and r.get("scenario") == s]
-        name = NAMES.get(s, str(s))
-        target = TARGETS.get(s)
-        if fails:
+    for s, phase in rows:
+        best = best_by_row[(s, phase)]
+        name = row_name(s, phase)
+        bare = BARE.get(s, "local")
+        fs = row_fails(s, phase, ("gateway", "pingora", "pingora-serve", "nginx"))
+        target = TARGETS.get(s) if phase == "measure" else None
+        if fs:
             failed = True
-            reason = "; ".join(f"{f.get('server', '')}: {f.get('reason', '')}" for f in fails)
-            w(f"{s:<2} {name:<30} {BASELINES.get(s, ''):<10} {'FAILED':>10}   {reason[:150]}")
-            continue
-        best = best_rounds(runs)
-        gw, ng = best.get("gateway", {}), best.get("nginx", {})
-        rounds = sorted(set(gw) & set(ng))
-        if not rounds:
-            failed = True
-            w(f"{s:<2} {name:<30} {BASELINES.get(s, ''):<10} {'FAILED':>10}   no complete round")
-            continue
-        ratios = [gw[r]["rps"] / ng[r]["rps"] for r in rounds]
-        ratio = med(ratios)
-        gw_rps = med([gw[r]["rps"] for r in rounds])
-        ng_rps = med([ng[r]["rps"] for r in rounds])
-        p50 = med([gw[r]["p50_us"] for r in rounds])
-        p99 = med([gw[r]["p99_us"] for r in rounds])
-        ok = target is None or ratio >= target
-        missed |= not ok
-        target_text = "-" if target is None else ">= " + format(target, ".2f")
-        result = "report" if target is None else "PASS" if ok else "MISS"
-        w(f"{s:<2} {name:<30} {BASELINES.get(s, ''):<10} {fmt_int(gw_rps):>10} {fmt_int(ng_rps):>11} "
-          f"{ratio:>6.2f} {fmt_ms(p50):>9} {fmt_ms(p99):>9} {target_text:>7}  "
-          f"{result}"
-          f"{'  (disturbed run kept, see below)' if any(x[r].get('disturbed') for x in (gw, ng) for r in rounds) else ''}")
-        for r in rounds:
-            tries = gw[r].get("attempt", 1)
-            note_ = f" (attempt {tries})" if tries > 1 else ""
-            details.append(f"{s} round {r}: ratio {ratios[rounds.index(r)]:.3f}{note_}")
-            details.append("  " + detail("gateway", gw[r]))
-            details.append("  " + detail("nginx", ng[r]))
+            reason = "; ".join(f"{f.get('server', '')}: {f.get('reason', '')}" for f in fs)
+            w(f"{row_id(s, phase):<3} {name:<31} {bare:<7} {'FAILED':>9}   {reason[:160]}")
+        gw = best.get("gateway", {})
+        if not gw:
+            if not fs:
+                failed = True
+                w(f"{row_id(s, phase):<3} {name:<31} {bare:<7} {'FAILED':>9}   no complete round")
+        elif not fs:
+            rps = {role: med([x["rps"] for x in best.get(role, {}).values()]) for role in ROLES}
+            r_bare = ratio_of(best, "gateway", "pingora")
+            r_ngx = ratio_of(best, "gateway", "nginx")
+            p50 = med([x["p50_us"] for x in gw.values()])
+            p99 = med([x["p99_us"] for x in gw.values()])
+            if target:
+                base, floor = target
+                got = r_bare if base == "pingora" else r_ngx
+                ok = got is not None and got >= floor
+                missed |= not ok
+                target_text = f"{'Pingora' if base == 'pingora' else 'nginx'} >= {floor:.2f}"
+                result = "MET" if ok else "MISS"
+            else:
+                target_text, result = "-", "report"
+            disturbed = any(x.get("disturbed") for role in best.values() for x in role.values())
+            w(f"{row_id(s, phase):<3} {name:<31} {bare:<7} {fmt_int(rps['gateway']):>9} "
+              f"{fmt_int(rps['pingora']):>9} {fmt_int(rps['nginx']):>9} {fmt_ratio(r_bare):>10} "
+              f"{fmt_ratio(r_ngx):>8} {fmt_ms(p50):>8} {fmt_ms(p99):>8}  {target_text:<16} {result}"
+              f"{'  (disturbed run kept, see below)' if disturbed else ''}")
+        rounds = sorted({rd for role in best.values() for rd in role})
+        for rd in rounds:
+            parts = [f"{a}/{b} {fmt_ratio(best[a][rd]['rps'] / best[b][rd]['rps'])}"
+                     for a, b in (("gateway", "pingora"), ("gateway", "nginx"), ("before", "pingora"))
+                     if rd in best.get(a, {}) and rd in best.get(b, {})]
+            tries = max(x[rd].get("attempt", 1) for x in best.values() if rd in x)
+            details.append(f"{row_id(s, phase)} {name}, {'first round' if phase == 'first' else f'round {rd}'}: "
+                           f"{', '.join(parts)}{f' (attempt {tries})' if tries > 1 else ''}")
+            for role in ROLES:
+                if rd in best.get(role, {}):
+                    details.append("  " + detail(LABELS[role], best[role][rd]))
+    if any(phase == "first" for _, phase in rows):
+        w("* a fresh gateway's first round, without warm-up (the others are the same processes as in every row)")
+
+    # Before/after: the two gateway binaries in the same rounds.
+    if before:
+        w("")
+        w(f"before/after, same rounds: before = {meta['before']}")
+        head = (f"{'#':<3} {'scenario':<31} {'before':>9} {'gateway':>9} {'gw/before':>9} "
+                f"{'before/Pingora':>14} {'gw/Pingora':>10} {'before/nginx':>12} {'gw/nginx':>8} "
+                f"{'before p50':>10} {'gw p50':>8}")
+        w(head)
+        w("-" * len(head))
+        for s, phase in rows:
+            best = best_by_row[(s, phase)]
+            bf = best.get("before", {})
+            fs = [f for f in fails if f.get("scenario") == s and f.get("server") == "before"]
+            if fs and phase == "measure":
+                w(f"{row_id(s, phase):<3} {row_name(s, phase):<31} {'FAILED':>9}   {fs[0].get('reason', '')[:120]}")
+                continue
+            if not bf:
+                continue
+            w(f"{row_id(s, phase):<3} {row_name(s, phase):<31} "
+              f"{fmt_int(med([x['rps'] for x in bf.values()])):>9} "
+              f"{fmt_int(med([x['rps'] for x in best.get('gateway', {}).values()])):>9} "
+              f"{fmt_ratio(ratio_of(best, 'gateway', 'before')):>9} "
+              f"{fmt_ratio(ratio_of(best, 'before', 'pingora')):>14} "
+              f"{fmt_ratio(ratio_of(best, 'gateway', 'pingora')):>10} "
+              f"{fmt_ratio(ratio_of(best, 'before', 'nginx')):>12} "
+              f"{fmt_ratio(ratio_of(best, 'gateway', 'nginx')):>8} "
+              f"{fmt_ms(med([x['p50_us'] for x in bf.values()])):>10} "
+              f"{fmt_ms(med([x['p50_us'] for x in best.get('gateway', {}).values()])):>8}")
+
+    # The two shapes of bare Pingora answering locally.
+    shapes = [(row, best) for row, best in best_by_row.items() if best.get("pingora-serve")]
+    if shapes:
+        w("")
+        w("bare Pingora answering locally, the two shapes: ProxyHttp (request_filter, the plugin's) "
+          "vs a ServeHttp app")
+        head = (f"{'#':<3} {'scenario':<31} {'ProxyHttp':>9} {'ServeHttp':>9} {'Proxy/Serve':>11} "
+                f"{'gw/Serve':>8}")
+        w(head)
+        w("-" * len(head))
+        for (s, phase), best in shapes:
+            w(f"{row_id(s, phase):<3} {row_name(s, phase):<31} "
+              f"{fmt_int(med([x['rps'] for x in best.get('pingora', {}).values()])):>9} "
+              f"{fmt_int(med([x['rps'] for x in best['pingora-serve'].values()])):>9} "
+              f"{fmt_ratio(ratio_of(best, 'pingora', 'pingora-serve')):>11} "
+              f"{fmt_ratio(ratio_of(best, 'gateway', 'pingora-serve')):>8}")
 
     mem = [r for r in recs if r.get("kind") == "memory"]
     memfail = [r for r in recs if r.get("kind") in ("memfail", "error")]
@@ -379,55 +489,120 @@ def table(path):
     if mem or memfail or scale:
         w("")
     for r in memfail:
-        failed = True
-        w(f"{'memory/scale' if r['kind'] == 'memfail' else 'error'}: FAILED: {r.get('reason', '')}")
+        failed = failed or r.get("binary", "gateway") == "gateway"
+        what = f"memory/scale ({r.get('binary', 'gateway')})" if r["kind"] == "memfail" else "error"
+        w(f"{what}: FAILED: {r.get('reason', '')}")
     for m in mem:
+        binary = m.get("binary", "gateway")
         per = m["bytes_per_service"]
         ok = per <= MEMORY_TARGET
-        missed |= not ok
-        w(f"memory: {fmt_int(m['n'])} live request-interaction services (code + 3 fields each): "
+        if binary == "gateway":
+            missed |= not ok
+            verdict = f"target <= {MEMORY_TARGET:,}  {'MET' if ok else 'MISS'}"
+        else:
+            verdict = "(before: reported)"
+        w(f"memory ({binary}): {fmt_int(m['n'])} live request-interaction services (code + 3 fields each): "
           f"RSS {m['rss_before_kb'] / 1024:,.1f} MiB -> {m['rss_after_kb'] / 1024:,.1f} MiB = "
-          f"{per:,.0f} bytes/service   target <= {MEMORY_TARGET:,}  {'PASS' if ok else 'MISS'}")
+          f"{per:,.0f} bytes/service   {verdict}")
         w(f"        (RSS fresh {m.get('rss_fresh_kb', 0) / 1024:,.1f} MiB; the baseline is taken after 1,000 "
           f"services, so connection buffers and allocator arenas are in it; the {fmt_int(m['n'])} were "
           f"created at about {fmt_int(m.get('create_rps'))} req/s in {m.get('create_s', 0):.1f} s)")
-    if scale:
-        best = best_rounds(scale)
-        big, small = best.get("gateway-big", {}), best.get("gateway-small", {})
+    for binary in ("gateway", "before"):
+        runs_b = [r for r in scale if r.get("binary", "gateway") == binary]
+        if not runs_b:
+            continue
+        best = best_rounds(runs_b)
+        big, small = best.get(f"{binary}-big", {}), best.get(f"{binary}-small", {})
         rounds = sorted(set(big) & set(small))
-        if rounds:
-            ratio = med([big[r]["rps"] / small[r]["rps"] for r in rounds])
-            ok = ratio >= SCALE_TARGET
+        if not rounds:
+            failed = failed or binary == "gateway"
+            w(f"scale ({binary}): FAILED: no complete round")
+            continue
+        ratio = med([big[r]["rps"] / small[r]["rps"] for r in rounds])
+        ok = ratio >= SCALE_TARGET
+        if binary == "gateway":
             missed |= not ok
-            n = big[rounds[0]].get("live", "?")
-            n0 = small[rounds[0]].get("live", "?")
-            w(f"scale: scenario 2 with {fmt_int(n)} live services {fmt_int(med([big[r]['rps'] for r in rounds]))} "
-              f"req/s vs with {fmt_int(n0)}: {fmt_int(med([small[r]['rps'] for r in rounds]))} req/s = "
-              f"{ratio:.2f}   target >= {SCALE_TARGET:.2f}  {'PASS' if ok else 'MISS'}")
-            for r in rounds:
-                tries = big[r].get("attempt", 1)
-                note_ = f" (attempt {tries})" if tries > 1 else ""
-                details.append(f"scale round {r}: ratio {big[r]['rps'] / small[r]['rps']:.3f}{note_}")
-                details.append("  " + detail(f"{fmt_int(big[r].get('live'))} live", big[r]))
-                details.append("  " + detail(f"{fmt_int(small[r].get('live'))} live", small[r]))
+            verdict = f"target >= {SCALE_TARGET:.2f}  {'MET' if ok else 'MISS'}"
         else:
-            failed = True
-            w("scale: FAILED: no complete round")
+            verdict = "(before: reported)"
+        n = big[rounds[0]].get("live", "?")
+        n0 = small[rounds[0]].get("live", "?")
+        w(f"scale ({binary}): scenario 2 with {fmt_int(n)} live services "
+          f"{fmt_int(med([big[r]['rps'] for r in rounds]))} req/s vs with {fmt_int(n0)}: "
+          f"{fmt_int(med([small[r]['rps'] for r in rounds]))} req/s = {ratio:.2f}   {verdict}")
+        for r in rounds:
+            tries = big[r].get("attempt", 1)
+            note_ = f" (attempt {tries})" if tries > 1 else ""
+            details.append(f"scale ({binary}) round {r}: ratio {big[r]['rps'] / small[r]['rps']:.3f}{note_}")
+            details.append("  " + detail(f"{fmt_int(big[r].get('live'))} live", big[r]))
+            details.append("  " + detail(f"{fmt_int(small[r].get('live'))} live", small[r]))
     w("")
-    w("ratio = median over rounds of (gateway req/s / nginx req/s) in the same round; "
-      "req/s and latencies are medians over rounds.")
     w(f"overall: {'FAILED (see above)' if failed else ('some targets MISSED' if missed else 'all targets met')}")
     if details:
         w("")
         w("per run: CPU in shares of one core: busy (/proc/stat) = our processes (server under test, wrk,")
         w("sim/redis = ors-sim and redis-server, ksoftirqd; their time includes the loopback softirqs they")
         w(f"ran) + foreign (other programs on the machine, steal). A round with foreign > {DISTURBED:.0%} on a core")
-        w("is repeated (at most 3 attempts,")
-        w(f"each after waiting up to {meta.get('quiet_max', '?')} s for a quiet machine); the least disturbed "
-          f"attempt counts, DISTURBED marks it.")
+        w(f"is repeated (at most 3 attempts, each after waiting up to {meta.get('quiet_max', '?')} s for a quiet")
+        w("machine); the least disturbed attempt counts, DISTURBED marks it. Scenario 3's warm-up before each")
+        w("run: wrk until the server's RSS stops growing (bench/run, warm_steady).")
         out.extend(details)
     print("\n".join(out))
     return 1 if failed else 0
+
+
+def head_of(path):
+    """(status, [(name, value)]) of the head curl -D wrote to PATH (the last one, after any 1xx)."""
+    with open(path, encoding="latin-1") as f:
+        blocks = [b for b in f.read().replace("\r\n", "\n").split("\n\n") if b.strip()]
+    lines = blocks[-1].split("\n")
+    status = int(lines[0].split()[1])
+    headers = []
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers.append((k.strip(), v.strip()))
+    return status, headers
+
+
+# Pingora writes these itself on every reply.
+PINGORA_OWN = {"date", "connection"}
+
+
+def replies(out, args):
+    if len(args) % 3:
+        sys.exit("report.py replies: METHOD PATH BODYFILE triples")
+    lst = []
+    for i in range(0, len(args), 3):
+        method, path, body = args[i:i + 3]
+        if not os.path.exists(body + ".h"):
+            continue  # a reply no scenario of this run needs
+        status, headers = head_of(body + ".h")
+        lst.append({"method": method, "path": path, "status": status, "body_file": body,
+                    "headers": [[k, v] for k, v in headers if k.lower() not in PINGORA_OWN]})
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(lst, f, indent=1)
+
+
+def same(a, b):
+    sa, ha = head_of(a + ".h")
+    sb, hb = head_of(b + ".h")
+    with open(a, "rb") as f:
+        ba = f.read()
+    with open(b, "rb") as f:
+        bb = f.read()
+    names = lambda h: sorted(k.lower() for k, _ in h if k.lower() not in PINGORA_OWN)
+    diffs = []
+    if sa != sb:
+        diffs.append(f"status {sb}, not {sa}")
+    if ba != bb:
+        diffs.append(f"a body of {len(bb)} bytes, not the gateway's {len(ba)}")
+    if names(ha) != names(hb):
+        diffs.append(f"headers {names(hb)}, not {names(ha)}")
+    if diffs:
+        print("; ".join(diffs))
+        return 1
+    return 0
 
 
 def main():
@@ -448,6 +623,10 @@ def main():
         note(args[0], args[1:])
     elif cmd == "table":
         sys.exit(table(args[0]))
+    elif cmd == "replies":
+        replies(args[0], args[1:])
+    elif cmd == "same":
+        sys.exit(same(args[0], args[1]))
     else:
         sys.exit(__doc__)
 
