@@ -16,11 +16,20 @@
   report.py same GATEWAY_BODYFILE OTHER_BODYFILE
                                               exit 1 (saying why) unless both replies have the same
                                               status, body and header names (Date, Connection aside)
+  report.py send URL METHOD PATH BODYFILE CTYPE N
+                                              N requests one after the other on one kept-alive
+                                              connection; exit 1 unless every answer is a 200
+  report.py cgrecord OUT.jsonl DUMPFILE N KEY=VALUE...
+                                              append a callgrind dump of N requests: instructions
+                                              per request, by component and by function
   report.py table RESULTS.jsonl               print the final table
 """
 
+import collections
+import http.client
 import json
 import os
+import re
 import socket
 import statistics
 import sys
@@ -361,6 +370,8 @@ def table(path):
 
     runs = [r for r in recs if r.get("kind") == "run"]
     fails = [r for r in recs if r.get("kind") == "fail"]
+    if meta.get("mode") == "callgrind":
+        return cg_table(out, recs, fails)
     failed = False
     missed = False
     # Rows: (scenario, phase); scenario 3 has its fresh process's first round as a row too.
@@ -551,6 +562,66 @@ def table(path):
     return 1 if failed else 0
 
 
+def cg_table(out, recs, fails):
+    """--callgrind's report: instructions per request of each server, where they go."""
+    w = out.append
+    cg = [r for r in recs if r.get("kind") == "cg"]
+    n = cg[0]["n"] if cg else "?"
+    warm = n // 4 + 1 if isinstance(n, int) else "?"
+    w(f"callgrind: user-space instructions per request (valgrind --tool=callgrind), {n} requests per "
+      f"server and scenario, one after the other on one kept-alive connection, after {warm} to warm up;")
+    w("the kernel's share (loopback TCP, epoll) is not counted. Pingora/gw: the throughput ratio these")
+    w("counts alone predict. Annotated profiles: bench/results/callgrind/s<scenario>-<server>.txt")
+    w("")
+    by = {(r["scenario"], r["server"]): r for r in cg}
+    scen = sorted({r["scenario"] for r in cg} | {f["scenario"] for f in fails})
+    head = (f"{'#':<3} {'scenario':<31} {'Pingora':<7} {'gateway':>9} {'before':>9} {'Pingora':>9} "
+            f"{'Serve':>9} {'Pingora/gw':>10} {'Pingora/before':>14}")
+    w(head)
+    w("-" * len(head))
+
+    def ir(s, role):
+        r = by.get((s, role))
+        return r["ir_per_req"] if r else None
+
+    for s in scen:
+        fs = [f for f in fails if f["scenario"] == s]
+        if fs:
+            w(f"{s:<3} {NAMES.get(s, s):<31} FAILED: " + "; ".join(f"{f['server']}: {f['reason']}" for f in fs)[:160])
+        g, b, p, sv = ir(s, "gateway"), ir(s, "before"), ir(s, "pingora"), ir(s, "pingora-serve")
+        if g is None:
+            continue
+        w(f"{s:<3} {NAMES.get(s, s):<31} {BARE.get(s, 'local'):<7} {fmt_int(g):>9} {fmt_int(b):>9} "
+          f"{fmt_int(p):>9} {fmt_int(sv):>9} {fmt_ratio(p / g if p else None):>10} "
+          f"{fmt_ratio(p / b if p and b else None):>14}")
+    for s in scen:
+        g, p = by.get((s, "gateway")), by.get((s, "pingora"))
+        if not g:
+            continue
+        w("")
+        w(f"{s} {NAMES.get(s, s)}: instructions per request by component (self cost of their functions)")
+        groups = list(dict.fromkeys(list(g["groups"]) + list((p or {}).get("groups", {}))))
+        w(f"    {'component':<24} {'gateway':>9} {'Pingora':>9} {'difference':>10}")
+        for grp in groups:
+            gv, pv = g["groups"].get(grp, 0), (p or {}).get("groups", {}).get(grp, 0)
+            if max(gv, pv) < 100:
+                continue
+            w(f"    {grp:<24} {gv:>9,.0f} {pv:>9,.0f} {gv - pv:>+10,.0f}")
+        for label, v in g.get("frames", {}).items():
+            pv = (p or {}).get("frames", {}).get(label)
+            w(f"    inclusive: {label}: gateway {v:,.0f}" + (f", Pingora {pv:,.0f}" if pv else ""))
+        for who, r in (("gateway", g), ("Pingora", p)):
+            if not r:
+                continue
+            w(f"  {who}: top functions (self, per request)")
+            for v, fn in r["top"][:10]:
+                w(f"    {v:>9,.0f}  {fn[:150]}")
+            if r.get("memcpy_callers"):
+                w("    memcpy's callers: " + "; ".join(f"{c[:90]} {v:,.0f}" for v, c in r["memcpy_callers"]))
+    print("\n".join(out))
+    return 1 if fails else 0
+
+
 def head_of(path):
     """(status, [(name, value)]) of the head curl -D wrote to PATH (the last one, after any 1xx)."""
     with open(path, encoding="latin-1") as f:
@@ -605,6 +676,131 @@ def same(a, b):
     return 0
 
 
+def send(url, method, path, body_file, ctype, n):
+    """N requests on one connection, each answered 200 (callgrind mode's load)."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    body = None
+    if body_file:
+        with open(body_file, "rb") as f:
+            body = f.read()
+    headers = {"Host": "127.0.0.1"}
+    if ctype:
+        headers["Content-Type"] = ctype
+    if method == "POST" and body is None:
+        headers["Content-Length"] = "0"
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    for i in range(n):
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        if r.status != 200:
+            print(f"{method} {path}: request {i + 1} answered {r.status}: {data[:160]!r}")
+            return 1
+    conn.close()
+    return 0
+
+
+# Callgrind dumps. Functions are grouped by where their code is: our crate, each dependency
+# (from its path in the cargo registry), Rust's std, libc (memcpy, memset).
+def cg_parse(path):
+    """(total Ir, {(function, file): self Ir}, {(caller, callee): inclusive Ir of the calls})."""
+    ids = {"fn": {}, "fl": {}}
+    self_cost = collections.Counter()
+    edges = collections.Counter()
+    fn = fl = callee = None
+    after_calls = False
+    total = 0
+
+    def name(kind, rest):
+        m = re.match(r"\((\d+)\)(?: (.*))?$", rest)
+        if not m:
+            return rest
+        if m.group(2) is not None:
+            ids[kind][m.group(1)] = m.group(2)
+        return ids[kind].get(m.group(1), "?")
+
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            c = line[0]
+            if c.isdigit() or c in "+-*":
+                parts = line.split()
+                cost = int(parts[1]) if len(parts) > 1 else 0
+                if after_calls:
+                    edges[(fn, callee)] += cost
+                    after_calls = False
+                else:
+                    self_cost[(fn, fl)] += cost
+                continue
+            if line.startswith("totals:") or line.startswith("summary:"):
+                total = int(line.split()[1])
+                continue
+            k, _, rest = line.partition("=")
+            if k == "fn":
+                fn = name("fn", rest)
+            elif k == "fl":
+                fl = name("fl", rest)
+            elif k in ("fi", "fe", "cfi", "cfl"):
+                name("fl", rest)
+            elif k == "cfn":
+                callee = name("fn", rest)
+            elif k == "calls":
+                after_calls = True
+    return total, self_cost, edges
+
+
+def cg_group(fn, fl):
+    fl = fl or ""
+    m = re.search(r"/registry/src/[^/]+/([A-Za-z0-9_]+(?:-[A-Za-z_][A-Za-z0-9_]*)*)-\d", fl)
+    if m:
+        return m.group(1)
+    if "/rustc/" in fl:
+        return "std"
+    if re.search(r"/src/(bin/)?[a-z_/]+\.rs$", fl) and ("gms_gateway" in fn or "bare_pingora" in fn
+                                                         or "/examples/" in fl or "/src/" in fl):
+        return "ours"
+    if "memcpy" in fn or "memmove" in fn or "memset" in fn:
+        return "libc memcpy/memset"
+    return "libc, other"
+
+
+# Whole-request frames whose inclusive cost is worth a line: the plugin's hook, and Pingora's.
+CG_FRAMES = [
+    ("GmsApi::handle (the plugin's hook)", r"gms_gateway::plugin::GmsApi::handle::"),
+    ("answer::write_reply (the reply)", r"gms_gateway::answer::write_reply::"),
+    ("read_request (Pingora reads a head)", r"pingora_core::protocols::http::v1::server::HttpSession::read_request::"),
+]
+
+
+def cgrecord(path, dump, n, pairs):
+    total, self_cost, edges = cg_parse(dump)
+    rec = {"kind": "cg", "n": n, "ir_per_req": total / n}
+    for p in pairs:
+        k, v = p.split("=", 1)
+        rec[k] = parse_value(v)
+    groups = collections.Counter()
+    for (fn, fl), v in self_cost.items():
+        groups[cg_group(fn, fl)] += v
+    rec["groups"] = {g: v / n for g, v in groups.most_common()}
+    rec["top"] = [[v / n, fn] for (fn, _), v in self_cost.most_common(12)]
+    callers = collections.Counter()
+    for (caller, callee), v in edges.items():
+        if callee and "memcpy" in callee:
+            callers[caller] += v
+    rec["memcpy_callers"] = [[v / n, c] for c, v in callers.most_common(4)]
+    frames = {}
+    for label, pattern in CG_FRAMES:
+        v = sum(c for (caller, callee), c in edges.items()
+                if callee and re.search(pattern, callee) and not (caller and re.search(pattern, caller)))
+        if v:
+            frames[label] = v / n
+    rec["frames"] = frames
+    append(path, rec)
+    print(f"{rec['ir_per_req']:,.0f} instructions per request")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -627,6 +823,10 @@ def main():
         replies(args[0], args[1:])
     elif cmd == "same":
         sys.exit(same(args[0], args[1]))
+    elif cmd == "send":
+        sys.exit(send(args[0], args[1], args[2], args[3], args[4], int(args[5])))
+    elif cmd == "cgrecord":
+        cgrecord(args[0], args[1], int(args[2]), args[3:])
     else:
         sys.exit(__doc__)
 
