@@ -356,8 +356,9 @@ def table(path):
       f"{meta.get('load_start', '?')}, at the end {meta.get('load_end', '?')}")
     if meta.get("first_touch"):
         w(f"new memory: {meta['first_touch']} (bench/first_touch.py; see scenario 3 in bench/README.md)")
-    w(f"mode: {meta.get('mode', '?')}: {meta.get('duration', '?')} s per run, "
-      f"{meta.get('rounds', '?')} round(s), each server once a round, wrk -t1 -c64, keep-alive")
+    if meta.get("mode") != "callgrind":
+        w(f"mode: {meta.get('mode', '?')}: {meta.get('duration', '?')} s per run, "
+          f"{meta.get('rounds', '?')} round(s), each server once a round, wrk -t1 -c64, keep-alive")
     w("placement: server under test alone on core 0 (gateway threads: 1 | bare Pingora 1 thread | "
       "nginx 1 worker, no master); wrk and ors-sim (ORS x2 + backend echo, --threads 1) on core 1, "
       "with redis-server (no persistence) for 7 and 8")
@@ -369,9 +370,15 @@ def table(path):
     w("")
 
     runs = [r for r in recs if r.get("kind") == "run"]
-    fails = [r for r in recs if r.get("kind") == "fail"]
-    if meta.get("mode") == "callgrind":
-        return cg_table(out, recs, fails)
+    fails = [r for r in recs if r.get("kind") == "fail" and r.get("pass") != "callgrind"]
+    cg_fails = [r for r in recs if r.get("kind") == "fail" and r.get("pass") == "callgrind"]
+    cg_failed = False
+    if any(r.get("kind") == "cg" for r in recs) or cg_fails:
+        cg_failed = cg_table(cg_out := [], recs, cg_fails)
+    if not runs and not fails and not any(r.get("kind") in ("memory", "memfail") for r in recs):
+        out.extend(cg_out)
+        print("\n".join(out))
+        return 1 if cg_failed else 0
     failed = False
     missed = False
     # Rows: (scenario, phase); scenario 3 has its fresh process's first round as a row too.
@@ -549,6 +556,10 @@ def table(path):
             details.append("  " + detail(f"{fmt_int(small[r].get('live'))} live", small[r]))
     w("")
     w(f"overall: {'FAILED (see above)' if failed else ('some targets MISSED' if missed else 'all targets met')}")
+    if cg_out:
+        w("")
+        out.extend(cg_out)
+        failed |= cg_failed
     if details:
         w("")
         w("per run: CPU in shares of one core: busy (/proc/stat) = our processes (server under test, wrk,")
@@ -563,7 +574,8 @@ def table(path):
 
 
 def cg_table(out, recs, fails):
-    """--callgrind's report: instructions per request of each server, where they go."""
+    """The callgrind pass's report (into OUT): instructions per request of each server, where
+    they go. True when something in it FAILED."""
     w = out.append
     cg = [r for r in recs if r.get("kind") == "cg"]
     n = cg[0]["n"] if cg else "?"
@@ -618,8 +630,7 @@ def cg_table(out, recs, fails):
                 w(f"    {v:>9,.0f}  {fn[:150]}")
             if r.get("memcpy_callers"):
                 w("    memcpy's callers: " + "; ".join(f"{c[:90]} {v:,.0f}" for v, c in r["memcpy_callers"]))
-    print("\n".join(out))
-    return 1 if fails else 0
+    return bool(fails)
 
 
 def head_of(path):
