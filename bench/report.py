@@ -19,9 +19,10 @@
   report.py send URL METHOD PATH BODYFILE CTYPE N
                                               N requests one after the other on one kept-alive
                                               connection; exit 1 unless every answer is a 200
-  report.py cgrecord OUT.jsonl DUMPFILE N KEY=VALUE...
+  report.py cgrecord OUT.jsonl DUMPFILE N LISTING KEY=VALUE...
                                               append a callgrind dump of N requests: instructions
-                                              per request, by component and by function
+                                              per request, by component and by function; every
+                                              function's self cost per request goes to LISTING
   report.py table RESULTS.jsonl               print the final table
 """
 
@@ -583,18 +584,24 @@ def cg_table(out, recs, fails):
     w(f"callgrind: user-space instructions per request (valgrind --tool=callgrind), {n} requests per "
       f"server and scenario, one after the other on one kept-alive connection, after {warm} to warm up;")
     w("the kernel's share (loopback TCP, epoll) is not counted. Pingora/gw: the throughput ratio these")
-    w("counts alone predict. Annotated profiles: bench/results/callgrind/s<scenario>-<server>.txt")
+    w("counts alone predict. Callgrind counts a `rep movsb` copy (memcpy of a few KB and more) as one")
+    w("instruction per byte, so large copies weigh more here than in time: 'w/o memcpy' leaves them out.")
+    w("Every function per request: bench/results/callgrind/s<scenario>-<server>.txt (the dumps beside them).")
     w("")
     by = {(r["scenario"], r["server"]): r for r in cg}
     scen = sorted({r["scenario"] for r in cg} | {f["scenario"] for f in fails})
     head = (f"{'#':<3} {'scenario':<31} {'Pingora':<7} {'gateway':>9} {'before':>9} {'Pingora':>9} "
-            f"{'Serve':>9} {'Pingora/gw':>10} {'Pingora/before':>14}")
+            f"{'Serve':>9} {'Pingora/gw':>10} {'w/o memcpy':>10} {'Pingora/before':>14}")
     w(head)
     w("-" * len(head))
 
     def ir(s, role):
         r = by.get((s, role))
         return r["ir_per_req"] if r else None
+
+    def ir_no_memcpy(s, role):
+        r = by.get((s, role))
+        return r["ir_per_req"] - r["groups"].get("libc memcpy/memset", 0) if r else None
 
     for s in scen:
         fs = [f for f in fails if f["scenario"] == s]
@@ -605,6 +612,7 @@ def cg_table(out, recs, fails):
             continue
         w(f"{s:<3} {NAMES.get(s, s):<31} {BARE.get(s, 'local'):<7} {fmt_int(g):>9} {fmt_int(b):>9} "
           f"{fmt_int(p):>9} {fmt_int(sv):>9} {fmt_ratio(p / g if p else None):>10} "
+          f"{fmt_ratio(ir_no_memcpy(s, 'pingora') / ir_no_memcpy(s, 'gateway') if p else None):>10} "
           f"{fmt_ratio(p / b if p and b else None):>14}")
     for s in scen:
         g, p = by.get((s, "gateway")), by.get((s, "pingora"))
@@ -628,6 +636,8 @@ def cg_table(out, recs, fails):
             w(f"  {who}: top functions (self, per request)")
             for v, fn in r["top"][:10]:
                 w(f"    {v:>9,.0f}  {fn[:150]}")
+            if who == "gateway" and r.get("top_ours"):
+                w("    ours: " + "; ".join(f"{fn[:70]} {v:,.0f}" for v, fn in r["top_ours"]))
             if r.get("memcpy_callers"):
                 w("    memcpy's callers: " + "; ".join(f"{c[:90]} {v:,.0f}" for v, c in r["memcpy_callers"]))
     return bool(fails)
@@ -785,8 +795,14 @@ CG_FRAMES = [
 ]
 
 
-def cgrecord(path, dump, n, pairs):
+def cgrecord(path, dump, n, listing, pairs):
     total, self_cost, edges = cg_parse(dump)
+    with open(listing, "w", encoding="utf-8") as f:
+        f.write(f"{dump}: {n} requests, {total / n:,.0f} instructions per request (user space)\n"
+                "self cost per request, component, function, file\n")
+        for (fn, fl), v in self_cost.most_common():
+            if v / n >= 1:
+                f.write(f"{v / n:>10,.0f}  {cg_group(fn, fl):<22} {fn}  [{fl}]\n")
     rec = {"kind": "cg", "n": n, "ir_per_req": total / n}
     for p in pairs:
         k, v = p.split("=", 1)
@@ -796,6 +812,8 @@ def cgrecord(path, dump, n, pairs):
         groups[cg_group(fn, fl)] += v
     rec["groups"] = {g: v / n for g, v in groups.most_common()}
     rec["top"] = [[v / n, fn] for (fn, _), v in self_cost.most_common(12)]
+    ours = [(v, fn) for (fn, fl), v in self_cost.items() if cg_group(fn, fl) == "ours"]
+    rec["top_ours"] = [[v / n, fn] for v, fn in sorted(ours, reverse=True)[:8]]
     callers = collections.Counter()
     for (caller, callee), v in edges.items():
         if callee and "memcpy" in callee:
@@ -837,7 +855,7 @@ def main():
     elif cmd == "send":
         sys.exit(send(args[0], args[1], args[2], args[3], args[4], int(args[5])))
     elif cmd == "cgrecord":
-        cgrecord(args[0], args[1], int(args[2]), args[3:])
+        cgrecord(args[0], args[1], int(args[2]), args[3], args[4:])
     else:
         sys.exit(__doc__)
 
