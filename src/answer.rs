@@ -31,7 +31,7 @@ static GMS_USER: HeaderName = HeaderName::from_static("gms_user");
 pub async fn answer(gw: &Gateway, session: &mut Session, route: Route, id: &RequestId) -> Reply {
     let meta = match request_meta(gw, session) {
         Ok(m) => m,
-        Err(e) => return e.to_reply_for(id),
+        Err(e) => return e.to_reply_coded(id, route.coded_errors()),
     };
     // Status polls carry no body: skip the stream machinery for them.
     let body = (!session.is_body_empty()).then(|| body_stream(session));
@@ -113,6 +113,7 @@ where
     B: Stream<Item = io::Result<Bytes>> + Send + Unpin,
 {
     let limits = &gw.config.limits;
+    let coded = route.coded_errors();
     let RequestMeta {
         mut req,
         content_type,
@@ -160,11 +161,11 @@ where
         }
     };
     if let Err(e) = read {
-        return (e.to_reply_for(id), true);
+        return (e.to_reply_coded(id, coded), true);
     }
     let reply = match dispatch(gw, route, req).await {
         Ok(reply) => reply,
-        Err(e) => e.to_reply_for(id),
+        Err(e) => e.to_reply_coded(id, coded),
     };
     (reply, false)
 }

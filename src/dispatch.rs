@@ -1,9 +1,10 @@
-//! The one place that maps a [`Route`] to its handler in [`crate::api`] or
-//! [`crate::builtin`], after the checks every client request passes: credentials
+//! The one place that maps a [`Route`] to its handler in [`crate::api`], [`crate::builtin`]
+//! or the Callback Services API (`callback/api/`), after the checks every client request passes: credentials
 //! (`gms.api_auth`) and the per-IP limit on writes; which routes' bodies count as uploads.
 
 use crate::access::check_api_auth;
 use crate::api;
+use crate::callback::api as callbacks;
 use crate::config::{BuiltinKind, InternalAuth, ServiceKind};
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
@@ -19,6 +20,14 @@ pub async fn dispatch(gw: &Gateway, route: Route, req: ApiRequest) -> Result<Rep
             api::service::request(gw, &id, &request, req).await
         }
         Route::DeleteService { id } => api::service::delete(gw, &id, req).await,
+        Route::ServiceStorageGetAll { id } => api::service_storage::get_all(gw, &id, req).await,
+        Route::ServiceStorageGetKey { id, key } | Route::ServiceStorageBinary { id, key } => {
+            api::service_storage::get_key(gw, &id, &key, req).await
+        }
+        Route::ServiceStorageUpdate { id } => api::service_storage::update(gw, &id, req).await,
+        Route::ServiceStorageDeleteKey { id, key } => {
+            api::service_storage::delete_key(gw, &id, &key, req).await
+        }
         Route::StorageCreate { ttl } => api::storage::create(gw, &ttl, req).await,
         Route::StorageUpdate { id, ttl } => api::storage::update(gw, &id, &ttl, req).await,
         Route::StorageCustom { id, ttl } => api::storage::custom(gw, &id, &ttl, req).await,
@@ -32,6 +41,24 @@ pub async fn dispatch(gw: &Gateway, route: Route, req: ApiRequest) -> Result<Rep
         Route::NodeHealth => api::admin::health(gw).await,
         Route::StatusPush { id } => api::admin::status_push(gw, &id, req).await,
         Route::TestPage(file) if gw.config.test_page => api::test_page::serve(&gw.config, file),
+        Route::ServiceGet { service } => callbacks::hours::get(gw, &service, req),
+        Route::CallbackCreate { service } => callbacks::create::create(gw, &service, req).await,
+        Route::CallbackQuery { service } => {
+            callbacks::query::query(gw, service.as_deref(), req).await
+        }
+        Route::CallbackCancel { service, id } => {
+            callbacks::cancel::cancel(gw, &service, &id, req).await
+        }
+        Route::CallbackUpdate { service, id } => {
+            callbacks::update::update(gw, &service, &id, req).await
+        }
+        Route::CallbackAvailability { service, version } => {
+            callbacks::availability::availability(gw, &service, version, req).await
+        }
+        Route::CallbackAdminQueues => callbacks::admin::queues(gw, req).await,
+        Route::CallbackAdminWatermarks => callbacks::admin::watermarks(gw, req).await,
+        Route::CallbackAdminCancel => callbacks::bulk::cancel(gw, req).await,
+        Route::CallbackAdminReport => callbacks::report::report(gw, req).await,
         Route::NotFound | Route::PassThrough | Route::TestPage(_) => {
             Err(ApiError::NotFound("no such API path".into()))
         }
@@ -57,8 +84,10 @@ fn counted(gw: &Gateway, route: &Route) -> Counted {
         Route::CreateService { .. }
         | Route::StorageCreate { .. }
         | Route::StorageUpdate { .. }
-        | Route::StorageCustom { .. } => Counted::Write,
-        Route::ServiceRequest { .. } => Counted::Upload,
+        | Route::StorageCustom { .. }
+        | Route::ServiceStorageUpdate { .. }
+        | Route::CallbackCreate { .. } => Counted::Write,
+        Route::ServiceRequest { .. } | Route::CallbackUpdate { .. } => Counted::Upload,
         _ => Counted::Nothing,
     }
 }
@@ -79,6 +108,11 @@ fn admit(gw: &Gateway, route: &Route, req: &ApiRequest) -> Result<(), ApiError> 
         Route::CreateService { .. }
             | Route::ServiceRequest { .. }
             | Route::DeleteService { .. }
+            | Route::ServiceStorageGetAll { .. }
+            | Route::ServiceStorageGetKey { .. }
+            | Route::ServiceStorageBinary { .. }
+            | Route::ServiceStorageUpdate { .. }
+            | Route::ServiceStorageDeleteKey { .. }
             | Route::StorageCreate { .. }
             | Route::StorageUpdate { .. }
             | Route::StorageCustom { .. }
@@ -86,8 +120,16 @@ fn admit(gw: &Gateway, route: &Route, req: &ApiRequest) -> Result<(), ApiError> 
             | Route::StorageGetKey { .. }
             | Route::StorageBinary { .. }
             | Route::StorageDelete { .. }
+            | Route::ServiceGet { .. }
+            | Route::CallbackCreate { .. }
+            | Route::CallbackQuery { .. }
+            | Route::CallbackCancel { .. }
+            | Route::CallbackUpdate { .. }
+            | Route::CallbackAvailability { .. }
     );
-    let internal = matches!(route, Route::CreateService { service } if is_internal(gw, service));
+    // ORS reports callback states with the admin credentials (gms-callback.md §7.2, §13 Q14).
+    let internal = matches!(route, Route::CreateService { service } if is_internal(gw, service))
+        || matches!(route, Route::CallbackUpdate { .. } if api::admin::is_admin(gw, req));
     if let (true, false, Some(auth)) = (client_api, internal, &gw.config.api_auth) {
         check_api_auth(auth, req.api_key.as_deref(), req.authorization.as_deref())?;
     }

@@ -1,10 +1,13 @@
 //! The one error type of the API and its one mapping to HTTP status and GMS's error JSON
-//! `{"exception": ..., "message": ...}` (contract section 3).
+//! `{"exception": ..., "message": ..., "request_id": ...}` (contract section 3; `request_id`
+//! is ours, beside GMS's two fields, so `message` stays GMS's text).
 //!
-//! Errors that carry internal detail (addresses, library text: [`ApiError::detail`]) show the
-//! client a short fixed message and the request id; the detail goes to the log with the same
-//! id ([`ApiError::to_reply_for`], called by the plugin's one reply path).
+//! Every error reply names its request id (also the `X-Request-Id` header). Errors that carry
+//! internal detail (addresses, library text: [`ApiError::detail`]) show the client a short
+//! fixed message; the detail goes to the log with the same id ([`ApiError::to_reply_for`], the
+//! one place an error becomes a reply).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -52,8 +55,7 @@ pub enum ApiError {
     InsufficientStorage(String),
     /// 502: ORS unreachable or answering badly after all attempts.
     OrsFailed {
-        /// What the client is told (GMS's words: `ORS request failed: ...`), with the request
-        /// id.
+        /// What the client is told (GMS's words: `ORS request failed: ...`).
         message: String,
         /// Which node, and what the connector said: logged, never sent.
         detail: String,
@@ -62,7 +64,7 @@ pub enum ApiError {
     BackendFailed(String),
     /// 504: ORS did not answer in time.
     OrsTimeout {
-        /// What the client is told, with the request id.
+        /// What the client is told.
         message: String,
         /// Which node, and what the connector said: logged, never sent.
         detail: String,
@@ -72,12 +74,48 @@ pub enum ApiError {
     BackendTimeout(String),
     /// 500: a bug; the detail is logged, the client sees a generic text.
     Internal(String),
+    /// An error of the Callback Services API with GMS's exception name (`gms-callback.md`
+    /// §3.2, §3.4): always with `code` and `phrase`, and `availability` when a desired time
+    /// was refused; a 503 carries `Retry-After: 1`.
+    Callback(Box<CallbackError>),
+}
+
+/// A Callback Services API error (see [`ApiError::Callback`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackError {
+    /// The HTTP status.
+    pub status: u16,
+    /// GMS's exception name, e.g. `CallbackExceptionAvailability`.
+    pub exception: &'static str,
+    /// What the client reads.
+    pub message: String,
+    /// Free slots proposed instead of a refused desired time (slot start -> free count).
+    pub availability: Option<BTreeMap<String, u32>>,
+}
+
+impl ApiError {
+    /// A Callback Services API error without proposals.
+    pub fn callback(status: u16, exception: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Callback(Box::new(CallbackError {
+            status,
+            exception,
+            message: message.into(),
+            availability: None,
+        }))
+    }
 }
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     exception: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phrase: Option<&'a str>,
     message: &'a str,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    availability: Option<&'a BTreeMap<String, u32>>,
 }
 
 impl ApiError {
@@ -101,6 +139,7 @@ impl ApiError {
             ApiError::OrsFailed { .. } | ApiError::BackendFailed(_) => 502,
             ApiError::OrsTimeout { .. } | ApiError::BackendTimeout(_) => 504,
             ApiError::Internal(_) => 500,
+            ApiError::Callback(e) => e.status,
         }
     }
 
@@ -125,6 +164,7 @@ impl ApiError {
             ApiError::BackendFailed(_) => "BadGatewayException",
             ApiError::BackendTimeout(_) => "GatewayTimeoutException",
             ApiError::Internal(_) => "InternalServerException",
+            ApiError::Callback(e) => e.exception,
         }
     }
 
@@ -153,6 +193,7 @@ impl ApiError {
             // Internal detail never reaches the client; it is in the log.
             ApiError::StoreFailed(_) => "storage unavailable",
             ApiError::Internal(_) => "internal error",
+            ApiError::Callback(e) => &e.message,
         }
     }
 
@@ -171,9 +212,9 @@ impl ApiError {
         }
     }
 
-    /// Whether the reply names the request id and the log has a line for it: every error with
-    /// internal detail, and every failed ORS request (an operator looks for those in the log).
-    fn names_request_id(&self) -> bool {
+    /// Whether the log has a line for the error, with its request id: every error with internal
+    /// detail, and every failed ORS request (an operator looks for those in the log).
+    fn is_logged(&self) -> bool {
         self.detail().is_some()
             || matches!(
                 self,
@@ -189,30 +230,39 @@ impl ApiError {
         }
     }
 
-    /// The JSON reply for this error, without a request id.
-    pub fn to_reply(&self) -> Reply {
-        self.reply_with(self.message())
-    }
-
-    /// The reply to request `id`: an error with internal detail (or a failed ORS request) logs
-    /// it with the id, and its client message names the id, so a report can be matched with the
-    /// log line.
+    /// The JSON reply to request `id`, which names the id (`request_id`), so that a client's
+    /// report can be matched with the log; an error with internal detail (or a failed ORS
+    /// request) is logged with the id here.
     pub fn to_reply_for(&self, id: &RequestId) -> Reply {
-        if !self.names_request_id() {
-            return self.to_reply();
-        }
-        if self.status() == 500 {
-            log::error!("request {id}: {self}");
-        } else {
-            log::warn!("request {id}: {self}");
-        }
-        self.reply_with(&format!("{} (request id {id})", self.message()))
+        self.to_reply_coded(id, false)
     }
 
-    fn reply_with(&self, message: &str) -> Reply {
+    /// [`ApiError::to_reply_for`]; `coded`: the error also carries `code` (the status) and
+    /// `phrase` (its reason phrase), as every error of the Callback Services API does
+    /// (`gms-callback.md` §3.4).
+    pub fn to_reply_coded(&self, id: &RequestId, coded: bool) -> Reply {
+        if self.is_logged() {
+            if self.status() == 500 {
+                log::error!("request {id}: {self}");
+            } else {
+                log::warn!("request {id}: {self}");
+            }
+        }
+        let request_id = id.to_string();
+        let (coded, availability) = match self {
+            ApiError::Callback(e) => (true, e.availability.as_ref()),
+            _ => (coded, None),
+        };
+        let status = self.status();
         let body = ErrorBody {
             exception: self.exception(),
-            message,
+            code: coded.then_some(status),
+            phrase: coded
+                .then(|| http::StatusCode::from_u16(status).ok()?.canonical_reason())
+                .flatten(),
+            message: self.message(),
+            request_id: &request_id,
+            availability,
         };
         let reply = Reply::new(
             self.status(),
@@ -228,6 +278,8 @@ impl ApiError {
             }
             // RFC 9110: a 405 lists the methods the path has.
             ApiError::MethodNotAllowed(allow) => reply.with_header("Allow", *allow),
+            // GMS's queue and throttle limits (§3.2 step 5): come back in a second.
+            ApiError::Callback(e) if e.status == 503 => reply.with_header("Retry-After", "1"),
             _ => reply,
         }
     }
@@ -267,20 +319,31 @@ impl From<StoreError> for ApiError {
 mod tests {
     use super::*;
 
+    /// The reply's body as JSON.
+    fn body(r: &Reply) -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
     #[test]
-    fn errors_are_gms_json_with_their_status() {
-        let r = ApiError::NotFound("no such service 'x'".into()).to_reply();
+    fn errors_are_gms_json_with_their_status_and_request_id() {
+        let id = RequestId::new();
+        let r = ApiError::NotFound("no such service 'x'".into()).to_reply_for(&id);
         assert_eq!(r.status, 404);
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(v["exception"], "NotFoundException");
-        assert_eq!(v["message"], "no such service 'x'");
+        assert_eq!(
+            body(&r),
+            serde_json::json!({
+                "exception": "NotFoundException",
+                "message": "no such service 'x'",
+                "request_id": id.to_string(),
+            })
+        );
         for e in [
             ApiError::Internal("secret detail".into()),
             ApiError::StoreFailed("redis: secret 10.0.0.7:6379".into()),
             ApiError::ors_failed("ORS request failed: cannot connect to ORS.", "secret"),
             ApiError::BackendFailed("secret 10.0.0.8:80".into()),
         ] {
-            let r = e.to_reply();
+            let r = e.to_reply_for(&id);
             assert!(!String::from_utf8_lossy(&r.body).contains("secret"), "{e}");
             assert!(
                 e.to_string().contains("secret"),
@@ -288,38 +351,55 @@ mod tests {
             );
         }
         assert_eq!(
-            ApiError::InsufficientStorage("x".into()).to_reply().status,
+            ApiError::InsufficientStorage("x".into())
+                .to_reply_for(&id)
+                .status,
             507
         );
-        let id = RequestId::new();
+        // GMS's text stays as it is; the id is a field of its own.
         let r = ApiError::ors_failed(
             "ORS request failed: cannot connect to ORS.",
             "http://10.0.0.7:7210: ConnectRefused",
         )
         .to_reply_for(&id);
         assert_eq!(r.status, 502);
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(
-            v["message"],
-            format!("ORS request failed: cannot connect to ORS. (request id {id})")
-        );
-        // No detail: the client still reads the id, as for every failed ORS request.
-        let r = ApiError::ors_failed("ORS request failed: no ORS node is configured.", "")
-            .to_reply_for(&id);
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert!(v["message"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("(request id {id})")));
-        // Errors without internal detail are the client's own: no id in the message.
-        let r = ApiError::NotFound("no such service 'x'".into()).to_reply_for(&id);
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(v["message"], "no such service 'x'");
-        let r = ApiError::Unauthorized("x").to_reply();
+        let v = body(&r);
+        assert_eq!(v["message"], "ORS request failed: cannot connect to ORS.");
+        assert_eq!(v["request_id"], id.to_string());
+        let r = ApiError::Unauthorized("x").to_reply_for(&id);
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, _)| *k == "WWW-Authenticate"));
-        let r = ApiError::MethodNotAllowed("GET, POST").to_reply();
+        let r = ApiError::MethodNotAllowed("GET, POST").to_reply_for(&id);
         assert_eq!(r.status, 405);
         assert!(r.headers.contains(&("Allow", "GET, POST".to_string())));
+    }
+
+    #[test]
+    fn callback_errors_carry_code_phrase_and_proposals() {
+        let id = RequestId::new();
+        let body = |r: &Reply| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap();
+        let r = ApiError::NotFound("x".into()).to_reply_coded(&id, true);
+        assert_eq!(
+            body(&r),
+            serde_json::json!({"exception": "NotFoundException", "code": 404, "phrase": "Not Found", "message": "x", "request_id": id.to_string()})
+        );
+        let mut slots = BTreeMap::new();
+        slots.insert("2026-03-03T08:00:00.000Z".to_string(), 5);
+        let e = ApiError::Callback(Box::new(CallbackError {
+            status: 400,
+            exception: "CallbackExceptionAvailability",
+            message: "closed".into(),
+            availability: Some(slots),
+        }));
+        // A Callback API error is coded on any route.
+        let r = e.to_reply_for(&id);
+        assert_eq!(
+            &r.body[..],
+            format!(r#"{{"exception":"CallbackExceptionAvailability","code":400,"phrase":"Bad Request","message":"closed","request_id":"{id}","availability":{{"2026-03-03T08:00:00.000Z":5}}}}"#).as_bytes()
+        );
+        let r = ApiError::callback(503, "CallbackExceptionServiceUnavailable", "full")
+            .to_reply_for(&id);
+        assert_eq!(r.status, 503);
+        assert!(r.headers.contains(&("Retry-After", "1".to_string())));
     }
 }

@@ -33,9 +33,8 @@ fn peer_ip(session: &ServerSession) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
-/// The client's address: the peer, unless the peer is a trusted proxy; then the last address
-/// of `X-Forwarded-For` that is not itself a trusted proxy (each proxy appends the peer it
-/// saw, so the right end is the most trusted), else `X-Real-IP`, else the peer.
+/// The client's address: the peer, unless the peer is a trusted proxy; then the address its
+/// forwarding headers name ([`claimed_client`]), else the peer.
 pub fn client_ip(session: &ServerSession, proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = peer_ip(session)?;
     if proxies.is_empty() || !trusted(peer, proxies) {
@@ -44,27 +43,36 @@ pub fn client_ip(session: &ServerSession, proxies: &[IpNet]) -> Option<IpAddr> {
     Some(claimed_client(&session.req_header().headers, proxies).unwrap_or(peer))
 }
 
-/// What trusted proxies say the client was.
+/// What trusted proxies say the client was (`None`: the peer itself). Each proxy appends the
+/// peer it saw to `X-Forwarded-For`, so the chain is read from the right, past the trusted
+/// proxies: the first address that is not one is the client. An entry that is not an address
+/// ends the walk: what lies left of it was not written by a trusted hop, so the client is the
+/// last trusted hop passed (none: the peer), never an address further left, which the client
+/// itself may have written. Without `X-Forwarded-For`, `X-Real-IP`.
 fn claimed_client(headers: &HeaderMap, proxies: &[IpNet]) -> Option<IpAddr> {
-    let mut chain: Vec<&str> = Vec::new();
-    for v in headers.get_all(X_FORWARDED_FOR) {
-        chain.extend(v.to_str().ok()?.split(',').map(str::trim));
+    let lines = headers.get_all(X_FORWARDED_FOR);
+    if lines.iter().next().is_none() {
+        return headers
+            .get(X_REAL_IP)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
     }
-    for entry in chain.iter().rev() {
-        let Ok(ip) = entry.parse::<IpAddr>() else {
+    // A line that is not text counts as one entry that is not an address.
+    let entries = lines
+        .iter()
+        .rev()
+        .flat_map(|v| v.to_str().unwrap_or("").rsplit(','));
+    let mut last_hop = None;
+    for entry in entries {
+        let Ok(ip) = entry.trim().parse::<IpAddr>() else {
             break;
         };
         if !trusted(ip, proxies) {
             return Some(ip);
         }
+        last_hop = Some(ip);
     }
-    if let Some(ip) = chain.first().and_then(|e| e.parse().ok()) {
-        return Some(ip);
-    }
-    headers
-        .get(X_REAL_IP)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
+    last_hop
 }
 
 /// Sets the forwarding headers of a request going to the web tier: `X-Forwarded-For` with the
@@ -143,6 +151,10 @@ mod tests {
         h
     }
 
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
     #[test]
     fn the_client_is_the_last_address_no_trusted_proxy_added() {
         let p = nets(&["10.0.0.0/8"]);
@@ -150,12 +162,32 @@ mod tests {
             ("x-forwarded-for", "1.1.1.1, 2.2.2.2"),
             ("x-forwarded-for", "10.0.0.5"),
         ]);
-        assert_eq!(claimed_client(&h, &p), Some("2.2.2.2".parse().unwrap()));
+        assert_eq!(claimed_client(&h, &p), ip("2.2.2.2"));
+        // Every hop trusted: the first of them.
         let h = headers(&[("x-forwarded-for", "10.0.0.9, 10.0.0.5")]);
-        assert_eq!(claimed_client(&h, &p), Some("10.0.0.9".parse().unwrap()));
+        assert_eq!(claimed_client(&h, &p), ip("10.0.0.9"));
         let h = headers(&[("x-real-ip", " 3.3.3.3 ")]);
-        assert_eq!(claimed_client(&h, &p), Some("3.3.3.3".parse().unwrap()));
-        let h = headers(&[("x-forwarded-for", "junk")]);
+        assert_eq!(claimed_client(&h, &p), ip("3.3.3.3"));
+        let h = headers(&[("x-forwarded-for", "junk"), ("x-real-ip", "3.3.3.3")]);
+        assert_eq!(claimed_client(&h, &p), None);
+    }
+
+    /// An entry that is not an address ends the walk: never an address left of it, which the
+    /// client may have written itself.
+    #[test]
+    fn an_entry_that_is_not_an_address_ends_the_walk() {
+        let p = nets(&["10.0.0.0/8"]);
+        for (chain, client) in [
+            ("1.1.1.1, junk", None),
+            ("1.1.1.1, junk, 10.0.0.5", ip("10.0.0.5")),
+            ("1.1.1.1, 10.0.0.7, , 10.0.0.5", ip("10.0.0.5")),
+            ("1.1.1.1:4711, 10.0.0.5", ip("10.0.0.5")),
+            ("1.1.1.1, 10.0.0.7, 2.2.2.2, 10.0.0.5", ip("2.2.2.2")),
+        ] {
+            let h = headers(&[("x-forwarded-for", chain)]);
+            assert_eq!(claimed_client(&h, &p), client, "{chain}");
+        }
+        let h = headers(&[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-for", "junk")]);
         assert_eq!(claimed_client(&h, &p), None);
     }
 }

@@ -27,6 +27,9 @@ pub struct Gateway {
     online: AtomicBool,
     /// The per-client-IP limits of `gms.limits`.
     pub client_limits: ClientLimits,
+    /// This node's id, unique per process: what its claims on callbacks carry
+    /// (`gms-callback.md` §7.1).
+    pub node_id: String,
 }
 
 /// One API request, parsed: its parameters and the headers handlers read.
@@ -64,6 +67,7 @@ impl Gateway {
             ors,
             online: AtomicBool::new(true),
             client_limits: ClientLimits::new(&config.limits),
+            node_id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             config,
         })
     }

@@ -13,7 +13,7 @@
 //! - no read of the phase goes past `max_header_bytes` in all: a head that has not ended by
 //!   then is over the limit.
 //!
-//! Over a limit the wrapper writes a canned 408 or 431 JSON with `Connection: close` (no
+//! Over a limit the wrapper writes a 408 or 431 JSON with `Connection: close` (no
 //! response can be in flight during a head) and ends the stream, so Pingora sees the client
 //! close. Outside the head phase it passes every byte through untouched: bodies have Pingora's
 //! own read timeouts. Bytes of a pipelined request that came with the one before are read in
@@ -25,7 +25,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -38,6 +38,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::ApiError;
+use crate::request_id::RequestId;
 
 /// The per-connection limits the wrapper enforces (`gms.connections`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +51,16 @@ pub struct HeadLimits {
     pub max_header_bytes: usize,
 }
 
-/// The canned answers, built once: the same JSON as every other error of the API.
-static TIMEOUT: LazyLock<Vec<u8>> =
-    LazyLock::new(|| ApiError::RequestTimeout.to_reply().to_http1_close());
-static TOO_LARGE: LazyLock<Vec<u8>> =
-    LazyLock::new(|| ApiError::HeaderTooLarge.to_reply().to_http1_close());
+/// A rejection written below Pingora, before any request was parsed: the same JSON as every
+/// other error of the API, with a request id of its own (body and header). Built only when a
+/// connection is refused, so it may allocate.
+fn rejection(error: ApiError) -> Vec<u8> {
+    let id = RequestId::new();
+    error
+        .to_reply_for(&id)
+        .with_header("X-Request-Id", id.to_string())
+        .to_http1_close()
+}
 
 /// A client stream under [`HeadLimits`].
 #[derive(Debug)]
@@ -71,7 +77,7 @@ pub struct LimitedStream {
     deadline: Option<Instant>,
     timer: Option<Pin<Box<Sleep>>>,
     /// A rejection being written: the bytes and how many are out.
-    reject: Option<(&'static [u8], usize)>,
+    reject: Option<(Vec<u8>, usize)>,
     /// The stream ended by the wrapper: every read is the end of the stream.
     ended: bool,
 }
@@ -113,22 +119,22 @@ impl LimitedStream {
         }
     }
 
-    fn start_reject(&mut self, bytes: &'static [u8]) {
-        self.reject = Some((bytes, 0));
+    fn start_reject(&mut self, error: ApiError) {
+        self.reject = Some((rejection(error), 0));
     }
 
     /// Writes the rejection, then ends the stream; `Ready` once there is nothing more to do.
     fn poll_reject(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        while let Some((bytes, done)) = self.reject {
-            if done == bytes.len() {
+        while let Some((bytes, done)) = self.reject.as_mut() {
+            if *done == bytes.len() {
                 if Pin::new(&mut self.inner).poll_flush(cx).is_pending() {
                     return Poll::Pending;
                 }
                 self.reject = None;
                 break;
             }
-            match Pin::new(&mut self.inner).poll_write(cx, &bytes[done..]) {
-                Poll::Ready(Ok(n)) if n > 0 => self.reject = Some((bytes, done + n)),
+            match Pin::new(&mut self.inner).poll_write(cx, &bytes[*done..]) {
+                Poll::Ready(Ok(n)) if n > 0 => *done += n,
                 Poll::Ready(_) => self.reject = None,
                 Poll::Pending => return Poll::Pending,
             }
@@ -146,7 +152,7 @@ impl LimitedStream {
         let left = self.limits.max_header_bytes.saturating_sub(self.seen);
         if left == 0 {
             // The budget is spent and the head has not ended: over the limit.
-            self.start_reject(&TOO_LARGE);
+            self.start_reject(ApiError::HeaderTooLarge);
             return self.poll_reject(cx).map(|()| Ok(()));
         }
         let mut limited = buf.take(left);
@@ -194,7 +200,7 @@ impl LimitedStream {
             self.ended = true;
             return Poll::Ready(Ok(()));
         }
-        self.start_reject(&TIMEOUT);
+        self.start_reject(ApiError::RequestTimeout);
         self.poll_reject(cx).map(|()| Ok(()))
     }
 }

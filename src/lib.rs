@@ -35,15 +35,17 @@
 //! # Layout
 //! - `plugin.rs`: [`GmsApi`], the hook and the background services; `answer.rs`: one API
 //!   request from head to reply, the one place errors become replies.
-//! - `routes.rs`: method + normalized path -> route; `dispatch.rs`: route -> handler;
-//!   `gateway.rs`: the state handlers share.
+//! - `routes.rs`: method + path -> route (`paths.rs`: a path's normal form and the readings of
+//!   a lenient server); `dispatch.rs`: route -> handler; `gateway.rs`: the state handlers share.
 //! - `api/`, `builtin/`, `ors/`: the handlers (Service, Storage, admin API; access numbers;
-//!   ORS sessions and the status cache). `store/`: the [`Store`] trait and its memory and
-//!   Redis implementations.
+//!   ORS sessions and the status cache). [`store`]: the [`Store`] trait and its memory and
+//!   Redis implementations (public: custom stores and the store-level tests use its types).
 //! - `form/`, `params.rs`, `value.rs`: request bodies (multipart through `multer`,
 //!   urlencoded, JSON) read under limits into [`Params`].
 //! - [`callback`]: the pure date and time logic of the Callback Services API (callback times,
-//!   office hours, capacity, buckets, availability slots); public, for the code built on it.
+//!   office hours, capacity, buckets, availability slots, the record's state machine); public,
+//!   for the code built on it. Its crate-private `api/` is the Callback Services API itself
+//!   (handlers, submission to ORS, the scheduler).
 //! - `access.rs`: who may call what (API and internal credentials, internal networks) and the
 //!   per-address limits.
 //! - `config/`: the YAML file in two layers, [`ApiConfig`] (the plugin's) and [`EdgeConfig`]
@@ -76,6 +78,7 @@ mod logs;
 mod metrics;
 mod ors;
 mod params;
+mod paths;
 mod plugin;
 mod proxy;
 mod reply;
@@ -83,21 +86,23 @@ mod request_id;
 mod routes;
 mod server;
 mod start_error;
-mod store;
+pub mod store;
 mod tls;
 mod value;
 
 pub use config::{
-    ApiConfig, ConfigError, ConfigErrors, Connections, EdgeConfig, GatewayConfig, Limits,
-    StorageKind,
+    ApiConfig, CallbackService, CallbackSettings, ConfigError, ConfigErrors, Connections,
+    EdgeConfig, GatewayConfig, Limits, StorageKind,
 };
 pub use error::ApiError;
 pub use form::{collect, parse_json, parse_urlencoded, read_params, BodyInfo};
+pub use ors::client::NodeAddrError;
 pub use params::Params;
+pub use paths::normalize;
 pub use plugin::{ApiExchange, GmsApi};
 pub use reply::{Reply, Trace};
 pub use request_id::RequestId;
-pub use routes::{normalize, route, Route};
+pub use routes::{route, Route};
 pub use start_error::StartError;
 pub use store::memory::MemoryStore;
 pub use store::{build as build_store, Store};

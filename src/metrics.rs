@@ -2,7 +2,9 @@
 //! requests by route and status, latency by route, status-cache outcomes, ORS requests by node
 //! and outcome, ORS node health, store operations by outcome and their latency, requests
 //! refused by the per-client limits, match-interaction outcomes, and gauges of live services,
-//! reservations per resource group and stored bytes, refreshed by [`run_usage_gauges`].
+//! reservations per resource group and stored bytes, refreshed by [`run_usage_gauges`]; and
+//! the Callback Services API's callbacks: created, refused by check, submitted, failed
+//! submissions and state changes.
 //! Names follow Prometheus conventions.
 
 use std::collections::HashMap;
@@ -15,6 +17,7 @@ use pingora_prometheus::prometheus::{
     HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
+use crate::callback::record::State;
 use crate::config::{ApiConfig, BuiltinKind, ServiceKind, DEFAULT_CODE_LEN, DEFAULT_GROUP};
 use crate::store::{NumberUse, Store, Usage};
 
@@ -114,6 +117,96 @@ impl RateLimit {
             RateLimit::FailedMatches => "failed_matches",
         }
     }
+}
+
+/// `gms_callbacks_created_total{service, timing}`: callbacks created, `scheduled` or
+/// `immediate` (an immediate one once ORS took it).
+pub static CALLBACKS_CREATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_callbacks_created_total",
+        "Callbacks created, by service and timing",
+        &["service", "timing"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_callbacks_refused_total{service, reason}`: creates refused by a check of
+/// `gms-callback.md` §3.2: `missing_key`, `number`, `past`, `too_far_ahead`, `office_hours`,
+/// `bucket_full`, `queue_full`, `throttle`, `parameter_limit`, `duplicate`.
+pub static CALLBACKS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_callbacks_refused_total",
+        "Callback creates refused, by service and check",
+        &["service", "reason"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_callbacks_submitted_total{service}`: callbacks whose ORS session started.
+pub static CALLBACKS_SUBMITTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_callbacks_submitted_total",
+        "Callbacks submitted to ORS, by service",
+        &["service"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_callback_submit_failures_total{service, outcome}`: failed submissions, `retry` (another
+/// attempt follows) or `gave_up` (`SUBMIT_FAILED`).
+pub static CALLBACK_SUBMIT_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_callback_submit_failures_total",
+        "Failed callback submissions to ORS, by service and outcome",
+        &["service", "outcome"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// `gms_callback_state_changes_total{service, state}`: callbacks that entered a state (by a
+/// submission, an ORS report, a cancel or a give-up).
+pub static CALLBACK_STATE_CHANGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "gms_callback_state_changes_total",
+        "Callback state changes, by service and new state",
+        &["service", "state"]
+    )
+    .expect("metric names are static and registered once")
+});
+
+/// Counts a created callback.
+pub fn callback_created(service: &str, immediate: bool) {
+    let timing = if immediate { "immediate" } else { "scheduled" };
+    CALLBACKS_CREATED
+        .with_label_values(&[service, timing])
+        .inc();
+}
+
+/// Counts a refused create (`reason`: see [`CALLBACKS_REFUSED`]).
+pub fn callback_refused(service: &str, reason: &str) {
+    CALLBACKS_REFUSED
+        .with_label_values(&[service, reason])
+        .inc();
+}
+
+/// Counts a submitted callback.
+pub fn callback_submitted(service: &str) {
+    CALLBACKS_SUBMITTED.with_label_values(&[service]).inc();
+}
+
+/// Counts a failed submission; `gave_up`: it was the last attempt.
+pub fn callback_submit_failed(service: &str, gave_up: bool) {
+    let outcome = if gave_up { "gave_up" } else { "retry" };
+    CALLBACK_SUBMIT_FAILURES
+        .with_label_values(&[service, outcome])
+        .inc();
+}
+
+/// Counts a callback entering `state` (its wire name).
+pub fn callback_state(service: &str, state: State) {
+    CALLBACK_STATE_CHANGES
+        .with_label_values(&[service, state.name()])
+        .inc();
 }
 
 /// `gms_match_interactions_total{outcome}`: match-interaction calls by outcome: `matched`,
@@ -241,24 +334,22 @@ pub fn in_use(numbers: &[NumberUse]) -> u64 {
 }
 
 /// Reservations a group can still take, counted the way its configured services reserve
-/// (`code_len` from [`group_code_lengths`]): `None`, exclusive numbers: the numbers that hold
-/// nothing; `Some(len)`: codes of `len` digits, `10^len` per number less the codes it holds,
-/// on every number not held exclusively. With all reservations of the configured kind,
-/// `in_use + free` is the group's capacity (numbers, or numbers x 10^len).
-pub fn free_capacity(numbers: &[NumberUse], code_len: Option<u8>) -> u64 {
-    match code_len {
+/// (`codes` from [`group_code_lengths`] and [`ApiConfig::code_space`]): `None`, exclusive
+/// numbers: the numbers that hold nothing; `Some(codes)`: the codes a number offers
+/// (`10^len`, fewer under `gms.server.access_code_prefix`) less the codes it holds, on every
+/// number not held exclusively. With all reservations of the configured kind, `in_use + free`
+/// is the group's capacity (numbers, or numbers x codes).
+pub fn free_capacity(numbers: &[NumberUse], codes: Option<u64>) -> u64 {
+    match codes {
         None => numbers
             .iter()
             .filter(|n| !n.exclusive && n.coded == 0)
             .count() as u64,
-        Some(len) => {
-            let per_number = 10u64.saturating_pow(u32::from(len));
-            numbers
-                .iter()
-                .filter(|n| !n.exclusive)
-                .map(|n| per_number.saturating_sub(n.coded))
-                .fold(0, u64::saturating_add)
-        }
+        Some(per_number) => numbers
+            .iter()
+            .filter(|n| !n.exclusive)
+            .map(|n| per_number.saturating_sub(n.coded))
+            .fold(0, u64::saturating_add),
     }
 }
 
@@ -302,8 +393,9 @@ fn gauge(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Sets `gms_live_services` (when the store counts it) and `gms_reservations` from a count.
-pub fn set_usage_gauges(usage: &Usage, code_lengths: &HashMap<String, Option<u8>>) {
+/// Sets `gms_live_services` (when the store counts it) and `gms_reservations` from a count
+/// (`codes`: each group's codes per number, see [`free_capacity`]).
+pub fn set_usage_gauges(usage: &Usage, codes: &HashMap<String, Option<u64>>) {
     if let Some(n) = usage.live_services {
         LIVE_SERVICES.set(gauge(n));
     }
@@ -312,10 +404,10 @@ pub fn set_usage_gauges(usage: &Usage, code_lengths: &HashMap<String, Option<u8>
         STORE_DATA_BYTES_LIMIT.set(gauge(max));
     }
     for (group, numbers) in &usage.groups {
-        let code_len = code_lengths.get(group).copied().flatten();
+        let per_number = codes.get(group).copied().flatten();
         RESERVATIONS
             .with_label_values(&[group.as_str(), "free"])
-            .set(gauge(free_capacity(numbers, code_len)));
+            .set(gauge(free_capacity(numbers, per_number)));
         RESERVATIONS
             .with_label_values(&[group.as_str(), "in_use"])
             .set(gauge(in_use(numbers)));
@@ -326,7 +418,13 @@ pub fn set_usage_gauges(usage: &Usage, code_lengths: &HashMap<String, Option<u8>
 /// with metrics on). A failed count keeps the last values; the failure is counted as
 /// `gms_store_operations_total{op="usage",outcome="error"}` and logged when it starts and ends.
 pub async fn run_usage_gauges(store: Arc<dyn Store>, config: Arc<ApiConfig>) {
-    let code_lengths = group_code_lengths(&config);
+    let codes: HashMap<String, Option<u64>> = group_code_lengths(&config)
+        .into_iter()
+        .map(|(group, len)| {
+            let per_number = len.map(|l| config.code_space(l).map_or(0, |s| s.count));
+            (group, per_number)
+        })
+        .collect();
     let mut tick = tokio::time::interval(USAGE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
@@ -338,7 +436,7 @@ pub async fn run_usage_gauges(store: Arc<dyn Store>, config: Arc<ApiConfig>) {
                     info!("the store's usage can be counted again");
                     failing = false;
                 }
-                set_usage_gauges(&usage, &code_lengths);
+                set_usage_gauges(&usage, &codes);
             }
             Err(e) => {
                 if !failing {
@@ -372,15 +470,15 @@ mod tests {
     #[test]
     fn coded_groups_count_free_codes() {
         let n = uses(&[(false, 3), (false, 0)]);
-        assert_eq!((in_use(&n), free_capacity(&n, Some(2))), (3, 197));
+        assert_eq!((in_use(&n), free_capacity(&n, Some(100))), (3, 197));
         // An exclusive hold takes the whole number; longer codes cannot go below zero.
         let n = uses(&[(true, 0), (false, 150)]);
-        assert_eq!((in_use(&n), free_capacity(&n, Some(2))), (151, 0));
+        assert_eq!((in_use(&n), free_capacity(&n, Some(100))), (151, 0));
         assert_eq!(
-            free_capacity(&uses(&[(false, 0)]), Some(12)),
+            free_capacity(&uses(&[(false, 0)]), Some(1_000_000_000_000)),
             1_000_000_000_000
         );
-        assert_eq!(free_capacity(&[], Some(4)), 0);
+        assert_eq!(free_capacity(&[], Some(10_000)), 0);
     }
 
     #[test]

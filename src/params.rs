@@ -66,6 +66,29 @@ impl Params {
         out
     }
 
+    /// The names of the parameters that carry files.
+    pub fn file_names(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .iter()
+            .filter(|(_, v)| matches!(v, Value::File(_)))
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// Every parameter in arrival order, repeated names included (a query's filters).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Text parameters from pairs (unit tests).
+    #[cfg(test)]
+    pub fn texts(pairs: &[(&str, &str)]) -> Params {
+        let mut p = Params::default();
+        for (k, v) in pairs {
+            p.push(k.to_string(), Value::Text(v.to_string()));
+        }
+        p
+    }
+
     /// Rejects underscore parameters that carry files: service parameters are text.
     pub fn check_service_params(&self) -> Result<(), ApiError> {
         match self
@@ -185,11 +208,7 @@ mod tests {
     use crate::config::{BuiltinKind, ServiceKind};
 
     fn params(pairs: &[(&str, &str)]) -> Params {
-        let mut p = Params::default();
-        for (k, v) in pairs {
-            p.push(k.to_string(), Value::Text(v.to_string()));
-        }
-        p
+        Params::texts(pairs)
     }
 
     fn service(opts: &[(&str, &str)], over: &[&str]) -> ServiceConfig {

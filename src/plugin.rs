@@ -76,7 +76,8 @@ impl GmsApi {
     }
 
     /// The services the API needs running beside it, for `Server::add_services`: ORS node
-    /// health checks, the store's upkeep (the memory store's sweeper) and, with
+    /// health checks, the store's upkeep (the memory store's sweeper), with callback services
+    /// the callback scheduler (submits scheduled callbacks, `gms-callback.md` §7.1) and, with
     /// [`ApiConfig::metrics`], the store usage gauges. They start once the server runs (after
     /// a daemon's fork, which would leave a thread started earlier behind).
     pub fn background_services(&self) -> Vec<Box<dyn ServiceWithDependents>> {
@@ -92,6 +93,12 @@ impl GmsApi {
             services.push(Box::new(background_service(
                 "store usage gauges",
                 UsageGauges(gw.clone()),
+            )));
+        }
+        if !gw.config.callback.services.is_empty() {
+            services.push(Box::new(background_service(
+                "callback scheduler",
+                CallbackScheduler(gw.clone()),
             )));
         }
         services
@@ -138,7 +145,17 @@ impl GmsApi {
             Route::CreateService { service } => {
                 self.gw.config.fallback_to_backend && !self.gw.config.services.contains_key(service)
             }
-            _ => false,
+            // A callback service configured on the web tier only (GMS behind the gateway).
+            route => route.callback_service().is_some_and(|service| {
+                self.gw.config.fallback_to_backend
+                    && !self
+                        .gw
+                        .config
+                        .callback
+                        .services
+                        .iter()
+                        .any(|s| s == service)
+            }),
         }
     }
 }
@@ -176,6 +193,20 @@ impl BackgroundService for UsageGauges {
         let gw = &self.0;
         tokio::select! {
             _ = crate::metrics::run_usage_gauges(gw.store.clone(), gw.config.clone()) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Submits scheduled callbacks when they come due, until the server stops (§7.1 of
+/// `gms-callback.md`); added only with callback services configured.
+struct CallbackScheduler(Arc<Gateway>);
+
+#[async_trait]
+impl BackgroundService for CallbackScheduler {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        tokio::select! {
+            _ = crate::callback::api::scheduler::run(&self.0) => {}
             _ = shutdown.changed() => {}
         }
     }

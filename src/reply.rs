@@ -163,10 +163,28 @@ impl JsonObject {
     }
 
     /// 200 with the finished object.
-    pub fn reply(mut self) -> Reply {
-        self.buf.push(b'}');
-        Reply::json_bytes(Bytes::from(self.buf))
+    pub fn reply(self) -> Reply {
+        Reply::json_bytes(Bytes::from(self.finish()))
     }
+
+    /// The finished object's bytes (to go into a larger document, e.g. an array).
+    pub fn finish(mut self) -> Vec<u8> {
+        self.buf.push(b'}');
+        self.buf
+    }
+}
+
+/// 200 with a JSON array of finished objects ([`JsonObject::finish`]).
+pub fn json_array(items: impl IntoIterator<Item = Vec<u8>>) -> Reply {
+    let mut buf = vec![b'['];
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(&item);
+    }
+    buf.push(b']');
+    Reply::json_bytes(Bytes::from(buf))
 }
 
 #[cfg(test)]

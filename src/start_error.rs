@@ -4,6 +4,8 @@
 use std::fmt;
 
 use crate::config::ConfigErrors;
+use crate::ors::client::NodeAddrError;
+use crate::store::redis::RedisConfigError;
 
 /// A failure before the gateway serves.
 #[derive(Debug)]
@@ -15,10 +17,10 @@ pub enum StartError {
         /// `gms.services.<name>._ors`
         path: String,
         /// What is wrong with the node's URL.
-        reason: String,
+        reason: NodeAddrError,
     },
-    /// The store could not be built (`gms.storage`): why, key path first.
-    Store(String),
+    /// The Redis store could not be built from `gms.storage` (and `gms.resources`).
+    Store(RedisConfigError),
     /// Pingora refused to start (its own configuration, or a listener it cannot build).
     Pingora(Box<pingora::Error>),
     /// A TLS listener's certificate or key cannot be loaded.
@@ -53,7 +55,7 @@ impl fmt::Display for StartError {
         match self {
             StartError::Config(e) => write!(f, "{e}"),
             StartError::OrsNode { path, reason } => write!(f, "{path}: {reason}"),
-            StartError::Store(m) => f.write_str(m),
+            StartError::Store(e) => write!(f, "{e}"),
             StartError::Pingora(e) => write!(f, "cannot start Pingora: {e}"),
             StartError::TlsListener { addr, error } => write!(f, "TLS listener {addr}: {error}"),
             StartError::Backend { path, entry, error } => write!(f, "{path}: '{entry}': {error}"),
@@ -65,7 +67,19 @@ impl fmt::Display for StartError {
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Config(e) => Some(e),
+            StartError::OrsNode { reason, .. } => Some(reason),
+            StartError::Store(e) => Some(e),
+            StartError::Pingora(e) => Some(e.as_ref()),
+            StartError::TlsListener { error, .. } => Some(error.as_ref()),
+            StartError::Backend { error, .. } | StartError::AccessLog { error, .. } => Some(error),
+            StartError::Unsupported(_) => None,
+        }
+    }
+}
 
 impl From<ConfigErrors> for StartError {
     fn from(e: ConfigErrors) -> Self {

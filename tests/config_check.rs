@@ -5,6 +5,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
+use common::gms_clients::*;
 use common::*;
 
 /// Write a config (with `{PORT}` / `{DIR}` filled in) and check it.
@@ -439,4 +440,53 @@ fn check_validates_the_new_limits_naming_each() {
         "limits: {{create_rate_per_ip: 0, upload_bytes_per_ip_per_s: 0, failed_matches_per_ip: 0}}\n{STD_GMS}"
     )));
     assert_ok(&c, "limits off");
+}
+
+/// GMS 8.5's QA suite's service sections pass `-t` (issue 17): `ClusterTests.java`'s
+/// built-ins (408-452) and server sections with `access_code_prefix` (363-404: `9`, `8`,
+/// `7-9`, `5-7`), `helper/ServiceOptions.java`'s built-in option sets (557-605: empty
+/// `_access_code_length`, `_phone_number: undefined`, `_overwritable_options: _redirect`),
+/// and its callback template (14-145, every option, the empty ones included) with `_service`
+/// an SCXML URL and an `_ors`: `_service: callback` is the Callback Services API's (issue 18).
+#[test]
+fn check_accepts_the_gms_qa_suites_option_sets() {
+    let callback = QA_CALLBACK_OPTIONS.replace(
+        r#"_service: "callback""#,
+        r#"_service: "http://scxml.example.com/callback.scxml""#,
+    );
+    let with_callback =
+        format!("{QA_CLUSTER_GMS}  qa-callback:{callback}    _ors: \"http://127.0.0.1:7210\"\n");
+    for gms in [
+        QA_CLUSTER_GMS.to_string(),
+        qa_cluster_with_prefix("9"),
+        qa_cluster_with_prefix("8"),
+        qa_cluster_with_prefix("7-9"),
+        qa_cluster_with_prefix("5-7"),
+        QA_SERVICE_OPTIONS_GMS.to_string(),
+        with_callback,
+    ] {
+        let (c, _, _dir) = check_yaml(&gateway_yaml(&gms));
+        assert_ok(&c, &gms);
+    }
+}
+
+/// What GMS answers a 500 for on every create is refused up front (`ClusterTests.java`
+/// test_01_07/08: prefixes `999999` and `9999999999` with 4-digit codes), as are a service
+/// named `callback` (the Callback API's path) and a booking time outside 5-1800 s.
+#[test]
+fn check_rejects_prefixes_that_leave_no_digit_and_a_service_named_callback() {
+    for prefix in ["999999", "9999999999", "9x", "9-7"] {
+        assert_gms_rejected(
+            &qa_cluster_with_prefix(prefix),
+            &["gms.server.access_code_prefix", prefix],
+        );
+    }
+    assert_gms_rejected(
+        &format!("{STD_GMS}  callback: {{_type: builtin, _service: request-interaction}}\n"),
+        &["gms.services.callback", "reserved"],
+    );
+    assert_gms_rejected(
+        &format!("{STD_GMS}  slow: {{_type: builtin, _service: request-interaction, _booking_expiration_timeout: 1801}}\n"),
+        &["gms.services.slow._booking_expiration_timeout"],
+    );
 }

@@ -80,9 +80,14 @@ fn non_api_paths_without_backend_are_404_json() {
 #[test]
 fn known_paths_with_wrong_method_are_405_json() {
     let gw = gw();
-    let r = get(&gw.service_url("request-interaction"), &[]);
+    // GET reads office hours and capacity (gms-callback.md §10): another method is the 405.
+    let r = request("PUT", &gw.service_url("request-interaction"), &[], None);
     assert_error(&r, 405);
-    assert_eq!(r.header("allow"), Some("POST, DELETE"), "405 without Allow");
+    assert_eq!(
+        r.header("allow"),
+        Some("GET, POST, DELETE"),
+        "405 without Allow"
+    );
     let r = get(&gw.storage_url("custom/mine/60"), &[]);
     assert_error(&r, 405);
     assert_eq!(r.header("allow"), Some("POST"), "405 without Allow");
@@ -105,10 +110,14 @@ fn known_paths_with_wrong_method_are_405_json() {
         405,
     );
     let id = uuid::Uuid::new_v4().to_string();
-    assert_error(
-        &get(&gw.url(&format!("/genesys/1/service/{id}/update")), &[]),
-        405,
+    let r = request(
+        "PUT",
+        &gw.url(&format!("/genesys/1/service/{id}/update")),
+        &[],
+        None,
     );
+    assert_error(&r, 405);
+    assert_eq!(r.header("allow"), Some("GET, POST"));
     assert_error(
         &request(
             "PATCH",
@@ -461,7 +470,10 @@ fn gateway_keeps_serving_after_many_bad_requests() {
     for i in 0..30 {
         let resp = match i % 5 {
             0 => assert_error(&get(&gw.url("/genesys/1/nothing"), &[]), 404),
-            1 => assert_error(&get(&gw.service_url("request-interaction"), &[]), 405),
+            1 => assert_error(
+                &request("PUT", &gw.service_url("request-interaction"), &[], None),
+                405,
+            ),
             2 => assert_error(
                 &post_form(&gw.storage_url("60"), &[("a", &"x".repeat(3000))], &[]),
                 413,

@@ -193,6 +193,54 @@ fn internal_networks_check_the_peer_or_the_client_a_trusted_proxy_names() {
     assert_eq!(assert_error(&r, 403)["exception"], "ForbiddenException");
 }
 
+/// Behind trusted proxies, `X-Forwarded-For` is read from the right past the trusted hops; an
+/// entry that is not an address ends the walk, and the client is then the last trusted hop
+/// passed (or the peer): never an address left of it, which the client may have written.
+#[test]
+fn a_forwarded_entry_that_is_not_an_address_ends_the_walk() {
+    let match_from = |gw: &Gateway, chain: &str| {
+        let (id, number, code) = reserve(gw, "DNIS", "60");
+        let fields = [
+            ("_access_number", number.as_str()),
+            ("_access_code", code.as_str()),
+        ];
+        let r = post_form(&match_url(gw), &fields, &[("X-Forwarded-For", chain)]);
+        (id, r)
+    };
+    let proxies = "trusted_proxies: ['127.0.0.1', '192.0.2.0/24']";
+    let gw = start(&format!(
+        "{proxies}
+internal_networks: ['10.0.0.0/8']"
+    ));
+    for chain in ["10.1.2.3", "10.1.2.3, 192.0.2.5"] {
+        let (id, r) = match_from(&gw, chain);
+        assert_eq!(str_field(&ok_json(&r), "_id"), id, "{chain}");
+    }
+    for chain in [
+        "10.1.2.3, junk",
+        "10.1.2.3, junk, 192.0.2.5",
+        "10.1.2.3, 203.0.113.9:4711",
+        "10.1.2.3, , 192.0.2.5",
+    ] {
+        let (_, r) = match_from(&gw, chain);
+        assert_eq!(
+            assert_error(&r, 403)["exception"],
+            "ForbiddenException",
+            "{chain}"
+        );
+    }
+
+    // The walk ended at `junk`: the client is the trusted hop right of it.
+    let gw = start(&format!(
+        "{proxies}
+internal_networks: ['192.0.2.5']"
+    ));
+    let (id, r) = match_from(&gw, "203.0.113.9, junk, 192.0.2.5");
+    assert_eq!(str_field(&ok_json(&r), "_id"), id);
+    let (_, r) = match_from(&gw, "203.0.113.9, 192.0.2.5");
+    assert_error(&r, 403);
+}
+
 #[test]
 fn internal_auth_none_is_open_as_gms_was() {
     let (id, r) = match_anonymously(&start("internal_auth: none"));

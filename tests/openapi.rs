@@ -28,6 +28,8 @@ const ADMIN_PASSWORD: &str = "secret";
 /// meets an exhausted pool (a 503 the description allows but the test must not provoke).
 const POOL_SIZE: usize = 1000;
 const PHONE: &str = "5551234";
+/// The callback service of the run (on the same ors-sim).
+const CALLBACK: &str = "callback-for-mobile";
 
 fn schemathesis() -> PathBuf {
     let path = match std::env::var_os("GMS_SCHEMATHESIS") {
@@ -59,8 +61,12 @@ fn gms_yaml(sim: &OrsSim) -> String {
          \x20 request-interaction: {{_type: builtin, _service: request-interaction}}\n\
          \x20 request-access: {{_type: builtin, _service: request-access}}\n\
          \x20 match-interaction: {{_type: builtin, _service: match-interaction}}\n\
-         \x20 request-inbound-poll: {{_type: ors, _service: \"http://scxml.invalid/poll.scxml\", _ors: \"{}\"}}\n",
+         \x20 request-inbound-poll: {{_type: ors, _service: \"http://scxml.invalid/poll.scxml\", _ors: \"{}\"}}\n\
+         \x20 {CALLBACK}: {{_type: ors, _service_type: callback, _service: \"http://scxml.invalid/cb.scxml\", _ors: \"{}\", _business_hours_service: business-hours, _capacity_service: capacity-main, _throttle_request_parameters_limit: 1000000, _enable_in_queue_checking: \"false\", _max_queued_callbacks_per_service: 100000}}\n\
+         \x20 business-hours: {{_type: builtin, _service: office-hours, _timezone: Europe/Paris, _bh_regular1: \"Mon-Sun 00:00-24:00\"}}\n\
+         \x20 capacity-main: {{_type: builtin, _service: capacity, _timezone: Europe/Paris, _capacity_1: '{{\"1\":{{\"0900\":5}}}}'}}\n",
         pool.join(", "),
+        sim.url(0),
         sim.url(0)
     )
 }
@@ -68,6 +74,7 @@ fn gms_yaml(sim: &OrsSim) -> String {
 /// What the run starts from: ids only the gateway can mint.
 struct Seed {
     ors_service: String,
+    callback: String,
     data_id: String,
     access_number: String,
     access_code: String,
@@ -91,8 +98,14 @@ fn seed(gw: &Gateway) -> Seed {
             ("first_name", "John"),
         ],
     );
+    let callback = ok_json(&post_form(
+        &gw.url(&format!("/genesys/1/service/callback/{CALLBACK}")),
+        &[("_customer_number", PHONE)],
+        &[],
+    ));
     Seed {
         ors_service: str_field(&ors, "_id").to_string(),
+        callback: str_field(&callback, "_id").to_string(),
         data_id: str_field(&data, "id").to_string(),
         access_number: str_field(&reservation, "_access_number").to_string(),
         access_code: str_field(&reservation, "_access_code").to_string(),
@@ -115,7 +128,7 @@ max-steps = 10
 [dictionaries.services]
 values = ["request-interaction", "request-access", "match-interaction", "request-inbound-poll"]
 [dictionaries.requests]
-values = ["status", "update", "callback"]
+values = ["status", "update", "callback", "check-queue-position"]
 [dictionaries.flags]
 values = ["true", "false"]
 [dictionaries.ttls]
@@ -132,6 +145,12 @@ values = ["{ors}"]
 values = ["{data}"]
 [dictionaries.keys]
 values = ["first_name", "picture"]
+[dictionaries.callback_services]
+values = ["{CALLBACK}"]
+[dictionaries.callback_ids]
+values = ["{callback}"]
+[dictionaries.hours_services]
+values = ["business-hours", "capacity-main"]
 
 [parameters]
 "body._phone_number" = {{ dictionary = "phones", probability = 0.8 }}
@@ -163,12 +182,37 @@ include-operation-id = "storageBinary"
 parameters = {{ "path.id" = {{ dictionary = "data_ids", probability = 0.5 }}, "path.key" = {{ dictionary = "keys", probability = 0.7 }} }}
 
 [[operations]]
+include-operation-id = ["createCallback", "queryCallbacks", "callbackAvailability"]
+parameters = {{ "path.name" = {{ dictionary = "callback_services", probability = 0.8 }} }}
+
+[[operations]]
+include-operation-id = ["updateCallback", "cancelCallback"]
+parameters = {{ "path.name" = {{ dictionary = "callback_services", probability = 0.8 }}, "path.id" = {{ dictionary = "callback_ids", probability = 0.5 }} }}
+
+[[operations]]
+include-operation-id = "serviceRequestGet"
+parameters = {{ "path.id" = {{ dictionary = "callback_ids", probability = 0.5 }}, "path.request" = {{ dictionary = "requests", probability = 0.8 }} }}
+
+[[operations]]
+include-operation-id = "officeHoursOrCapacity"
+parameters = {{ "path.service" = {{ dictionary = "hours_services", probability = 0.8 }} }}
+
+[[operations]]
+include-operation-id = "adminCallbackQueues"
+parameters = {{ "query.target" = {{ dictionary = "callback_services", probability = 0.8 }} }}
+
+[[operations]]
+include-operation-id = "adminCallbackWatermarks"
+parameters = {{ "query.service_name" = {{ dictionary = "callback_services", probability = 0.8 }} }}
+
+[[operations]]
 include-operation-id = "nodeHealth"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
 "#,
         number = s.access_number,
         code = s.access_code,
         ors = s.ors_service,
+        callback = s.callback,
         data = s.data_id,
     )
 }

@@ -297,7 +297,7 @@ fn an_oversized_body_over_http2_is_413_json() {
     assert_error(&r, 413);
     // Not with curl: curl 7.88 reports the stream reset that follows an early 413 as error 92
     // instead of the reply, intermittently even for a 1.1 KB body (twice in fresh-clone CI
-    // runs); see the README's TLS part. A normal create over h2 with curl still works:
+    // runs); see docs/tls.md. A normal create over h2 with curl still works:
     let (ct, body) = form(&[("_phone_number", "5551234567"), ("first_name", "Ann")]);
     let (r, _) = curl(
         &certs.ca,

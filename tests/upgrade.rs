@@ -16,7 +16,7 @@
 //!
 //! Stores: on Redis (GMS_TEST_STORE=redis or cluster) every service created during the test
 //! must still answer 200 from the last process. The memory store is per process: a service
-//! created before an upgrade is gone after it (asserted, as the README says); so with it the
+//! created before an upgrade is gone after it (asserted, as docs/operations.md says); so with it the
 //! status poll follows its create only on the same connection (same process).
 
 mod common;

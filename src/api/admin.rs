@@ -17,6 +17,11 @@ use crate::store::StatusEntry;
 /// How long a pushed status stays fresh when the service has no `_status_push_ttl_ms`.
 const DEFAULT_PUSH_TTL_MS: u64 = 30_000;
 
+/// Whether the request carries the `gms.admin` credentials (false when none are configured).
+pub fn is_admin(gw: &Gateway, req: &ApiRequest) -> bool {
+    gw.config.admin.is_some() && authorize(gw, req).is_ok()
+}
+
 /// Checks the request's basic-auth credentials against `gms.admin`.
 pub fn authorize(gw: &Gateway, req: &ApiRequest) -> Result<(), ApiError> {
     let Some(admin) = &gw.config.admin else {

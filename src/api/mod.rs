@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod service;
+pub mod service_storage;
 pub mod storage;
 pub mod test_page;
 
@@ -9,12 +10,26 @@ use std::time::Duration;
 
 use crate::config::Limits;
 use crate::error::ApiError;
+use crate::gateway::{ApiRequest, Gateway};
 use crate::store::ServiceRecord;
 
 /// The 404 for an id that is unknown, expired or not the requester's: the same words for all
 /// three, so the reply never hints that an id exists.
 pub fn no_such(what: &str, id: &str) -> ApiError {
     ApiError::NotFound(format!("{what} '{id}' not found"))
+}
+
+/// Where the API's absolute URLs start: `{external_url_base}{first root}`, the base being the
+/// request's own scheme and host unless `gms.external_url_base` is set (contract 7).
+pub fn api_base(gw: &Gateway, req: &ApiRequest) -> String {
+    let root = gw.config.prefixes.first().map(String::as_str).unwrap_or("");
+    let scheme = if req.tls { "https" } else { "http" };
+    match (&gw.config.external_url_base, &req.host) {
+        (Some(base), _) => format!("{base}{root}"),
+        (None, Some(host)) => format!("{scheme}://{host}{root}"),
+        // Never from `answer.rs`, which falls back to the address the request came in on.
+        (None, None) => format!("{scheme}://localhost{root}"),
+    }
 }
 
 /// Whether a service record is visible to a requester (contract 4.1).

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{no_such, visible};
 use crate::builtin;
+use crate::callback::api as callbacks;
 use crate::config::ServiceKind;
 use crate::error::ApiError;
 use crate::gateway::{ApiRequest, Gateway};
@@ -24,6 +25,12 @@ pub async fn create(gw: &Gateway, name: &str, req: ApiRequest) -> Result<Reply, 
     match &svc.kind {
         ServiceKind::Builtin(kind) => builtin::create(gw, &svc, *kind, req).await,
         ServiceKind::Ors(conf) => ors::service::create(gw, &svc, conf, req).await,
+        ServiceKind::Callback(_) => Err(ApiError::BadRequest(format!(
+            "'{name}' is a callback service: callbacks are created with POST {{root}}/service/callback/{name}"
+        ))),
+        ServiceKind::OfficeHours(_) | ServiceKind::Capacity(_) => Err(ApiError::BadRequest(format!(
+            "'{name}' is answered by GET {{root}}/service/{name}; it creates nothing"
+        ))),
     }
 }
 
@@ -44,7 +51,17 @@ pub async fn request(
     request: &str,
     req: ApiRequest,
 ) -> Result<Reply, ApiError> {
-    let record = find(gw, id, &req).await?;
+    let record = match find(gw, id, &req).await {
+        Ok(record) => record,
+        // Callback ids take requests too, relayed to their ORS session (gms-callback.md §8).
+        Err(ApiError::NotFound(m)) => {
+            return match callbacks::request::find_any(gw, id, &req).await? {
+                Some(cb) => callbacks::request::request(gw, cb, request, req).await,
+                None => Err(ApiError::NotFound(m)),
+            }
+        }
+        Err(e) => return Err(e),
+    };
     let Some(svc) = gw.config.services.get(&record.service).cloned() else {
         // Configured once, since removed (a shared store outlives a configuration).
         return Err(no_such("service", id));
@@ -58,13 +75,14 @@ pub async fn request(
     req.params.check_service_params()?;
     match (request, &svc.kind) {
         ("update", _) => update(gw, &record, req).await,
-        (_, ServiceKind::Builtin(_)) => Err(ApiError::BadRequest(format!(
-            "request '{request}' needs an ORS session; service '{}' is built in",
-            svc.name
-        ))),
         (_, ServiceKind::Ors(conf)) => {
             ors::service::request(gw, &svc, conf, record, request, req).await
         }
+        // Service records are only made by the built-ins and ORS services.
+        _ => Err(ApiError::BadRequest(format!(
+            "request '{request}' needs an ORS session; service '{}' is built in",
+            svc.name
+        ))),
     }
 }
 

@@ -39,16 +39,9 @@ pub fn storage_ttl(raw: &str, max_ttl: u64) -> Duration {
 
 /// The absolute URL of a stored file's bytes.
 pub fn binary_url(gw: &Gateway, req: &ApiRequest, id: &str, key: &str) -> String {
-    let root = gw.config.prefixes.first().map(String::as_str).unwrap_or("");
-    let scheme = if req.tls { "https" } else { "http" };
-    let base = match (&gw.config.external_url_base, &req.host) {
-        (Some(base), _) => base.clone(),
-        (None, Some(host)) => format!("{scheme}://{host}"),
-        // Never from `answer.rs`, which falls back to the address the request came in on.
-        (None, None) => format!("{scheme}://localhost"),
-    };
     format!(
-        "{base}{root}/storage/binary/{}/{}",
+        "{}/storage/binary/{}/{}",
+        super::api_base(gw, req),
         utf8_percent_encode(id, SEGMENT),
         utf8_percent_encode(key, SEGMENT)
     )
@@ -70,7 +63,8 @@ pub fn fields_json(
     }
 }
 
-fn check_id(id: &str) -> Result<(), ApiError> {
+/// Refuses an id or key longer than any the API accepts in a path.
+pub fn check_id(id: &str) -> Result<(), ApiError> {
     if id.len() > MAX_ID_LEN {
         return Err(ApiError::BadRequest(format!(
             "an id is at most {MAX_ID_LEN} bytes"
@@ -151,9 +145,20 @@ async fn find(gw: &Gateway, id: &str, req: &ApiRequest) -> Result<DataRecord, Ap
 /// `GET {root}/storage/{id}`: every value, files as binary URLs.
 pub async fn get_all(gw: &Gateway, id: &str, req: ApiRequest) -> Result<Reply, ApiError> {
     let record = find(gw, id, &req).await?;
+    Ok(values_reply(gw, &req, id, &record.fields))
+}
+
+/// Every value of the record `id` as served back (a JSON object of strings, files as their
+/// binary URLs), with the [`Reply::stored_content`] headers; also per-service storage's.
+pub fn values_reply(gw: &Gateway, req: &ApiRequest, id: &str, fields: &Fields) -> Reply {
     let mut out = JsonObject::default();
-    fields_json(gw, &req, id, &record.fields, &mut out);
-    Ok(out.reply().stored_content())
+    fields_json(gw, req, id, fields, &mut out);
+    out.reply().stored_content()
+}
+
+/// The value of `key`, taken out of a record's fields.
+pub fn take_value(fields: Fields, key: &str) -> Option<Value> {
+    fields.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
 /// `GET {root}/storage/{id}/{key}` and `GET {root}/storage/binary/{id}/{key}`: one value.
@@ -164,11 +169,7 @@ pub async fn get_key(
     req: ApiRequest,
 ) -> Result<Reply, ApiError> {
     let record = find(gw, id, &req).await?;
-    let value = record
-        .fields
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
+    let value = take_value(record.fields, key)
         .ok_or_else(|| ApiError::NotFound(format!("key '{key}' not found in data '{id}'")))?;
     Ok(value_reply(value))
 }

@@ -1,5 +1,5 @@
-// The service test page's script: builds requests to the gateway's public Service API and shows
-// the replies. Served as a file of its own so the Content-Security-Policy can forbid inline
+// The service test page's script: builds requests to the gateway's public Service API (and the
+// Callback Services API) and shows the replies. Served as a file of its own so the Content-Security-Policy can forbid inline
 // script. Every text from the server (service names, replies) is written with textContent, never
 // parsed as HTML.
 "use strict";
@@ -33,6 +33,35 @@ function option(select, value, text) {
 
 function describe(s) {
   return s.type === "builtin" ? `built-in ${s.builtin}` : "ORS service";
+}
+
+function callbackUrl(...segments) {
+  return `${API_ROOT}/service/callback/${segments.map(encodeURIComponent).join("/")}`;
+}
+
+function callbackId() {
+  return idIn("cb-id", "callback");
+}
+
+// Immediate without a desired time (the reply is ORS's dialog), else scheduled.
+async function createCallback() {
+  const name = $("cb-service").value;
+  if (!name) return;
+  const p = [["_customer_number", $("cb-number").value.trim()]];
+  const at = $("cb-time").value.trim();
+  if (at) p.push(["_desired_time", at]);
+  const r = await send("POST", callbackUrl(name), new URLSearchParams(p), userHeader(), at ? "scheduled" : "immediate");
+  if (r.status === 200 && r.json && typeof r.json._id === "string") $("cb-id").value = r.json._id;
+}
+
+async function queryCallback() {
+  const id = callbackId();
+  if (id) await send("GET", `${callbackUrl($("cb-service").value)}?_id=${encodeURIComponent(id)}`, null, userHeader(), "");
+}
+
+async function cancelCallback() {
+  const id = callbackId();
+  if (id) await send("DELETE", callbackUrl($("cb-service").value, id), null, userHeader(), "");
 }
 
 function addParam(name, value) {
@@ -162,13 +191,18 @@ async function create() {
   if (r.status === 200 && s.builtin !== "match-interaction") remember(r.json);
 }
 
-function serviceId() {
-  const id = $("service-id").value.trim();
+// The id in field `field`, or "" with a word on the page that a `what` must be created first.
+function idIn(field, what) {
+  const id = $(field).value.trim();
   if (!id) {
-    $("reply-request").textContent = "no service id: create a service first";
+    $("reply-request").textContent = `no ${what} id: create a ${what} first`;
     $("reply-status").textContent = "";
   }
   return id;
+}
+
+function serviceId() {
+  return idIn("service-id", "service");
 }
 
 async function request(name) {
@@ -216,15 +250,23 @@ async function match() {
 
 function init() {
   $("api-root").textContent = API_ROOT;
-  for (const s of services) option($("service"), s.name, `${s.name} (${describe(s)})`);
+  // Callback services are created in their own section (their API is not the Service API's).
+  const plain = services.filter((s) => s.type !== "callback");
+  for (const s of plain) option($("service"), s.name, `${s.name} (${describe(s)})`);
+  const callbacks = services.filter((s) => s.type === "callback");
+  for (const s of callbacks) option($("cb-service"), s.name, s.name);
+  if (!callbacks.length) {
+    option($("cb-service"), "", "no callback service configured");
+    for (const b of ["cb-create", "cb-query", "cb-cancel"]) $(b).disabled = true;
+  }
   const matchers = services.filter((s) => s.builtin === "match-interaction");
   for (const s of matchers) option($("match-service"), s.name, s.name);
   if (!matchers.length) {
     option($("match-service"), "", "no match-interaction service configured");
     $("match").disabled = true;
   }
-  if (!services.length) $("create").disabled = true;
-  const preferred = services.find((s) => s.builtin === "request-interaction");
+  if (!plain.length) $("create").disabled = true;
+  const preferred = plain.find((s) => s.builtin === "request-interaction");
   if (preferred) $("service").value = preferred.name;
   servicePicked();
   $("service").addEventListener("change", servicePicked);
@@ -237,6 +279,9 @@ function init() {
     if (id) await send("DELETE", serviceUrl(id), null, userHeader(), "");
   });
   $("match").addEventListener("click", match);
+  $("cb-create").addEventListener("click", createCallback);
+  $("cb-query").addEventListener("click", queryCallback);
+  $("cb-cancel").addEventListener("click", cancelCallback);
   document.body.dataset.ready = "true";
 }
 

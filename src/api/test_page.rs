@@ -1,6 +1,7 @@
 //! The optional service test page (`gms.test_page: true`), like GMS's `servicetest.html`: a
 //! plain HTML page with a little JavaScript, served from the binary, that creates services, polls
-//! their status and matches calls through the public Service API. It is for labs; off, its paths
+//! their status and matches calls through the public Service API, and creates, queries and
+//! cancels callbacks through the Callback Services API. It is for labs; off, its paths
 //! are the 404 of any unknown API path.
 //!
 //! It needs no admin credentials because it holds nothing secret: the page is static apart from
@@ -30,7 +31,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
 #[derive(Serialize)]
 struct ServiceEntry<'a> {
     name: &'a str,
-    /// `builtin` or `ors`.
+    /// `builtin`, `ors` or `callback`.
     #[serde(rename = "type")]
     kind: &'static str,
     /// The built-in's name (`request-interaction`, ...); empty for ORS services.
@@ -63,6 +64,9 @@ fn render(config: &ApiConfig) -> String {
             let (kind, builtin) = match &s.kind {
                 ServiceKind::Builtin(b) => ("builtin", builtin_name(*b)),
                 ServiceKind::Ors(_) => ("ors", ""),
+                ServiceKind::Callback(_) => ("callback", ""),
+                ServiceKind::OfficeHours(_) => ("builtin", "office-hours"),
+                ServiceKind::Capacity(_) => ("builtin", "capacity"),
             };
             ServiceEntry {
                 name: &s.name,

@@ -15,10 +15,23 @@ fn no_match() -> ApiError {
     ApiError::NotFound("no reservation matches this access number and code".into())
 }
 
+/// Counts a failed match against the client's address (the 429 is for the next one).
+fn count_client_failure(gw: &Gateway, req: &ApiRequest) {
+    if let (Some(limit), Some(ip)) = (&gw.client_limits.failed_matches, &req.client_ip) {
+        let _ = limit.admit(ip, 1);
+    }
+}
+
 /// Matches a call. An internal operation (the IVR calls it, not the app): it needs the
 /// internal credentials or network (`gms.internal_auth`, `gms.internal_networks`), checked
 /// before anything else; no `gms_user` check. Failed matches are limited per number (in the
 /// store, atomically with the match) and per client address.
+///
+/// Without `_access_code` the number's only live reservation matches, coded or not (GMS; its
+/// QA suite matches coded reservations that way); with several, 404, counted against the
+/// client's address but not against the number (see [`MatchOutcome::Ambiguous`]). Service
+/// option `_require_access_code: true` restores the strict rule: a coded reservation needs its
+/// code, and a call without one is a failed match like a wrong code.
 pub async fn match_interaction(
     gw: &Gateway,
     svc: &ServiceConfig,
@@ -49,17 +62,22 @@ pub async fn match_interaction(
             .filter(|p| !p.is_empty())
             .map(str::to_string),
         max_failed: gw.config.limits.max_failed_matches,
+        require_code: opts.flag("_require_access_code", false)?,
     };
     let with_data = opts.flag("_return_user_data", false)?;
     let id = match gw.store.match_reservation(&call).await? {
         MatchOutcome::Matched(id) => id,
         MatchOutcome::NoMatch => {
             MATCHES.failed.inc();
-            if let (Some(limit), Some(ip)) = (failed_limit, &req.client_ip) {
-                // This failure counts; the 429 is for the next one.
-                let _ = limit.admit(ip, 1);
-            }
+            count_client_failure(gw, &req);
             return Err(no_match());
+        }
+        MatchOutcome::Ambiguous => {
+            MATCHES.failed.inc();
+            count_client_failure(gw, &req);
+            return Err(ApiError::NotFound(
+                "this access number holds several reservations: the access code is required".into(),
+            ));
         }
         MatchOutcome::Locked(left) => {
             MATCHES.number_locked.inc();

@@ -25,7 +25,7 @@ pub const BUCKET_OPTION: &str = "_request_time_bucket";
 pub const DEFAULT_MINUTES: u32 = 5;
 
 /// Bucket boundaries of one length in one time zone.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Buckets {
     minutes: u32,
     tz: TimeZone,

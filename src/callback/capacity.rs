@@ -26,7 +26,7 @@ pub const DEFAULT_MAX_CAPACITY: u32 = 1000;
 type DayTable = [u32; 24];
 
 /// A capacity service's per-bucket limits, parsed from its options.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Capacity {
     tz: TimeZone,
     day_list: Option<String>,

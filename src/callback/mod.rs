@@ -1,9 +1,10 @@
 //! The pure date and time logic of the Callback Services API (contract `gms-callback.md`):
 //! callback times, office hours, capacity, time buckets and availability slots.
 //!
-//! Nothing here reads the clock, the store or the network: every function takes `now` and the
-//! counts it needs, so handlers, the store and the scheduler build on it and tests use fixed
-//! instants. Calendar arithmetic and time zones are `jiff`'s, with its bundled copy of the IANA
+//! Nothing here but `api/` reads the clock, the store or the network: every function takes
+//! `now` and the counts it needs, so handlers, the store and the scheduler build on it and
+//! tests use fixed instants. `api/` (crate-private) is the Callback Services API itself: its
+//! handlers, the submission to ORS and the scheduler. Calendar arithmetic and time zones are `jiff`'s, with its bundled copy of the IANA
 //! time-zone database ([`time::time_zone`]).
 //!
 //! Layout:
@@ -17,13 +18,18 @@
 //! - [`slots`]: availability V1/V2 (§6.2).
 //! - [`desired`]: is a desired time acceptable (§3.2 step 4), and what to propose (§3.4).
 //! - [`query`]: the query parameters of the office-hours, capacity and availability GETs.
+//! - [`record`]: the callback record and its state machine (§7.2); [`change`]: the changes to
+//!   a record (cancel, reschedule, submission, ORS reports, edits) by those rules.
 
+pub(crate) mod api;
 pub mod buckets;
 pub mod capacity;
+pub mod change;
 pub mod desired;
 pub mod error;
 pub mod office_hours;
 pub mod query;
+pub mod record;
 pub mod rules;
 pub mod slots;
 pub mod time;

@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_PER_BUCKET: u32 = 100;
 pub const DEFAULT_REJECT_PAST_SECONDS: u32 = 60;
 
 /// The booking rules of one callback service: buckets, office hours, capacity and time limits.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SlotRules {
     pub(super) buckets: Buckets,
     pub(super) office: Option<(String, Arc<OfficeHours>)>,

@@ -3,7 +3,11 @@
 //! listeners or the web tier: that is the binary's edge (`super::edge`).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
+
+use super::callback::{CallbackService, CallbackSettings};
+use crate::ids::CodeSpace;
 
 /// The default API roots (contract section 1).
 pub const DEFAULT_PREFIXES: [&str; 2] = ["/genesys/1", "/GMS-web/gms/1"];
@@ -19,6 +23,11 @@ pub const DEFAULT_SERVICE_TTL_S: u64 = 3600;
 pub const DEFAULT_GROUP: &str = "DNIS";
 /// Default `_access_code_length`.
 pub const DEFAULT_CODE_LEN: u64 = 4;
+/// `_booking_expiration_timeout`'s range in seconds (GMS).
+pub const BOOKING_TIMEOUT_S: std::ops::RangeInclusive<u64> = 5..=1800;
+/// The name no service may have: `{root}/service/callback/...` is the Callback Services API
+/// (`gms-callback.md` section 2).
+pub const RESERVED_SERVICE_NAME: &str = "callback";
 
 /// Options that steer the gateway itself; they are never sent to ORS (contract 6.1).
 pub const GATEWAY_OPTIONS: &[&str] = &[
@@ -72,8 +81,12 @@ pub struct ApiConfig {
     pub ors: OrsSettings,
     /// Access-number pools by resource group, numbers in configured order.
     pub resources: HashMap<String, Arc<[String]>>,
+    /// `gms.server.access_code_prefix`: what every access code starts with; `None`: any code.
+    pub access_code_prefix: Option<CodePrefix>,
     /// Configured services by name.
     pub services: HashMap<String, Arc<ServiceConfig>>,
+    /// `gms.callback`: the Callback Services API's settings.
+    pub callback: CallbackSettings,
 }
 
 /// Request limits (contract section 2).
@@ -213,7 +226,96 @@ pub enum InternalAuth {
     Credentials(ApiAuth),
 }
 
+/// `gms.server.access_code_prefix` (GMS's `server` section, ours for the whole gateway):
+/// every access code starts with these digits, or with one digit of a range (GMS gives each
+/// node its own, so that nodes never hand out the same code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodePrefix {
+    /// One or more digits every code starts with, e.g. `9`.
+    Digits(String),
+    /// The range of a code's first digit, e.g. `7-9`.
+    Range(u8, u8),
+}
+
+/// The longest literal prefix: one digit less than the longest code (12 digits).
+const MAX_PREFIX_DIGITS: usize = 11;
+
+impl CodePrefix {
+    /// Parses `9`, `999` or `7-9`; the error says what is wrong.
+    pub fn parse(s: &str) -> Result<CodePrefix, String> {
+        let digit = |c: &str| {
+            (c.len() == 1 && c.as_bytes()[0].is_ascii_digit()).then(|| c.as_bytes()[0] - b'0')
+        };
+        if let Some((a, b)) = s.split_once('-') {
+            return match (digit(a), digit(b)) {
+                (Some(a), Some(b)) if a <= b => Ok(CodePrefix::Range(a, b)),
+                _ => Err(format!(
+                    "'{s}' must be digits (e.g. 9) or a range of one digit to a greater or equal one (e.g. 7-9)"
+                )),
+            };
+        }
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "'{s}' must be digits (e.g. 9) or a range of one digit to a greater or equal one (e.g. 7-9)"
+            ));
+        }
+        if s.len() > MAX_PREFIX_DIGITS {
+            return Err(format!(
+                "'{s}' is longer than {MAX_PREFIX_DIGITS} digits: no access code (at most 12 digits) would have a digit left"
+            ));
+        }
+        Ok(CodePrefix::Digits(s.to_string()))
+    }
+
+    /// How many of a code's digits the prefix fixes.
+    pub fn digits(&self) -> usize {
+        match self {
+            CodePrefix::Digits(d) => d.len(),
+            CodePrefix::Range(..) => 1,
+        }
+    }
+
+    /// The codes of `len` digits that start with the prefix; `None` when it leaves no digit
+    /// free (GMS then fails every create with a 500).
+    pub fn space(&self, len: u8) -> Option<CodeSpace> {
+        let free = usize::from(len)
+            .checked_sub(self.digits())
+            .filter(|f| *f > 0)?;
+        let unit = 10u64.pow(free as u32);
+        Some(match self {
+            CodePrefix::Digits(d) => CodeSpace {
+                len,
+                low: d.parse::<u64>().ok()? * unit,
+                count: unit,
+            },
+            CodePrefix::Range(a, b) => CodeSpace {
+                len,
+                low: u64::from(*a) * unit,
+                count: u64::from(b - a + 1) * unit,
+            },
+        })
+    }
+}
+
+impl fmt::Display for CodePrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodePrefix::Digits(d) => f.write_str(d),
+            CodePrefix::Range(a, b) => write!(f, "{a}-{b}"),
+        }
+    }
+}
+
 impl ApiConfig {
+    /// The access codes of `len` digits this gateway hands out: all of them, or those that
+    /// start with `gms.server.access_code_prefix`; `None` when the prefix leaves no digit free.
+    pub fn code_space(&self, len: u8) -> Option<CodeSpace> {
+        match &self.access_code_prefix {
+            None => Some(CodeSpace::all(len)),
+            Some(p) => p.space(len),
+        }
+    }
+
     /// What `-t` and start-up warn about: settings that are valid but open something up or
     /// shut something off.
     pub fn warnings(&self) -> Vec<String> {
@@ -230,6 +332,33 @@ impl ApiConfig {
                 "gms.internal_auth: neither it nor gms.internal_networks is set: every match-interaction is refused (401)".to_string(),
             ),
             _ => {}
+        }
+        // GMS's request-access template sets `_phone_number: undefined`: a phone belongs to
+        // the request (the one that will call), never to the configuration.
+        let mut phones: Vec<&str> = self
+            .services
+            .values()
+            .filter(|s| {
+                s.option("_phone_number").is_some()
+                    && matches!(
+                        s.kind,
+                        ServiceKind::Builtin(
+                            BuiltinKind::RequestInteraction | BuiltinKind::RequestAccess
+                        )
+                    )
+            })
+            .map(|s| s.name.as_str())
+            .collect();
+        phones.sort_unstable();
+        for name in phones {
+            out.push(format!(
+                "gms.services.{name}._phone_number: ignored: a reservation's phone is the request's _phone_number"
+            ));
+        }
+        for name in &self.callback.services {
+            if let Some(ServiceKind::Callback(cb)) = self.services.get(name).map(|s| &s.kind) {
+                out.extend(cb.warnings(name));
+            }
         }
         out
     }
@@ -302,6 +431,23 @@ pub enum ServiceKind {
     Builtin(BuiltinKind),
     /// A service run by an SCXML session on ORS.
     Ors(OrsServiceConfig),
+    /// A callback service (`_type: ors`, `_service_type: callback`; `gms-callback.md`).
+    Callback(Arc<CallbackService>),
+    /// The `office-hours` built-in (`gms-callback.md` §10.1).
+    OfficeHours(Arc<crate::callback::OfficeHours>),
+    /// The `capacity` built-in (`gms-callback.md` §10.2).
+    Capacity(Arc<crate::callback::Capacity>),
+}
+
+impl ServiceKind {
+    /// The ORS side of a service that runs on ORS (an ORS or a callback service).
+    pub fn ors(&self) -> Option<&OrsServiceConfig> {
+        match self {
+            ServiceKind::Ors(o) => Some(o),
+            ServiceKind::Callback(c) => Some(&c.ors),
+            _ => None,
+        }
+    }
 }
 
 /// The built-in services (contract section 5).

@@ -113,9 +113,25 @@ pub struct Upstream {
     pub tls: Option<String>,
 }
 
+/// A `gms.backend.upstreams` entry that is none of the forms an upstream may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadUpstream(pub String);
+
+impl std::fmt::Display for BadUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "'{}' is not host:port, http://host[:port] or https://host[:port]",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BadUpstream {}
+
 impl Upstream {
     /// Parses one `gms.backend.upstreams` entry; a bare `host:port` is plain HTTP.
-    pub fn parse(entry: &str) -> Result<Upstream, String> {
+    pub fn parse(entry: &str) -> Result<Upstream, BadUpstream> {
         let (tls, rest) = if let Some(r) = entry.strip_prefix("https://") {
             (true, r)
         } else if let Some(r) = entry.strip_prefix("http://") {
@@ -126,8 +142,7 @@ impl Upstream {
                 tls: None,
             });
         };
-        let bad =
-            || format!("'{entry}' is not host:port, http://host[:port] or https://host[:port]");
+        let bad = || BadUpstream(entry.to_string());
         let authority: http::uri::Authority =
             rest.trim_end_matches('/').parse().map_err(|_| bad())?;
         if authority.as_str().contains('@') || authority.host().is_empty() {

@@ -53,6 +53,7 @@ pub(super) struct GmsFile {
     pub resources: BTreeMap<String, Vec<OptionValue>>,
     #[serde(default)]
     pub services: BTreeMap<String, BTreeMap<String, OptionValue>>,
+    pub callback: Option<super::callback::CallbackFile>,
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,8 @@
 
 mod access;
 mod api;
+mod callback;
+mod callback_services;
 mod edge;
 mod file;
 mod services;
@@ -18,6 +20,7 @@ mod validate;
 use std::fmt;
 
 pub use api::*;
+pub use callback::{CallbackService, CallbackSettings, CALLBACK_OPTIONS};
 pub use edge::*;
 
 use file::{GmsFile, RootFile};
@@ -445,6 +448,92 @@ gms:
         assert!(api.services.contains_key("ri"));
         let e = GatewayConfig::from_yaml(y).unwrap_err();
         assert_eq!(e[0].path, "gms.listen", "{e:?}");
+    }
+
+    #[test]
+    fn access_code_prefixes_are_digits_or_a_range_of_first_digits() {
+        let space = |p: &str, len| CodePrefix::parse(p).unwrap().space(len);
+        let s = space("9", 4).unwrap();
+        assert_eq!((s.len, s.low, s.count), (4, 9000, 1000));
+        let s = space("7-9", 4).unwrap();
+        assert_eq!((s.low, s.count), (7000, 3000));
+        let s = space("05", 3).unwrap();
+        assert_eq!((s.low, s.count), (50, 10));
+        assert_eq!(space("999999", 4), None);
+        assert_eq!(space("9", 1), None);
+        for bad in ["", "a", "9-7", "1-22", "7-", "-7", "1 2", "123456789012"] {
+            assert!(CodePrefix::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(CodePrefix::parse("7-9").unwrap().to_string(), "7-9");
+    }
+
+    #[test]
+    fn a_prefix_must_leave_every_reserving_service_a_digit() {
+        let y = |prefix: &str| {
+            format!(
+                "gms:\n  listen: ['127.0.0.1:1']\n  server: {{access_code_prefix: '{prefix}'}}\n  services:\n    ri: {{_type: builtin, _service: request-interaction}}\n    ra: {{_type: builtin, _service: request-access, _access_code_length: ''}}\n    short: {{_type: builtin, _service: request-interaction, _access_code_length: 2}}\n    m: {{_type: builtin, _service: match-interaction}}\n"
+            )
+        };
+        let c = GatewayConfig::from_yaml(&y("9")).unwrap();
+        assert_eq!(
+            c.api.access_code_prefix,
+            Some(CodePrefix::Digits("9".into()))
+        );
+        // The prefix is the gateway's, not an option passed to services.
+        assert!(c.api.services["ri"].option("access_code_prefix").is_none());
+        let e = GatewayConfig::from_yaml(&y("999")).unwrap_err();
+        let msgs: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(
+            msgs[0].starts_with(
+                "gms.server.access_code_prefix: '999' leaves no free digit in the 2-digit"
+            ),
+            "{msgs:?}"
+        );
+        let e = GatewayConfig::from_yaml(&y("9999")).unwrap_err();
+        assert_eq!(e.len(), 3, "ra and ri (4 digits) and short: {e:?}");
+        let e = GatewayConfig::from_yaml(&y("x")).unwrap_err();
+        assert_eq!(e[0].path, "gms.server.access_code_prefix");
+        // Empty: no prefix.
+        assert_eq!(
+            GatewayConfig::from_yaml(&y(""))
+                .unwrap()
+                .api
+                .access_code_prefix,
+            None
+        );
+    }
+
+    #[test]
+    fn empty_options_are_defaults_and_gms_built_in_options_are_checked() {
+        let base = "gms:\n  listen: ['127.0.0.1:1']\n  services:\n";
+        let ok = format!("{base}    ra: {{_type: builtin, _service: request-access, _access_code_length: '', _ttl: '', _provide_code: '', _resource_group: '', _allocation: '', _return_pool_health: 'false', _require_access_code: 'TRUE', _booking_expiration_timeout: 1800}}\n    o: {{_type: ors, _service: 'http://x/a.scxml', _ors: 'http://127.0.0.1:1', _ors_lb_strategy: '', _ors_forward: '', _status_ttl_ms: '', _overwritable_options: ''}}\n");
+        GatewayConfig::from_yaml(&ok).unwrap_or_else(|e| panic!("{e:?}"));
+        let bad = format!("{base}    ra: {{_type: builtin, _service: request-access, _return_pool_health: yes, _booking_expiration_timeout: 4}}\n    callback: {{_type: builtin, _service: request-interaction}}\n");
+        let e = GatewayConfig::from_yaml(&bad).unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "gms.services.callback",
+                "gms.services.ra._return_pool_health",
+                "gms.services.ra._booking_expiration_timeout"
+            ],
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_configured_phone_number_is_a_warning() {
+        let y = "gms:\n  listen: ['127.0.0.1:1']\n  services:\n    request-access: {_type: builtin, _service: request-access, _phone_number: undefined}\n";
+        let c = GatewayConfig::from_yaml(y).unwrap();
+        assert!(
+            c.warnings()
+                .iter()
+                .any(|w| w.starts_with("gms.services.request-access._phone_number: ignored")),
+            "{:?}",
+            c.warnings()
+        );
     }
 
     #[test]

@@ -8,6 +8,13 @@ use super::api::*;
 use super::file::OptionValue;
 use super::validate::Validator;
 
+/// The flags (`true`/`false`, any case) of the built-ins.
+const FLAGS: [&str; 3] = [
+    "_provide_code",
+    "_require_access_code",
+    "_return_pool_health",
+];
+
 /// Options a request may never override, whatever `_overwritable_options` says: they pick what
 /// runs and where the gateway connects, so a client could otherwise aim it anywhere.
 const NEVER_OVERWRITABLE: &[&str] = &[
@@ -40,6 +47,12 @@ impl Validator {
                 "a service name must not be empty or contain '/' or spaces",
             );
         }
+        if name == RESERVED_SERVICE_NAME {
+            self.err(
+                &path,
+                "'callback' is reserved: {root}/service/callback/... is the Callback Services API",
+            );
+        }
         let errors_before = self.errors.len();
         let mut options: Vec<(String, String)> = Vec::new();
         for (k, v) in &opts {
@@ -58,6 +71,9 @@ impl Validator {
             }
         }
         let get = |k: &str| find_option(&options, k);
+        // GMS: an option set to an empty value is unset (its default), e.g. the QA suite's
+        // `_access_code_length: ""`; every typed check below reads options through this.
+        let set = |k: &str| get(k).filter(|v| !v.is_empty());
         let overwritable: Vec<String> = get("_overwritable_options")
             .map(|s| {
                 s.split(',')
@@ -92,11 +108,15 @@ impl Validator {
                 Some("match-interaction") => {
                     Some(ServiceKind::Builtin(BuiltinKind::MatchInteraction))
                 }
+                Some("office-hours") => self
+                    .office_hours(&path, &options)
+                    .map(ServiceKind::OfficeHours),
+                Some("capacity") => self.capacity(&path, &options).map(ServiceKind::Capacity),
                 other => {
                     self.err(
                         format!("{path}._service"),
                         format!(
-                            "'{}' is not a built-in service (request-interaction, request-access, match-interaction)",
+                            "'{}' is not a built-in service (request-interaction, request-access, match-interaction, office-hours, capacity)",
                             other.unwrap_or("")
                         ),
                     );
@@ -113,7 +133,7 @@ impl Validator {
             }
         };
         // Options every service type reads: checked once here so a bad value fails at start-up.
-        if let Some(g) = get("_resource_group") {
+        if let Some(g) = set("_resource_group") {
             if !resources.contains_key(g) {
                 self.err(
                     format!("{path}._resource_group"),
@@ -121,8 +141,14 @@ impl Validator {
                 );
             }
         }
+        // A callback's `_ttl` counts from its desired time, under `gms.callback.max_ttl`
+        // (checked with the callback options).
+        let callback = get("_service_type").is_some();
         for key in ["_ttl", "_service_ttl"] {
-            if let Some(v) = get(key) {
+            if key == "_ttl" && callback {
+                continue;
+            }
+            if let Some(v) = set(key) {
                 if !matches!(v.parse::<u64>(), Ok(n) if n >= 1 && n <= limits.max_ttl) {
                     self.err(
                         format!("{path}.{key}"),
@@ -131,15 +157,29 @@ impl Validator {
                 }
             }
         }
-        if let Some(v) = get("_provide_code") {
-            if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+        for key in FLAGS {
+            if let Some(v) = set(key) {
+                if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+                    self.err(
+                        format!("{path}.{key}"),
+                        format!("'{v}' must be true or false"),
+                    );
+                }
+            }
+        }
+        if let Some(v) = set("_booking_expiration_timeout") {
+            if !matches!(v.parse::<u64>(), Ok(n) if BOOKING_TIMEOUT_S.contains(&n)) {
                 self.err(
-                    format!("{path}._provide_code"),
-                    format!("'{v}' must be true or false"),
+                    format!("{path}._booking_expiration_timeout"),
+                    format!(
+                        "'{v}' must be whole seconds from {} to {}",
+                        BOOKING_TIMEOUT_S.start(),
+                        BOOKING_TIMEOUT_S.end()
+                    ),
                 );
             }
         }
-        if let Some(v) = get("_allocation") {
+        if let Some(v) = set("_allocation") {
             if v != "random" && v != "round-robin" {
                 self.err(
                     format!("{path}._allocation"),
@@ -147,7 +187,7 @@ impl Validator {
                 );
             }
         }
-        if let Some(v) = get("_access_code_length") {
+        if let Some(v) = set("_access_code_length") {
             if !matches!(v.parse::<u8>(), Ok(1..=12)) {
                 self.err(
                     format!("{path}._access_code_length"),
@@ -172,8 +212,16 @@ impl Validator {
         options: &[(String, String)],
     ) -> Option<OrsServiceConfig> {
         let get = |k: &str| find_option(options, k);
+        // Empty is the default here too, except `_start_request` (empty: no start request).
+        let set = |k: &str| get(k).filter(|v| !v.is_empty());
         let src = match get("_service") {
             Some(s) if is_http_url(s) => s.to_string(),
+            // GMS's bundled callback template: `gms.callback.template_url` (callback.rs).
+            Some(super::callback::CALLBACK_WORD)
+                if get("_service_type") == Some(super::callback::CALLBACK_WORD) =>
+            {
+                String::new()
+            }
             other => {
                 self.err(
                     format!("{path}._service"),
@@ -205,7 +253,7 @@ impl Validator {
                 );
             }
         }
-        let lb = match get("_ors_lb_strategy").unwrap_or("circular") {
+        let lb = match set("_ors_lb_strategy").unwrap_or("circular") {
             "circular" => LbStrategy::Circular,
             "linear" => LbStrategy::Linear,
             o => {
@@ -216,7 +264,7 @@ impl Validator {
                 LbStrategy::Circular
             }
         };
-        let forward = match get("_ors_forward").unwrap_or("params") {
+        let forward = match set("_ors_forward").unwrap_or("params") {
             "params" => ForwardMode::Params,
             "headers" => ForwardMode::Headers,
             o => {
@@ -227,7 +275,7 @@ impl Validator {
                 ForwardMode::Params
             }
         };
-        let start = match get("_ors_start").unwrap_or("sync") {
+        let start = match set("_ors_start").unwrap_or("sync") {
             "sync" => StartMode::Sync,
             "async" => StartMode::Async,
             o => {
@@ -239,7 +287,7 @@ impl Validator {
             }
         };
         let mut number = |key: &str, default: u64| -> u64 {
-            match get(key) {
+            match set(key) {
                 None => default,
                 Some(v) => match v.parse::<u64>() {
                     Ok(n) if n > 0 => n,

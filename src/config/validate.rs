@@ -89,6 +89,18 @@ impl Validator {
         });
         let trusted_proxies = self.networks("gms.trusted_proxies", &f.trusted_proxies);
         let ors = self.ors(std::mem::take(&mut f.ors));
+        // GMS's one `server` option without an underscore that the gateway reads; empty is
+        // unset (GMS: no constraint).
+        let access_code_prefix = f
+            .server
+            .remove("access_code_prefix")
+            .map(|v| v.to_string())
+            .filter(|v| !v.is_empty())
+            .and_then(|v| {
+                CodePrefix::parse(&v)
+                    .map_err(|m| self.err("gms.server.access_code_prefix", m))
+                    .ok()
+            });
         let server: Vec<(String, String)> = f
             .server
             .iter()
@@ -116,11 +128,30 @@ impl Validator {
                 }
             }
         }
+        let (mut callback, callback_defaults) = self.callback_section(f.callback.take());
+        // A callback service's defaults: the `gms.callback` underscore keys, then `gms.server`.
+        let callback_server: Vec<(String, String)> = callback_defaults
+            .iter()
+            .chain(
+                server
+                    .iter()
+                    .filter(|(k, _)| !callback_defaults.iter().any(|(d, _)| d == k)),
+            )
+            .cloned()
+            .collect();
         let mut services = HashMap::new();
         for (name, opts) in std::mem::take(&mut f.services) {
-            if let Some(s) = self.service(&name, opts, &server, &resources, &limits) {
+            let defaults = match opts.get("_service_type") {
+                Some(_) => &callback_server,
+                None => &server,
+            };
+            if let Some(s) = self.service(&name, opts, defaults, &resources, &limits) {
                 services.insert(name, Arc::new(s));
             }
+        }
+        self.callback_services(&mut services, &mut callback);
+        if let Some(prefix) = &access_code_prefix {
+            self.prefix_leaves_digits(prefix, &services);
         }
         ApiConfig {
             ca_file,
@@ -137,7 +168,46 @@ impl Validator {
             metrics: f.metrics_listen.is_some(),
             ors,
             resources,
+            access_code_prefix,
             services,
+            callback,
+        }
+    }
+
+    /// Every built-in that reserves must have a code digit left after the prefix, at its
+    /// configured (or default) code length: GMS fails each such create with a 500 instead.
+    fn prefix_leaves_digits(
+        &mut self,
+        prefix: &CodePrefix,
+        services: &HashMap<String, Arc<ServiceConfig>>,
+    ) {
+        let mut short: Vec<(&str, u64)> = services
+            .values()
+            .filter(|s| {
+                matches!(
+                    s.kind,
+                    ServiceKind::Builtin(
+                        BuiltinKind::RequestInteraction | BuiltinKind::RequestAccess
+                    )
+                )
+            })
+            .filter_map(|s| {
+                let len = s
+                    .option("_access_code_length")
+                    .filter(|v| !v.is_empty())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(DEFAULT_CODE_LEN);
+                (len as usize <= prefix.digits()).then_some((s.name.as_str(), len))
+            })
+            .collect();
+        short.sort_unstable();
+        for (name, len) in short {
+            self.err(
+                "gms.server.access_code_prefix",
+                format!(
+                    "'{prefix}' leaves no free digit in the {len}-digit access codes of gms.services.{name} (_access_code_length)"
+                ),
+            );
         }
     }
 
@@ -202,7 +272,7 @@ impl Validator {
                     }
                     upstreams.push(u);
                 }
-                Err(e) => self.err(path, e),
+                Err(e) => self.err(path, e.to_string()),
             }
         }
         BackendConfig {
@@ -270,7 +340,7 @@ impl Validator {
                         crate::tls::TlsFile::Cert => "cert",
                         crate::tls::TlsFile::Key => "key",
                     };
-                    self.err(format!("{path}.{key}"), e);
+                    self.err(format!("{path}.{key}"), e.to_string());
                 }
                 TlsListener {
                     addr: l.addr,

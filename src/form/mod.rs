@@ -30,7 +30,7 @@ pub struct BodyInfo<'a> {
 
 enum Kind {
     Multipart(String),
-    Urlencoded,
+    Urlencoded(Charset),
     Json,
     Other(String),
     Missing,
@@ -55,7 +55,7 @@ fn kind_of(content_type: Option<&str>) -> Result<Kind, ApiError> {
                 ))
             }
         },
-        "application/x-www-form-urlencoded" => Kind::Urlencoded,
+        "application/x-www-form-urlencoded" => Kind::Urlencoded(charset_of(ct)),
         "application/json" => Kind::Json,
         _ => Kind::Other(essence),
     })
@@ -80,9 +80,9 @@ where
         Kind::Multipart(boundary) => {
             multipart::read(body, boundary, limits, &mut params).await?;
         }
-        Kind::Urlencoded => {
+        Kind::Urlencoded(charset) => {
             let bytes = collect(body, limits).await?;
-            parse_urlencoded(&bytes, limits, &mut params)?;
+            parse_urlencoded_as(&bytes, charset, limits, &mut params)?;
         }
         Kind::Json => {
             let bytes = collect(body, limits).await?;
@@ -206,16 +206,53 @@ fn check_value_len(name: &str, len: usize, limits: &Limits) -> Result<(), ApiErr
     Ok(())
 }
 
+/// How the bytes of a urlencoded body's escapes are read: UTF-8, or ISO-8859-1 when the
+/// Content-Type says so (RestAssured, which GMS's QA suite uses, sends `charset=ISO-8859-1`
+/// and encodes by it, as servlet containers such as GMS's decode). Any other charset is read
+/// as UTF-8, as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Charset {
+    Utf8,
+    Latin1,
+}
+
+/// The charset a Content-Type names for a urlencoded body.
+fn charset_of(content_type: &str) -> Charset {
+    let named = content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"'))
+    });
+    match named {
+        Some(c)
+            if ["iso-8859-1", "iso8859-1", "latin1", "iso_8859-1", "l1"]
+                .iter()
+                .any(|n| c.eq_ignore_ascii_case(n)) =>
+        {
+            Charset::Latin1
+        }
+        _ => Charset::Utf8,
+    }
+}
+
+/// Bytes as text in `charset`: ISO-8859-1 maps each byte to the code point of its value.
+fn to_text(bytes: Vec<u8>, charset: Charset) -> Result<String, ApiError> {
+    match charset {
+        Charset::Utf8 => String::from_utf8(bytes)
+            .map_err(|_| ApiError::BadRequest("a parameter is not valid UTF-8".into())),
+        Charset::Latin1 => Ok(bytes.into_iter().map(char::from).collect()),
+    }
+}
+
 /// Decodes one urlencoded component strictly: `+` is a space, escapes must be well formed, the
-/// result must be UTF-8 (the `form_urlencoded` crate would replace bad bytes silently).
-fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
+/// result must be text in `charset` (the `form_urlencoded` crate would replace bad bytes
+/// silently).
+fn decode_component(raw: &[u8], charset: Charset) -> Result<String, ApiError> {
     let bad_escape = || ApiError::BadRequest("bad percent-encoding in a parameter".into());
-    let bad_utf8 = || ApiError::BadRequest("a parameter is not valid UTF-8".into());
     // Most values need no decoding at all: validate and copy once.
     if !raw.iter().any(|&b| b == b'%' || b == b'+') {
-        return std::str::from_utf8(raw)
-            .map(str::to_string)
-            .map_err(|_| bad_utf8());
+        return to_text(raw.to_vec(), charset);
     }
     // One pass: decode, rejecting an escape without two hex digits (percent_decode would keep
     // it silently).
@@ -238,7 +275,7 @@ fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| bad_utf8())
+    to_text(out, charset)
 }
 
 fn hex(b: u8) -> u8 {
@@ -249,9 +286,19 @@ fn hex(b: u8) -> u8 {
     }
 }
 
-/// Parses `a=1&b=2` into `params`.
+/// Parses `a=1&b=2` (UTF-8) into `params`.
 pub fn parse_urlencoded(
     input: &[u8],
+    limits: &Limits,
+    params: &mut Params,
+) -> Result<(), ApiError> {
+    parse_urlencoded_as(input, Charset::Utf8, limits, params)
+}
+
+/// Parses `a=1&b=2`, its escapes' bytes read in `charset`, into `params`.
+fn parse_urlencoded_as(
+    input: &[u8],
+    charset: Charset,
     limits: &Limits,
     params: &mut Params,
 ) -> Result<(), ApiError> {
@@ -266,12 +313,12 @@ pub fn parse_urlencoded(
                 "a parameter name is too long".into(),
             ));
         }
-        let name = decode_component(raw_name)?;
+        let name = decode_component(raw_name, charset)?;
         check_name(&name, limits)?;
         if raw_value.len() as u64 > limits.max_field_bytes.saturating_mul(3) {
             check_value_len(&name, raw_value.len(), limits)?;
         }
-        let value = decode_component(raw_value)?;
+        let value = decode_component(raw_value, charset)?;
         check_value_len(&name, value.len(), limits)?;
         check_text("a parameter value", &value)?;
         params.push(name, Value::Text(value));
@@ -366,6 +413,39 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_latin1_form_is_read_in_latin1_and_its_query_in_utf8() {
+        for ct in [
+            "application/x-www-form-urlencoded; charset=ISO-8859-1",
+            "application/x-www-form-urlencoded;charset=\"latin1\"",
+        ] {
+            let p = read(
+                Some(ct),
+                vec![b"name=Ren%E9e&town=K\xf6ln"],
+                Some("q=%C3%A9"),
+            )
+            .await
+            .unwrap();
+            assert_eq!(p.text("name"), Some("Renée"), "{ct}");
+            assert_eq!(p.text("town"), Some("Köln"), "{ct}");
+            assert_eq!(p.text("q"), Some("é"), "{ct}");
+        }
+        let utf8 = "application/x-www-form-urlencoded; charset=UTF-8";
+        assert_eq!(
+            read(Some(utf8), vec![b"name=Ren%E9e"], None)
+                .await
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let nul = read(
+            Some("application/x-www-form-urlencoded; charset=ISO-8859-1"),
+            vec![b"a=%00"],
+            None,
+        );
+        assert_eq!(nul.await.unwrap_err().status(), 400);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! HTTP/1.1 to ORS nodes over Pingora's own connector: one HTTP stack and one pool of
 //! keep-alive connections for the whole process (the pass-through proxy uses the same crate).
 
+use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -34,26 +35,73 @@ pub struct NodeAddr {
     pub addr: SocketAddr,
 }
 
+/// Why an ORS node's URL cannot be used; each names the URL as configured.
+#[derive(Debug)]
+pub enum NodeAddrError {
+    /// Not a URL at all.
+    Invalid {
+        /// The URL.
+        url: String,
+        /// What the URI parser said.
+        error: http::uri::InvalidUri,
+    },
+    /// A scheme other than `http` or `https`.
+    NotHttp(String),
+    /// No host in the URL.
+    NoHost(String),
+    /// The host does not resolve.
+    Unresolved {
+        /// The URL.
+        url: String,
+        /// What the resolver said.
+        error: std::io::Error,
+    },
+    /// The host resolves to no address.
+    NoAddress(String),
+}
+
+impl fmt::Display for NodeAddrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeAddrError::Invalid { url, error } => write!(f, "'{url}': {error}"),
+            NodeAddrError::NotHttp(url) => write!(f, "'{url}' is not an http(s) URL"),
+            NodeAddrError::NoHost(url) => write!(f, "'{url}' has no host"),
+            NodeAddrError::Unresolved { url, error } => {
+                write!(f, "'{url}': cannot resolve: {error}")
+            }
+            NodeAddrError::NoAddress(url) => write!(f, "'{url}': no address"),
+        }
+    }
+}
+
+impl std::error::Error for NodeAddrError {}
+
 impl NodeAddr {
     /// Parses and resolves an `http(s)://host[:port][/prefix]` URL.
-    pub fn parse(url: &str) -> Result<NodeAddr, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("'{url}': {e}"))?;
+    pub fn parse(url: &str) -> Result<NodeAddr, NodeAddrError> {
+        let uri: http::Uri = url.parse().map_err(|error| NodeAddrError::Invalid {
+            url: url.to_string(),
+            error,
+        })?;
         let tls = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
-            _ => return Err(format!("'{url}' is not an http(s) URL")),
+            _ => return Err(NodeAddrError::NotHttp(url.to_string())),
         };
         let authority = uri
             .authority()
-            .ok_or_else(|| format!("'{url}' has no host"))?;
+            .ok_or_else(|| NodeAddrError::NoHost(url.to_string()))?;
         let host = authority.host();
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let host_for_resolve = host.trim_start_matches('[').trim_end_matches(']');
         let addr = (host_for_resolve, port)
             .to_socket_addrs()
-            .map_err(|e| format!("'{url}': cannot resolve: {e}"))?
+            .map_err(|error| NodeAddrError::Unresolved {
+                url: url.to_string(),
+                error,
+            })?
             .next()
-            .ok_or_else(|| format!("'{url}': no address"))?;
+            .ok_or_else(|| NodeAddrError::NoAddress(url.to_string()))?;
         Ok(NodeAddr {
             url: url.trim_end_matches('/').to_string(),
             tls,

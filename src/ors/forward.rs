@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use uuid::Uuid;
 
 use crate::config::{ForwardMode, ServiceConfig, GATEWAY_OPTIONS};
 use crate::error::ApiError;
@@ -38,6 +39,18 @@ pub fn parameters(
     record: &ServiceRecord,
     scope: Scope,
 ) -> Vec<(String, String)> {
+    parameters_of(svc, params, record.id, record.data_id, scope)
+}
+
+/// [`parameters`] for the service `id` with its user data under `data_id` (a service record,
+/// or a callback).
+pub fn parameters_of(
+    svc: &ServiceConfig,
+    params: &Params,
+    id: Uuid,
+    data_id: Uuid,
+    scope: Scope,
+) -> Vec<(String, String)> {
     let opts = Options::new(svc, params);
     let mut out: Vec<(String, String)> = match scope {
         Scope::Start => opts
@@ -52,10 +65,16 @@ pub fn parameters(
             .filter_map(|(k, _)| opts.get(k).map(|v| (k.to_string(), v.to_string())))
             .collect(),
     };
-    out.push(("_service_id".into(), record.id.hyphenated().to_string()));
-    out.push(("_data_id".into(), record.data_id.hyphenated().to_string()));
-    out.push(("_service_name".into(), svc.name.clone()));
+    push_ids(&mut out, id, data_id, &svc.name);
     out
+}
+
+/// Appends what the gateway always sets itself (contract 6.1): `_service_id`, `_data_id`,
+/// `_service_name`.
+pub fn push_ids(out: &mut Vec<(String, String)>, id: Uuid, data_id: Uuid, service: &str) {
+    out.push(("_service_id".into(), id.hyphenated().to_string()));
+    out.push(("_data_id".into(), data_id.hyphenated().to_string()));
+    out.push(("_service_name".into(), service.to_string()));
 }
 
 /// A message body and headers for ORS.

@@ -10,7 +10,7 @@ use log::{info, warn};
 use pingora_prometheus::prometheus::IntGauge;
 
 use super::client::NodeAddr;
-use crate::config::{ApiConfig, LbStrategy, ServiceKind};
+use crate::config::{ApiConfig, LbStrategy};
 use crate::start_error::StartError;
 
 /// One ORS node and what the gateway currently believes about its health.
@@ -101,7 +101,7 @@ impl Nodes {
     pub fn from_config(config: &ApiConfig) -> Result<Nodes, StartError> {
         let mut nodes = Nodes::default();
         for (name, svc) in &config.services {
-            let ServiceKind::Ors(ors) = &svc.kind else {
+            let Some(ors) = svc.kind.ors() else {
                 continue;
             };
             let mut list = Vec::new();

@@ -24,7 +24,7 @@ fn id_only(id: &str) -> Reply {
 }
 
 /// The create reply: the start request's JSON object with `_id` set to the gateway's id.
-fn create_reply(id: &str, start_reply: Option<super::client::OrsReply>) -> Reply {
+pub fn create_reply(id: &str, start_reply: Option<super::client::OrsReply>) -> Reply {
     let Some(r) = start_reply else {
         return id_only(id);
     };

@@ -222,7 +222,7 @@ impl Ors {
     }
 
     /// Sends a request to a session: the owner first, then the service's other nodes.
-    async fn on_session(
+    pub async fn on_session(
         &self,
         svc: &ServiceConfig,
         owner: &str,
@@ -289,10 +289,22 @@ impl Ors {
         let Ok((node, sid)) = Self::session_of(record) else {
             return;
         };
-        let path = format!("/scxml/session/{}/terminate", encode(sid));
-        if let Err(e) = self.to_owner(svc, node, &path, payload).await {
+        if let Err(e) = self.terminate_session(svc, node, sid, payload).await {
             info!("terminate of ORS session {sid} on {node} failed: {e}");
         }
+    }
+
+    /// Terminates session `session_id` owned by `owner` (contract 6.2): ORS's answer, or why
+    /// there was none.
+    pub async fn terminate_session(
+        &self,
+        svc: &ServiceConfig,
+        owner: &str,
+        session_id: &str,
+        payload: &Payload,
+    ) -> Result<OrsReply, ApiError> {
+        let path = format!("/scxml/session/{}/terminate", encode(session_id));
+        self.to_owner(svc, owner, &path, payload).await
     }
 }
 

@@ -12,8 +12,8 @@ use pingora_prometheus::prometheus::{Histogram, IntCounter};
 use uuid::Uuid;
 
 use super::{
-    DataRecord, MatchOutcome, MatchRequest, OrsSession, PutMode, Reservation, ReserveRequest,
-    ServiceRecord, StatusEntry, Store, StoreError, StoreResult, Usage,
+    DataRecord, MatchOutcome, MatchRequest, NumberUse, OrsSession, PutMode, Reservation,
+    ReserveRequest, ServiceRecord, StatusEntry, Store, StoreError, StoreResult, Usage,
 };
 use crate::metrics::{STORE_LATENCY, STORE_OPS};
 use crate::value::Fields;
@@ -32,15 +32,17 @@ enum Op {
     MergeData,
     GetData,
     DeleteData,
+    DeleteDataKey,
     GetStatus,
     PutStatus,
     Ping,
     Usage,
+    GroupUse,
 }
 
 impl Op {
     /// Every op, in declaration order (so `op as usize` indexes [`OPS`]).
-    const ALL: [Op; 15] = [
+    const ALL: [Op; 17] = [
         Op::CreateService,
         Op::GetService,
         Op::SetOrsSession,
@@ -52,10 +54,12 @@ impl Op {
         Op::MergeData,
         Op::GetData,
         Op::DeleteData,
+        Op::DeleteDataKey,
         Op::GetStatus,
         Op::PutStatus,
         Op::Ping,
         Op::Usage,
+        Op::GroupUse,
     ];
 
     /// Whether it reserves access numbers, and so can find a pool exhausted.
@@ -81,10 +85,12 @@ impl Op {
             Op::MergeData => "merge_data",
             Op::GetData => "get_data",
             Op::DeleteData => "delete_data",
+            Op::DeleteDataKey => "delete_data_key",
             Op::GetStatus => "get_status",
             Op::PutStatus => "put_status",
             Op::Ping => "ping",
             Op::Usage => "usage",
+            Op::GroupUse => "group_use",
         }
     }
 }
@@ -241,6 +247,14 @@ impl Store for Metered {
         metered(Op::DeleteData, self.inner.delete_data(id, owner)).await
     }
 
+    async fn delete_data_key(&self, id: &str, owner: Option<&str>, key: &str) -> StoreResult<bool> {
+        metered(
+            Op::DeleteDataKey,
+            self.inner.delete_data_key(id, owner, key),
+        )
+        .await
+    }
+
     async fn get_status(&self, id: Uuid) -> StoreResult<Option<StatusEntry>> {
         metered(Op::GetStatus, self.inner.get_status(id)).await
     }
@@ -255,6 +269,15 @@ impl Store for Metered {
 
     async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage> {
         metered(Op::Usage, self.inner.usage(groups)).await
+    }
+
+    /// Not metered per operation: the callback API meters its own requests.
+    fn callbacks(&self) -> &dyn super::callback::CallbackStore {
+        self.inner.callbacks()
+    }
+
+    async fn group_use(&self, group: &str, numbers: &Arc<[String]>) -> StoreResult<Vec<NumberUse>> {
+        metered(Op::GroupUse, self.inner.group_use(group, numbers)).await
     }
 
     fn start_upkeep(&self) {
@@ -294,9 +317,9 @@ mod tests {
         let reserve = crate::store::ReserveRequest {
             group: "G".into(),
             numbers: Arc::from(Vec::<String>::new()),
-            code_len: None,
+            code: None,
             allocation: crate::store::Allocation::Random,
-            phone: "1".into(),
+            phone: Some("1".into()),
             ttl: Duration::from_secs(30),
             per_phone: 0,
         };

@@ -1,13 +1,15 @@
 //! The [`Store`]: every piece of state the gateway keeps (service records, user data,
-//! access-number reservations, status entries), each with a TTL. Handlers hold an
-//! `Arc<dyn Store>` and never keep per-service state of their own, so a second node or a restart
-//! (with a shared store) sees the same truth.
+//! access-number reservations, status entries, and callback records through
+//! [`Store::callbacks`]), each with a TTL. Handlers hold an `Arc<dyn Store>` and never keep
+//! per-service state of their own, so a second node or a restart (with a shared store) sees
+//! the same truth.
 //!
 //! Operations that must not interleave (reserve, match-and-release, ownership-checked writes)
 //! are single trait calls, so every implementation can make them atomic (a mutex here, a Lua
 //! script on Redis).
 
 pub mod budget;
+pub mod callback;
 pub mod memory;
 pub mod metered;
 pub mod packed;
@@ -23,8 +25,10 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::config::{ApiConfig, StorageKind};
+pub use crate::ids::CodeSpace;
 use crate::start_error::StartError;
 use crate::value::Fields;
+use callback::CallbackStore;
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,12 +117,13 @@ pub struct ReserveRequest {
     pub group: String,
     /// The group's numbers, in configured order.
     pub numbers: Arc<[String]>,
-    /// `Some(len)`: a shared number with a code of `len` digits; `None`: an exclusive number.
-    pub code_len: Option<u8>,
+    /// `Some(space)`: a shared number with a code from `space`; `None`: an exclusive number.
+    pub code: Option<CodeSpace>,
     /// How to choose the number.
     pub allocation: Allocation,
-    /// The phone that will call.
-    pub phone: String,
+    /// The phone that will call, if the app said (contract 5.1): a reservation without one
+    /// matches on number and code only, and counts against no phone's `per_phone` limit.
+    pub phone: Option<String>,
     /// How long the reservation holds.
     pub ttl: Duration,
     /// Live reservations `phone` may hold in `group`, this one included; 0: no limit.
@@ -143,6 +148,9 @@ pub struct MatchRequest {
     pub code: Option<String>,
     /// The calling phone, if the caller knows it.
     pub phone: Option<String>,
+    /// A coded reservation needs its code (service option `_require_access_code`); else a call
+    /// without a code matches the number's only live reservation, coded or not (GMS).
+    pub require_code: bool,
     /// Failed matches the number may have in its window before matches on it are refused
     /// (`gms.limits.max_failed_matches`); 0: no limit.
     pub max_failed: u32,
@@ -161,6 +169,11 @@ pub enum MatchOutcome {
     Matched(Uuid),
     /// No live reservation matched.
     NoMatch,
+    /// The call gave no code and the number holds several live coded reservations: nothing
+    /// was released and nothing counted against the number (a call that cannot pick one is
+    /// no guess at a code, and counting it would let callers who forgot their code lock a busy
+    /// number for everyone).
+    Ambiguous,
     /// Nothing was tried: the number's failure window is full; it ends after this long.
     Locked(Duration),
 }
@@ -283,6 +296,10 @@ pub trait Store: Send + Sync {
     /// Deletes a record `owner` may use; false when missing.
     async fn delete_data(&self, id: &str, owner: Option<&str>) -> StoreResult<bool>;
 
+    /// Deletes one key of a record `owner` may use (per-service storage); false when the
+    /// record or the key is missing. The record's TTL is left as it is.
+    async fn delete_data_key(&self, id: &str, owner: Option<&str>, key: &str) -> StoreResult<bool>;
+
     /// The cached status of a service.
     async fn get_status(&self, id: Uuid) -> StoreResult<Option<StatusEntry>>;
 
@@ -295,6 +312,14 @@ pub trait Store: Send + Sync {
     /// Counts live services and the live reservations on every number of `groups` (the
     /// metrics gauges): called every few seconds off the request path, never per request.
     async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage>;
+
+    /// The callback records (issue 18): the same backend, its own keys and indexes.
+    fn callbacks(&self) -> &dyn CallbackStore;
+
+    /// The live reservations on each number of one group, in configured order: what
+    /// `_return_pool_health` reports (asked for by a request, so O(the group's numbers), never
+    /// a count of services).
+    async fn group_use(&self, group: &str, numbers: &Arc<[String]>) -> StoreResult<Vec<NumberUse>>;
 
     /// Starts the store's own background work, once the process serves (after a daemon's
     /// fork, which keeps no other thread). Required, not defaulted: a wrapper that forgot to

@@ -9,14 +9,15 @@ use rand::Rng;
 use uuid::Uuid;
 
 use super::{
-    Allocation, MatchOutcome, MatchRequest, NumberUse, Reservation, ReservationRef, ReserveRequest,
-    StoreError,
+    Allocation, CodeSpace, MatchOutcome, MatchRequest, NumberUse, Reservation, ReservationRef,
+    ReserveRequest, StoreError,
 };
 
 /// One reservation held on a number.
 #[derive(Debug, Clone)]
 struct Hold {
     service: Uuid,
+    /// The phone that will call; empty when the app gave none.
     phone: Box<str>,
     expires: Instant,
 }
@@ -25,6 +26,22 @@ impl Hold {
     fn live(&self, now: Instant) -> bool {
         self.expires > now
     }
+
+    /// Whether a call from `phone` (when the caller knows it) may match: a reservation made
+    /// without a phone matches on number and code only.
+    fn phone_ok(&self, phone: Option<&str>) -> bool {
+        self.phone.is_empty() || phone.is_none_or(|p| *self.phone == *p)
+    }
+}
+
+/// What [`NumberState::take`] found for a call.
+enum Take {
+    /// This service's hold matched and was released; the packed code of a coded one.
+    Taken(Uuid, Option<u64>),
+    /// Nothing matched.
+    Miss,
+    /// No code, and several live coded holds to choose from.
+    Ambiguous,
 }
 
 /// The reservations of one access number.
@@ -77,22 +94,41 @@ impl NumberState {
         }
     }
 
-    /// The live reservation a call matches, released; `None` when none matches.
-    fn take(&mut self, call: &MatchRequest, now: Instant) -> Option<Uuid> {
-        let phone_ok = |h: &Hold| call.phone.as_deref().is_none_or(|p| *h.phone == *p);
+    /// The live reservation a call matches, released (contract 5.3). Without a code, the
+    /// number's only live reservation matches, unless the call requires a code.
+    fn take(&mut self, call: &MatchRequest, now: Instant) -> Take {
+        let phone = call.phone.as_deref();
         if self.exclusive_live(now) {
-            let h = self.exclusive.as_ref()?;
-            if !phone_ok(h) {
-                return None;
+            if !self.exclusive.as_ref().is_some_and(|h| h.phone_ok(phone)) {
+                return Take::Miss;
             }
-            return self.exclusive.take().map(|h| h.service);
+            return self
+                .exclusive
+                .take()
+                .map_or(Take::Miss, |h| Take::Taken(h.service, None));
         }
-        let packed = pack_code(call.code.as_deref()?)?;
-        let h = self.coded.get(&packed)?;
-        if !h.live(now) || !phone_ok(h) {
-            return None;
+        let packed = match call.code.as_deref() {
+            Some(code) => match pack_code(code) {
+                Some(p) => p,
+                None => return Take::Miss,
+            },
+            None if call.require_code => return Take::Miss,
+            None => {
+                let mut live = self.coded.iter().filter(|(_, h)| h.live(now));
+                match (live.next(), live.next()) {
+                    (Some((p, _)), None) => *p,
+                    (Some(_), Some(_)) => return Take::Ambiguous,
+                    (None, _) => return Take::Miss,
+                }
+            }
+        };
+        match self.coded.get(&packed) {
+            Some(h) if h.live(now) && h.phone_ok(phone) => self
+                .coded
+                .remove(&packed)
+                .map_or(Take::Miss, |h| Take::Taken(h.service, Some(packed))),
+            _ => Take::Miss,
         }
-        self.coded.remove(&packed).map(|h| h.service)
     }
 }
 
@@ -146,8 +182,18 @@ fn sweep_some<V>(
 pub fn phone_limit_message(req: &ReserveRequest) -> String {
     format!(
         "phone number '{}' already holds {} live reservation(s) in resource group '{}', the most allowed",
-        req.phone, req.per_phone, req.group
+        req.phone.as_deref().unwrap_or(""),
+        req.per_phone,
+        req.group
     )
+}
+
+/// The phone a reservation counts against under a per-phone limit: none without a limit or
+/// without a phone.
+fn limited_phone(req: &ReserveRequest) -> Option<&str> {
+    req.phone
+        .as_deref()
+        .filter(|p| req.per_phone > 0 && !p.is_empty())
 }
 
 /// Whether `h` is still held, live, by its service.
@@ -181,10 +227,6 @@ pub fn unpack_code(packed: u64) -> String {
     format!("{:0len$}", packed / 16)
 }
 
-fn capacity(len: u8) -> u64 {
-    10u64.pow(u32::from(len))
-}
-
 impl Pools {
     /// Reserves a number (and a code) for `service` under the rules of contract 5.1.
     pub fn reserve(
@@ -200,8 +242,8 @@ impl Pools {
                 req.group
             )));
         }
-        let phone_key = if req.per_phone > 0 {
-            let key: Box<str> = format!("{}\0{}", req.group, req.phone).into();
+        let phone_key = if let Some(phone) = limited_phone(req) {
+            let key: Box<str> = format!("{}\0{}", req.group, phone).into();
             let held = self.phones.get_mut(&key).map_or(0, |list| {
                 list.retain(|h| still_held(&self.numbers, h, now));
                 list.len()
@@ -235,11 +277,11 @@ impl Pools {
                 }
                 let hold = Hold {
                     service,
-                    phone: req.phone.as_str().into(),
+                    phone: req.phone.as_deref().unwrap_or("").into(),
                     expires: now + req.ttl,
                 };
                 let latest = st.latest.map_or(hold.expires, |l| l.max(hold.expires));
-                let code = match req.code_len {
+                let code = match &req.code {
                     None => {
                         if st.exclusive_live(now) {
                             continue;
@@ -253,11 +295,11 @@ impl Pools {
                         st.exclusive = Some(hold);
                         None
                     }
-                    Some(len) => {
-                        if st.exclusive_live(now) || st.coded.len() as u64 >= capacity(len) {
+                    Some(space) => {
+                        if st.exclusive_live(now) || st.coded.len() as u64 >= space.count {
                             continue;
                         }
-                        let packed = free_code(&st.coded, len, now);
+                        let packed = free_code(&st.coded, space, now);
                         st.coded.insert(packed, hold);
                         Some(unpack_code(packed))
                     }
@@ -309,21 +351,33 @@ impl Pools {
         }
     }
 
-    /// Finds the live reservation a call matches and releases it, or counts the failure
-    /// against the number (see [`MatchOutcome`]). A number never reserved has no state and
-    /// gets none: unknown numbers cannot grow the pools.
+    /// [`Self::take_released`]'s outcome alone.
+    #[cfg(test)]
     pub fn take_match(&mut self, call: &MatchRequest, now: Instant) -> MatchOutcome {
+        self.take_released(call, now).0
+    }
+
+    /// Finds the live reservation a call matches and releases it, or counts the failure
+    /// against the number (see [`MatchOutcome`]); with the packed code of the coded hold it
+    /// released (the store drops that reservation from its service's record). A number never
+    /// reserved has no state and gets none: unknown numbers cannot grow the pools.
+    pub fn take_released(
+        &mut self,
+        call: &MatchRequest,
+        now: Instant,
+    ) -> (MatchOutcome, Option<u64>) {
         let Some(st) = self.numbers.get_mut(call.number.as_str()) else {
-            return MatchOutcome::NoMatch;
+            return (MatchOutcome::NoMatch, None);
         };
         if let Some(until) = st.locked_until(call.max_failed, now) {
-            return MatchOutcome::Locked(until - now);
+            return (MatchOutcome::Locked(until - now), None);
         }
         match st.take(call, now) {
-            Some(service) => MatchOutcome::Matched(service),
-            None => {
+            Take::Taken(service, code) => (MatchOutcome::Matched(service), code),
+            Take::Ambiguous => (MatchOutcome::Ambiguous, None),
+            Take::Miss => {
                 st.count_failure(now);
-                MatchOutcome::NoMatch
+                (MatchOutcome::NoMatch, None)
             }
         }
     }
@@ -374,27 +428,27 @@ impl Pools {
     }
 }
 
-/// A code not held (live) on this number; assumes fewer holds than codes.
-fn free_code(coded: &HashMap<u64, Hold, ahash::RandomState>, len: u8, now: Instant) -> u64 {
-    let cap = capacity(len);
-    let free = |v: u64| {
-        let p = v * 16 + u64::from(len);
-        coded.get(&p).is_none_or(|h| !h.live(now))
-    };
-    let mut rng = rand::thread_rng();
+/// A code of `space` not held (live) on this number, packed; assumes fewer holds than codes.
+fn free_code(
+    coded: &HashMap<u64, Hold, ahash::RandomState>,
+    space: &CodeSpace,
+    now: Instant,
+) -> u64 {
+    let pack = |v: u64| v * 16 + u64::from(space.len);
+    let free = |v: u64| coded.get(&pack(v)).is_none_or(|h| !h.live(now));
     for _ in 0..32 {
-        let v = rng.gen_range(0..cap);
+        let v = space.random();
         if free(v) {
-            return v * 16 + u64::from(len);
+            return pack(v);
         }
     }
     // A crowded code space: walk from a random point; among holds+1 consecutive codes one is free.
-    let v0 = rng.gen_range(0..cap);
+    let v0 = space.random();
     let v = (0..=coded.len() as u64)
-        .map(|k| (v0 + k) % cap)
+        .map(|k| space.after(v0, k))
         .find(|&v| free(v))
         .unwrap_or(v0);
-    v * 16 + u64::from(len)
+    pack(v)
 }
 
 #[cfg(test)]
@@ -408,9 +462,9 @@ mod tests {
         ReserveRequest {
             group: "G".into(),
             numbers: Arc::from(numbers.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
-            code_len,
+            code: code_len.map(CodeSpace::all),
             allocation,
-            phone: "555".into(),
+            phone: Some("555".into()),
             ttl: Duration::from_secs(30),
             per_phone: 0,
         }
@@ -504,6 +558,7 @@ mod tests {
             code: code.map(str::to_string),
             phone: phone.map(str::to_string),
             max_failed: 0,
+            require_code: true,
         };
         assert_eq!(p.take_match(&call(None, None), now), MatchOutcome::NoMatch);
         assert_eq!(
@@ -518,6 +573,52 @@ mod tests {
             p.take_match(&call(res.code.as_deref(), None), now),
             MatchOutcome::NoMatch
         );
+    }
+
+    #[test]
+    fn without_a_code_only_a_numbers_single_reservation_matches() {
+        let mut p = Pools::default();
+        let now = Instant::now();
+        let call = |require_code| MatchRequest {
+            number: "1".into(),
+            code: None,
+            phone: None,
+            max_failed: 1,
+            require_code,
+        };
+        let coded = req(&["1"], Some(4), Allocation::Random);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        p.reserve(&coded, a, now).unwrap();
+        // The strict rule: a code is required (and a call without one is a failed match).
+        assert_eq!(p.take_match(&call(true), now), MatchOutcome::NoMatch);
+        let mut p = Pools::default();
+        p.reserve(&coded, a, now).unwrap();
+        let second = p.reserve(&coded, b, now).unwrap();
+        // Two to choose from: nothing taken, nothing counted (the limit of one failure would
+        // lock the number otherwise).
+        for _ in 0..3 {
+            assert_eq!(p.take_match(&call(false), now), MatchOutcome::Ambiguous);
+        }
+        let b_call = MatchRequest {
+            code: second.code.clone(),
+            ..call(false)
+        };
+        assert_eq!(p.take_released(&b_call, now).0, MatchOutcome::Matched(b));
+        // One left: it matches without its code, and its code comes back for the record.
+        let (outcome, code) = p.take_released(&call(false), now);
+        assert_eq!(outcome, MatchOutcome::Matched(a));
+        assert!(code.is_some());
+        assert_eq!(p.take_match(&call(false), now), MatchOutcome::NoMatch);
+        // A reservation without a phone matches whatever phone the caller names.
+        let mut anonymous = req(&["2"], None, Allocation::Random);
+        anonymous.phone = None;
+        p.reserve(&anonymous, a, now).unwrap();
+        let from = MatchRequest {
+            number: "2".into(),
+            phone: Some("5550100".into()),
+            ..call(false)
+        };
+        assert_eq!(p.take_match(&from, now), MatchOutcome::Matched(a));
     }
 
     #[test]
@@ -537,6 +638,7 @@ mod tests {
             code: Some(code.to_string()),
             phone: None,
             max_failed: 3,
+            require_code: false,
         };
         for _ in 0..3 {
             assert_eq!(p.take_match(&call(wrong), now), MatchOutcome::NoMatch);
@@ -641,7 +743,7 @@ mod tests {
         assert!(refused(&mut p, &r, now));
         // Another phone, and the same phone in another group, have their own limits.
         let other_phone = ReserveRequest {
-            phone: "777".into(),
+            phone: Some("777".into()),
             ..limited(2)
         };
         let other_group = ReserveRequest {
@@ -666,6 +768,7 @@ mod tests {
             code: rb.code,
             phone: None,
             max_failed: 0,
+            require_code: false,
         };
         assert_eq!(p.take_match(&call, now), MatchOutcome::Matched(b));
         p.reserve(&r, Uuid::new_v4(), now).unwrap();
@@ -685,6 +788,15 @@ mod tests {
             p.reserve(&limited(0), Uuid::new_v4(), now).unwrap();
         }
         assert!(p.phones.is_empty());
+        // Nor is a reservation made without a phone, under a limit.
+        let anonymous = ReserveRequest {
+            phone: None,
+            ..limited(1)
+        };
+        for _ in 0..5 {
+            p.reserve(&anonymous, Uuid::new_v4(), now).unwrap();
+        }
+        assert!(p.phones.is_empty());
     }
 
     #[test]
@@ -693,7 +805,7 @@ mod tests {
         let now = Instant::now();
         for k in 0..10 {
             let r = ReserveRequest {
-                phone: format!("p{k}"),
+                phone: Some(format!("p{k}")),
                 ..limited(1)
             };
             p.reserve(&r, Uuid::new_v4(), now).unwrap();

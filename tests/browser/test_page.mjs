@@ -1,7 +1,8 @@
 // Clicks through the service test page in Debian's headless Chromium (driven by playwright-core,
 // which downloads no browser of its own). Run by tests/test_page.rs against a gateway started
-// with `test_page: true`, DNIS numbers, request-interaction, match-interaction and an ORS
-// service `request-inbound-poll` on ors-sim.
+// with `test_page: true`, DNIS numbers, request-interaction, match-interaction, an ORS
+// service `request-inbound-poll` and a callback service `callback-for-mobile` on ors-sim (in
+// its callback strategy mode).
 //
 //   node tests/browser/test_page.mjs http://127.0.0.1:PORT [screenshot.png]
 //
@@ -154,6 +155,47 @@ async function run(page) {
   const deleted = await act(page, "delete", () => page.click("#delete"));
   expectStatus(deleted, 200, "delete");
   check(deleted.json._id === ors.json._id, `delete reply: ${deleted.text}`);
+
+  // 6. Callbacks: listed in their own section, not among the services to create.
+  check(!names.includes("callback-for-mobile"), `a callback service among the services: ${JSON.stringify(options)}`);
+  const cbOptions = await page.$$eval("#cb-service option", (os) => os.map((o) => o.value));
+  check(JSON.stringify(cbOptions) === '["callback-for-mobile"]', `callback services: ${JSON.stringify(cbOptions)}`);
+  await page.fill("#gms-user", "");
+  // An immediate one: ORS's dialog, then QUEUED with its session, then cancelled on ORS.
+  await page.fill("#cb-number", "5557001");
+  await page.fill("#cb-time", "");
+  const now = await act(page, "immediate callback", () => page.click("#cb-create"));
+  expectStatus(now, 200, "immediate callback");
+  check(/\(immediate\)/.test(now.request), `not immediate: ${now.request}`);
+  check(now.json._action === "ConfirmationDialog", `no ORS dialog: ${now.text}`);
+  const cbId = now.json._id;
+  check((await page.inputValue("#cb-id")) === cbId, "the callback id field was not filled in");
+  const queued = await act(page, "callback query", () => page.click("#cb-query"));
+  expectStatus(queued, 200, "callback query");
+  check(queued.request.includes(`/service/callback/callback-for-mobile?_id=${cbId}`), `queried ${queued.request}`);
+  check(queued.json.length === 1 && queued.json[0]._callback_state === "QUEUED", `query: ${queued.text}`);
+  check(queued.json[0]._ors_session_id !== "", `no ORS session: ${queued.text}`);
+  const cancelled = await act(page, "callback cancel", () => page.click("#cb-cancel"));
+  expectStatus(cancelled, 200, "callback cancel");
+  check(cancelled.json._callback_state === "COMPLETED" && cancelled.json._callback_reason === "CANCELLED",
+    `cancel: ${cancelled.text}`);
+  const twice = await act(page, "second cancel", () => page.click("#cb-cancel"));
+  expectStatus(twice, 400, "a second cancel");
+  check(twice.json.exception === "CallbackExceptionInvalidState", `second cancel: ${twice.text}`);
+  // A scheduled one, an hour ahead.
+  const at = new Date(Date.now() + 3_600_000).toISOString();
+  await page.fill("#cb-number", "5557002");
+  await page.fill("#cb-time", at);
+  const later = await act(page, "scheduled callback", () => page.click("#cb-create"));
+  expectStatus(later, 200, "scheduled callback");
+  check(later.json._callback_state === "SCHEDULED" && later.json._desired_time === at, `scheduled: ${later.text}`);
+  check((await page.inputValue("#cb-id")) === later.json._id, "the scheduled callback's id was not filled in");
+  const found = await act(page, "scheduled query", () => page.click("#cb-query"));
+  expectStatus(found, 200, "scheduled query");
+  check(found.json.length === 1 && found.json[0]._callback_state === "SCHEDULED", `query: ${found.text}`);
+  const dropped = await act(page, "scheduled cancel", () => page.click("#cb-cancel"));
+  expectStatus(dropped, 200, "scheduled cancel");
+  check(dropped.json._callback_state === "COMPLETED", `cancel: ${dropped.text}`);
 
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
   check(problems.length === 0, problems.join("; "));

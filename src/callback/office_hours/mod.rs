@@ -33,7 +33,7 @@ const DAY_MINUTES: u16 = 24 * 60;
 const MARGIN_DAYS: i64 = 7;
 
 /// An office's opening hours, parsed from the options of one `office-hours` service.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OfficeHours {
     tz: TimeZone,
     regular: Vec<Regular>,
@@ -43,7 +43,7 @@ pub struct OfficeHours {
 }
 
 /// One `_bh_regular<n>`: a set of weekdays and the hours each opens.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Regular {
     /// Indexed by weekday, Monday = 0.
     days: [bool; 7],
@@ -51,7 +51,7 @@ struct Regular {
 }
 
 /// One `_bh_add<n>`: a date (or a yearly month-day) and its extra hours.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Added {
     day: DaySpec,
     hours: Hours,

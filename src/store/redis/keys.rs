@@ -8,7 +8,7 @@
 //! | `P s{<service id>}` | hash | service record: `n` name, `d` data id, `u` owner, `st`/`dt` TTLs (ms), `o` ORS session, `r<number>[\0<code>]` one per reservation | `_service_ttl` |
 //! | `P t{<service id>}` | string | status entry: stored-at ms (u64 LE), fresh ms (u64 LE), JSON body | service TTL |
 //! | `P d{<data id>}` | hash | user data: one field per key, value `t<text>` or `f<u32 LE len><filename><u32 LE len><content type><bytes>`; `\0o` owner; `\0k` the keys in order, each followed by NUL | `_ttl` / storage TTL |
-//! | `P n{<group>}<number>` | hash | holds on one access number: `x` exclusive, `c<code>` coded; value `"<expires ms> <service id> <phone>"` | the latest hold's expiry |
+//! | `P n{<group>}<number>` | hash | holds on one access number: `x` exclusive, `c<code>` coded; value `"<expires ms> <service id> <phone>"` (the phone empty when the app gave none) | the latest hold's expiry |
 //! | `P r{<group>}` | string | the group's round-robin position | 7 days, renewed by use |
 //! | `P f{<group>}<number>` | string | failed matches on the number in its current window (`gms.limits.max_failed_matches`) | the window: the number key's TTL at the first failure |
 //! | `P h{<group>}` | hash | per-phone index (only under `gms.limits.reservations_per_phone`): field phone, value its reservations, each `<expires ms>\0<service id>\0<number>\0<hold field>\0` | the latest entry's expiry |

@@ -3,7 +3,8 @@
 //! one hash slot only; see `keys.rs` for the key layout).
 //!
 //! The clock is the server's (`TIME`), so every gateway node agrees on what has expired.
-//! A hold (one reservation) is the string `"<expires_ms> <service id> <phone>"`.
+//! A hold (one reservation) is the string `"<expires_ms> <service id> <phone>"`, the phone empty
+//! when the app gave none.
 
 use redis::Script;
 
@@ -15,6 +16,7 @@ pub(super) struct Scripts {
     pub(super) put_data: Script,
     pub(super) merge_data: Script,
     pub(super) delete_data: Script,
+    pub(super) delete_key: Script,
     pub(super) set_ors: Script,
     pub(super) attach: Script,
     pub(super) delete_service: Script,
@@ -25,7 +27,7 @@ pub(super) struct Scripts {
 
 impl Scripts {
     pub(super) fn new() -> Self {
-        let s = |head: &str, body: &str| Script::new(&format!("{head}{LIB}{body}"));
+        let s = |head: &str, body: &str| Script::new(&format!("{head}{BASE}{LIB}{body}"));
         Scripts {
             create: s(GROWS, CREATE),
             reserve: s(GROWS, RESERVE),
@@ -33,6 +35,7 @@ impl Scripts {
             put_data: s(GROWS, PUT_DATA),
             merge_data: s(GROWS, MERGE_DATA),
             delete_data: s("", DELETE_DATA),
+            delete_key: s(ANY_MEMORY, DELETE_KEY),
             set_ors: s(GROWS, SET_ORS),
             attach: s(GROWS, ATTACH),
             delete_service: s("", DELETE_SERVICE),
@@ -42,7 +45,7 @@ impl Scripts {
         }
     }
 
-    pub(super) fn all(&self) -> [&Script; 12] {
+    pub(super) fn all(&self) -> [&Script; 13] {
         [
             &self.create,
             &self.reserve,
@@ -50,6 +53,7 @@ impl Scripts {
             &self.put_data,
             &self.merge_data,
             &self.delete_data,
+            &self.delete_key,
             &self.set_ors,
             &self.attach,
             &self.delete_service,
@@ -64,14 +68,15 @@ impl Scripts {
 /// whole script, before it runs, while over `maxmemory` (an OOM error: the store is full,
 /// 507), so nothing is half-written. A script without flags would be refused only at its
 /// first write that needs memory, and run on past it when a DEL or HDEL came first.
-const GROWS: &str = "#!lua\n";
-/// The first line of the match script: it must run while Redis is full (it releases a
-/// hold, or counts a failure in a few bytes), as the scripts that only delete do.
-const ANY_MEMORY: &str = "#!lua flags=allow-oom\n";
+pub(super) const GROWS: &str = "#!lua\n";
+/// The first line of the match script and the key delete: they must run while Redis is full
+/// (they release a hold, count a failure in a few bytes, or shrink a record), as the scripts
+/// that only delete do; and, once running, finish what they began.
+pub(super) const ANY_MEMORY: &str = "#!lua flags=allow-oom\n";
 
-/// Functions shared by the scripts below; each script is a first line (flags, see [`GROWS`]),
-/// `LIB` and its body.
-pub const LIB: &str = r#"
+/// What every script of the Redis store starts with (the callback store's too): the argument
+/// reader and the server's clock.
+pub(super) const BASE: &str = r#"
 local argi = 0
 local function arg()
   argi = argi + 1
@@ -82,6 +87,11 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+"#;
+
+/// Functions shared by the scripts below; each script is a first line (flags, see [`GROWS`]),
+/// [`BASE`], `LIB` and its body.
+pub const LIB: &str = r#"
 
 local function hold_exp(v)
   return tonumber(string.match(v, '^(%d+)')) or 0
@@ -167,9 +177,11 @@ local function phone_drop(hkey, hold, number, field)
   end)
 end
 
--- A code not held (live) on this number: the caller's random candidates first, then a walk
--- from the first one (among holds+1 consecutive codes one is free).
-local function free_code(key, len, cap, cands, now)
+-- A code not held (live) on this number, from the `cap` codes of `len` digits whose value
+-- starts at `low` (the code space, ids::CodeSpace): the caller's random candidates (all in
+-- the space) first, then a walk from the first one within the space (among holds+1
+-- consecutive codes one is free).
+local function free_code(key, len, low, cap, cands, now)
   local function free(c)
     local v = redis.call('HGET', key, 'c' .. c)
     return (not v) or hold_exp(v) <= now
@@ -177,21 +189,22 @@ local function free_code(key, len, cap, cands, now)
   for j = 1, #cands do
     if free(cands[j]) then return cands[j] end
   end
-  local v0 = tonumber(cands[1]) or 0
+  local v0 = tonumber(cands[1]) or low
   local fmt = '%0' .. len .. 'd'
   local holds = redis.call('HLEN', key)
   for k = 0, holds do
-    local c = string.format(fmt, (v0 + k) % cap)
+    local c = string.format(fmt, low + (v0 - low + k) % cap)
     if free(c) then return c end
   end
-  return string.format(fmt, v0 % cap)
+  return string.format(fmt, v0)
 end
 
 -- Reserves a number of the group whose round-robin key is KEYS[kr], per-phone index
 -- KEYS[kr+1] and number keys KEYS[kr+2 ..], in configured order (contract 5.1, the rules of
 -- store/pool.rs).
--- Reads its arguments: code length (0: exclusive), round robin (1/0), start, group size,
--- service id, phone, ttl ms, length of the number keys' common start, the phone's limit of
+-- Reads its arguments: code length (0: exclusive), the code space's lowest code and size,
+-- round robin (1/0), start, group size, service id, phone ('' when the app gave none: counted
+-- against no limit), ttl ms, length of the number keys' common start, the phone's limit of
 -- live reservations in the group (0: none), candidate count, candidates. The number keys are
 -- the whole group or a window of it: the group's numbers from index `start` on. Random allocation walks the keys from `start` (whole group) or from
 -- the first (window). Round robin walks from the group's position; a window walks only the
@@ -200,6 +213,8 @@ end
 -- and 'phone-limit' when the phone already holds its limit.
 local function reserve(kr, now)
   local code_len = tonumber(arg())
+  local code_low = tonumber(arg())
+  local cap = tonumber(arg())
   local rr = arg() == '1'
   local start = tonumber(arg())
   local first = start
@@ -216,7 +231,7 @@ local function reserve(kr, now)
   local n = #KEYS - kr - 1
   if n <= 0 or total < n then return nil end
   local held = nil
-  if per_phone > 0 then
+  if per_phone > 0 and phone ~= '' then
     held = phone_live(phones, phone, now)
     if #held >= per_phone then return nil, 'phone-limit' end
   end
@@ -236,8 +251,6 @@ local function reserve(kr, now)
     start = 0
   end
   local hold = string.format('%.0f', now + ttl) .. ' ' .. sid .. ' ' .. phone
-  local cap = 0
-  if code_len > 0 then cap = 10 ^ code_len end
   -- The first pass trusts counts that may include expired holds; the second purges them.
   for pass = 0, 1 do
     for k = 0, walk - 1 do
@@ -254,7 +267,7 @@ local function reserve(kr, now)
         if code_len == 0 then
           if redis.call('HLEN', key) == 0 or purge(key, now) == 0 then field = 'x' end
         elseif redis.call('HLEN', key) < cap then
-          field = 'c' .. free_code(key, code_len, cap, cands, now)
+          field = 'c' .. free_code(key, code_len, code_low, cap, cands, now)
         end
       end
       if field then
@@ -417,6 +430,24 @@ redis.call('DEL', KEYS[1])
 return 1
 "#;
 
+/// Deletes one key of a record the requester may use (per-service storage), and drops it from
+/// the record's key order. KEYS: data. ARGV: has requester, requester, key. Returns 0 when the
+/// record or the key is missing (or not theirs).
+pub const DELETE_KEY: &str = r#"
+local has_req = arg() == '1'
+local req = arg()
+local k = arg()
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if not may_access(redis.call('HGET', KEYS[1], '\0o'), has_req, req) then return 0 end
+if redis.call('HDEL', KEYS[1], k) == 0 then return 0 end
+local kept = {}
+for name in string.gmatch(redis.call('HGET', KEYS[1], '\0k') or '', '([^%z]*)%z') do
+  if name ~= k then kept[#kept + 1] = name .. '\0' end
+end
+redis.call('HSET', KEYS[1], '\0k', table.concat(kept))
+return 1
+"#;
+
 /// Sets the ORS session of a live service. KEYS: service. ARGV: encoded session.
 pub const SET_ORS: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -450,9 +481,13 @@ return rec
 
 /// Finds the live hold a call matches and releases it, returning its service id; or counts
 /// the failure with the number and returns nil; or, when the number's failure window is full,
-/// tries nothing and returns the window's remaining milliseconds (an integer).
+/// tries nothing and returns the window's remaining milliseconds (an integer); or, for a call
+/// without a code on a number with several live coded holds, releases and counts nothing and
+/// returns 'ambiguous' (contract 5.3: without a code, the number's only live hold matches,
+/// unless the service requires a code).
 /// KEYS: number, its group's per-phone index, its failure count. ARGV: code or '', phone given
-/// (1/0), phone, the number, the failures allowed in a window (0: no limit).
+/// (1/0), phone, the number, the failures allowed in a window (0: no limit), code required
+/// (1/0). A hold made without a phone matches whatever phone the call names.
 /// A failure opens the window on a number with live holds: it lasts as long as the number key
 /// (which expires with its latest hold); a number without holds has nothing to guess.
 pub const MATCH: &str = r#"
@@ -464,6 +499,7 @@ local has_phone = arg() == '1'
 local phone = arg()
 local number = arg()
 local max_failed = tonumber(arg())
+local require_code = arg() == '1'
 if max_failed > 0 and (tonumber(redis.call('GET', fkey)) or 0) >= max_failed then
   local left = redis.call('PTTL', fkey)
   if left > 0 then return left end
@@ -479,7 +515,9 @@ local function fail()
   return false
 end
 local function phone_ok(v)
-  return (not has_phone) or hold_phone(v) == phone
+  if not has_phone then return true end
+  local p = hold_phone(v)
+  return p == '' or p == phone
 end
 local x = redis.call('HGET', key, 'x')
 if x and hold_exp(x) > now then
@@ -488,7 +526,20 @@ if x and hold_exp(x) > now then
   phone_drop(KEYS[2], x, number, 'x')
   return hold_sid(x)
 end
-if code == '' then return fail() end
+if code == '' then
+  if require_code then return fail() end
+  -- Stops at the second live coded hold: a busy number costs no more than a quiet one.
+  local all = redis.call('HGETALL', key)
+  local found = nil
+  for j = 1, #all, 2 do
+    if string.sub(all[j], 1, 1) == 'c' and hold_exp(all[j + 1]) > now then
+      if found then return 'ambiguous' end
+      found = string.sub(all[j], 2)
+    end
+  end
+  if not found then return fail() end
+  code = found
+end
 local f = 'c' .. code
 local v = redis.call('HGET', key, f)
 if not v or hold_exp(v) <= now or not phone_ok(v) then return fail() end

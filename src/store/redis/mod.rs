@@ -5,7 +5,9 @@
 //! Layout: `keys` (the key layout: which key holds what), `codec` (records as hash fields and
 //! strings), `conn` (connections, single or cluster, and the timeout on every operation), `lua`
 //! (the scripts that make operations atomic), `reserve` (reservation windows over a group's
-//! numbers) and `ops` (the [`Store`](crate::store::Store) implementation).
+//! numbers), `ops` (the [`Store`](crate::store::Store) implementation) and `callbacks` (the
+//! callback records' [`CallbackStore`](crate::store::callback::CallbackStore), with its own keys
+//! and scripts).
 //!
 //! # Round trips
 //!
@@ -14,6 +16,7 @@
 //! the service and its data (two other slots) are written concurrently: two round trips.
 //! Reads are one command; `touch_service` is two commands sent together (one round trip).
 
+mod callbacks;
 mod codec;
 mod conn;
 mod keys;
@@ -22,6 +25,7 @@ mod ops;
 mod reserve;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +48,50 @@ pub struct RedisStore {
     number_keys: HashMap<String, NumberKeys>,
 }
 
+/// Why a Redis store cannot be built from its configuration; the message starts with the key
+/// path.
+#[derive(Debug)]
+pub enum RedisConfigError {
+    /// `gms.storage.url` is not a Redis URL.
+    Url(redis::RedisError),
+    /// `gms.storage.cluster` does not make a cluster client.
+    Cluster(redis::RedisError),
+    /// `gms.storage.prefix` holds `{` or `}`.
+    Prefix(String),
+    /// A `gms.resources` group name holds `{` or `}`.
+    GroupName(String),
+    /// An access number of a group holds a NUL character.
+    NulInNumber {
+        /// The group.
+        group: String,
+        /// The number.
+        number: String,
+    },
+}
+
+impl fmt::Display for RedisConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisConfigError::Url(e) => write!(f, "gms.storage.url: {e}"),
+            RedisConfigError::Cluster(e) => write!(f, "gms.storage.cluster: {e}"),
+            RedisConfigError::Prefix(prefix) => {
+                write!(f, "gms.storage.prefix: '{prefix}' may not contain {{ or }}")
+            }
+            RedisConfigError::GroupName(group) => write!(
+                f,
+                "gms.resources.{group}: with the Redis store a group name may not contain {{ or }}"
+            ),
+            RedisConfigError::NulInNumber { group, number } => write!(
+                f,
+                "gms.resources.{group}: '{}' contains a NUL character",
+                number.escape_debug()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RedisConfigError {}
+
 impl RedisStore {
     /// A store on one Redis server (`redis://[user:password@]host:port/db`, or `rediss://` for
     /// TLS verified against the system's trust store). `resources` are the configured
@@ -54,8 +102,8 @@ impl RedisStore {
         prefix: &str,
         timeout: Duration,
         resources: &HashMap<String, Arc<[String]>>,
-    ) -> Result<RedisStore, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("gms.storage.url: {e}"))?;
+    ) -> Result<RedisStore, RedisConfigError> {
+        let client = redis::Client::open(url).map_err(RedisConfigError::Url)?;
         RedisStore::new(Target::Single(client), prefix, timeout, resources)
     }
 
@@ -65,7 +113,7 @@ impl RedisStore {
         prefix: &str,
         timeout: Duration,
         resources: &HashMap<String, Arc<[String]>>,
-    ) -> Result<RedisStore, String> {
+    ) -> Result<RedisStore, RedisConfigError> {
         let client = ClusterClient::builder(nodes.iter().map(String::as_str))
             .connection_timeout(timeout)
             .response_timeout(timeout)
@@ -73,7 +121,7 @@ impl RedisStore {
             .min_retry_wait(20)
             .max_retry_wait(200)
             .build()
-            .map_err(|e| format!("gms.storage.cluster: {e}"))?;
+            .map_err(RedisConfigError::Cluster)?;
         RedisStore::new(Target::Cluster(client), prefix, timeout, resources)
     }
 
@@ -82,27 +130,23 @@ impl RedisStore {
         prefix: &str,
         timeout: Duration,
         resources: &HashMap<String, Arc<[String]>>,
-    ) -> Result<RedisStore, String> {
+    ) -> Result<RedisStore, RedisConfigError> {
         if prefix.contains(['{', '}']) {
             // The prefix would become every key's hash tag (or split the tags of keys that
             // one script changes together).
-            return Err(format!(
-                "gms.storage.prefix: '{prefix}' may not contain {{ or }}"
-            ));
+            return Err(RedisConfigError::Prefix(prefix.to_string()));
         }
         let mut groups = HashMap::new();
         let mut number_keys = HashMap::new();
         for (group, numbers) in resources {
             if group.contains(['{', '}']) {
-                return Err(format!(
-                    "gms.resources.{group}: with the Redis store a group name may not contain {{ or }}"
-                ));
+                return Err(RedisConfigError::GroupName(group.clone()));
             }
             if let Some(n) = numbers.iter().find(|n| n.contains('\0')) {
-                return Err(format!(
-                    "gms.resources.{group}: '{}' contains a NUL character",
-                    n.escape_debug()
-                ));
+                return Err(RedisConfigError::NulInNumber {
+                    group: group.clone(),
+                    number: n.clone(),
+                });
             }
             let keys = GroupKeys::new(prefix, group, numbers.clone());
             for (n, k) in numbers.iter().zip(keys.per_number(prefix, group)) {
@@ -136,7 +180,7 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(err.starts_with("gms.storage.prefix"), "{err}");
+        assert!(err.to_string().starts_with("gms.storage.prefix"), "{err}");
     }
 
     #[test]

@@ -260,11 +260,13 @@ impl Store for RedisStore {
                         .arg(has_phone)
                         .arg(phone)
                         .arg(&call.number)
-                        .arg(call.max_failed),
+                        .arg(call.max_failed)
+                        .arg(if call.require_code { "1" } else { "0" }),
                 )
                 .await?;
             match v {
                 RValue::Nil => Ok(MatchOutcome::NoMatch),
+                RValue::BulkString(b) if b == b"ambiguous" => Ok(MatchOutcome::Ambiguous),
                 RValue::BulkString(b) => Uuid::try_parse_ascii(&b)
                     .map(MatchOutcome::Matched)
                     .map_err(|_| damaged("hold")),
@@ -364,6 +366,25 @@ impl Store for RedisStore {
         .await
     }
 
+    async fn delete_data_key(&self, id: &str, owner: Option<&str>, key: &str) -> StoreResult<bool> {
+        let data_key = self.data_key(id);
+        let (has, who) = owner_args(owner);
+        self.bounded(async {
+            let n: i64 = self
+                .invoke(
+                    self.scripts
+                        .delete_key
+                        .key(&data_key)
+                        .arg(has)
+                        .arg(who)
+                        .arg(key),
+                )
+                .await?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn get_status(&self, id: Uuid) -> StoreResult<Option<StatusEntry>> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.status_key(id));
@@ -400,6 +421,11 @@ impl Store for RedisStore {
         .await
     }
 
+    /// This store: the callback records live in the same Redis (`callbacks/`).
+    fn callbacks(&self) -> &dyn crate::store::callback::CallbackStore {
+        self
+    }
+
     /// Holds: one script call per [`USAGE_CHUNK`] numbers of a group (a group's keys share a
     /// slot), all sent together; each reads its numbers' holds, so the cost is O(numbers +
     /// live holds). Live services: `None`. Service records are keys of their own, spread over
@@ -410,48 +436,53 @@ impl Store for RedisStore {
     fn start_upkeep(&self) {}
 
     async fn usage(&self, groups: &HashMap<String, Arc<[String]>>) -> StoreResult<Usage> {
-        let calls = groups.iter().flat_map(|(group, numbers)| {
-            let base = number_base(&self.prefix, group);
-            numbers.chunks(USAGE_CHUNK).map(move |chunk| {
-                let mut inv = self.scripts.usage.prepare_invoke();
-                for n in chunk {
-                    inv.key(format!("{base}{n}"));
+        // The groups' calls all go out together: one round trip, however many groups.
+        let counts = groups.iter().map(|(group, numbers)| async move {
+            Ok::<_, crate::store::StoreError>((
+                group.clone(),
+                self.group_use(group, numbers).await?,
+            ))
+        });
+        let mut out = Vec::with_capacity(groups.len());
+        for r in futures::future::join_all(counts).await {
+            out.push(r?);
+        }
+        Ok(Usage {
+            live_services: None,
+            groups: out,
+            data_bytes: None,
+        })
+    }
+
+    async fn group_use(&self, group: &str, numbers: &Arc<[String]>) -> StoreResult<Vec<NumberUse>> {
+        let base = number_base(&self.prefix, group);
+        let calls = numbers.chunks(USAGE_CHUNK).map(|chunk| {
+            let mut inv = self.scripts.usage.prepare_invoke();
+            for n in chunk {
+                inv.key(format!("{base}{n}"));
+            }
+            async move {
+                let counts: Vec<u64> = self.invoke(&inv).await?;
+                if counts.len() != 2 * chunk.len() {
+                    return Err(damaged("usage reply"));
                 }
-                async move {
-                    let counts: Vec<u64> = self.invoke(&inv).await?;
-                    if counts.len() != 2 * chunk.len() {
-                        return Err(damaged("usage reply"));
-                    }
-                    let uses = counts.chunks(2).map(|c| NumberUse {
+                Ok(counts
+                    .chunks(2)
+                    .map(|c| NumberUse {
                         exclusive: c[0] == 1,
                         coded: c[1],
-                    });
-                    Ok((group, uses.collect::<Vec<_>>()))
-                }
-            })
+                    })
+                    .collect::<Vec<_>>())
+            }
         });
         let calls: Vec<_> = calls.collect();
         self.bounded(async {
-            let mut out: Vec<(String, Vec<NumberUse>)> = Vec::with_capacity(groups.len());
+            let mut out = Vec::with_capacity(numbers.len());
+            // Chunks come back in the group's order.
             for r in futures::future::join_all(calls).await {
-                let (group, uses) = r?;
-                match out.last_mut() {
-                    // Chunks of one group come one after another.
-                    Some((g, all)) if g == group => all.extend(uses),
-                    _ => out.push((group.clone(), uses)),
-                }
+                out.extend(r?);
             }
-            // A group without numbers made no call; it still has (empty) usage.
-            for (group, numbers) in groups {
-                if numbers.is_empty() {
-                    out.push((group.clone(), Vec::new()));
-                }
-            }
-            Ok(Usage {
-                live_services: None,
-                groups: out,
-                data_bytes: None,
-            })
+            Ok(out)
         })
         .await
     }

@@ -157,23 +157,25 @@ fn reserve_args(
         keys.extend(g.number_keys.iter().cloned());
         0
     };
-    let code_len = req.code_len.unwrap_or(0);
+    let (code_len, low, count) = req.code.map_or((0, 0, 0), |c| (c.len, c.low, c.count));
     let mut args: Vec<Vec<u8>> = vec![
         code_len.to_string().into_bytes(),
+        low.to_string().into_bytes(),
+        count.to_string().into_bytes(),
         if rr { b"1".to_vec() } else { b"0".to_vec() },
         start.to_string().into_bytes(),
         g.numbers.len().to_string().into_bytes(),
         service.hyphenated().to_string().into_bytes(),
-        req.phone.clone().into_bytes(),
+        req.phone.as_deref().unwrap_or("").as_bytes().to_vec(),
         ms(req.ttl).to_string().into_bytes(),
         g.base.len().to_string().into_bytes(),
         req.per_phone.to_string().into_bytes(),
     ];
-    match req.code_len {
-        Some(len) => {
+    match &req.code {
+        Some(space) => {
             args.push(CODE_CANDIDATES.to_string().into_bytes());
             for _ in 0..CODE_CANDIDATES {
-                args.push(crate::ids::access_code(len).into_bytes());
+                args.push(crate::ids::access_code(space).into_bytes());
             }
         }
         None => args.push(b"0".to_vec()),
