@@ -37,7 +37,8 @@ import sys
 import time
 
 # The issue's targets (16 part 5), medians of the rounds: the gateway's req/s over the named
-# baseline's. Scenarios 7 and 8 (2 and 1 on the Redis store) have none: reported only.
+# baseline's. Scenarios 7 and 8 (2 and 1 on the Redis store), 9 and 10 (the Callback Services
+# API, issue 18) have none: reported only.
 TARGETS = {
     1: ("pingora", 0.90),
     2: ("pingora", 0.70),
@@ -55,10 +56,12 @@ NAMES = {
     6: "ORS create (start+gms.start)",
     7: "create, urlencoded, Redis",
     8: "cached status, Redis",
+    9: "callback create, immediate",
+    10: "callback availability",
 }
 # What bare Pingora and nginx do for each scenario.
-BARE = {5: "proxy", 6: "proxy"}
-NGINX = {5: "proxy_pass", 6: "proxy_pass"}
+BARE = {5: "proxy", 6: "proxy", 9: "proxy"}
+NGINX = {5: "proxy_pass", 6: "proxy_pass", 9: "proxy_pass"}
 MEMORY_TARGET = 1024
 # A run is "disturbed" when more than this share of a core went to other programs.
 DISTURBED = 0.10
@@ -362,20 +365,24 @@ def table(path):
           f"{meta.get('rounds', '?')} round(s), each server once a round, wrk -t1 -c64, keep-alive")
     w("placement: server under test alone on core 0 (gateway threads: 1 | bare Pingora 1 thread | "
       "nginx 1 worker, no master); wrk and ors-sim (ORS x2 + backend echo, --threads 1) on core 1, "
-      "with redis-server (no persistence) for 7 and 8")
+      "with redis-server (no persistence) for 7, 8 and 10")
     w(f"gateway: commit {meta.get('commit', '?')}, per-address limits off ({meta.get('limits_gateway', '?')})")
     if before:
         w(f"before:  {meta['before']}, ({meta.get('limits_before', '?')})")
     w("bare Pingora (examples/bare_pingora): local = a ProxyHttp answering the gateway's bytes in "
       "request_filter; proxy = a ProxyHttp to the same backend")
+    w("9: the gateway starts an ORS session and sends its start request (2 upstream requests, plus the "
+      "store); Pingora and nginx proxy the POST to ORS's session start (1), as in 6. "
+      "10: Pingora and nginx answer the gateway's availability bytes")
     w("")
 
     runs = [r for r in recs if r.get("kind") == "run"]
     fails = [r for r in recs if r.get("kind") == "fail" and r.get("pass") != "callgrind"]
     cg_fails = [r for r in recs if r.get("kind") == "fail" and r.get("pass") == "callgrind"]
     cg_failed = False
+    cg_out = []
     if any(r.get("kind") == "cg" for r in recs) or cg_fails:
-        cg_failed = cg_table(cg_out := [], recs, cg_fails)
+        cg_failed = cg_table(cg_out, recs, cg_fails)
     if not runs and not fails and not any(r.get("kind") in ("memory", "memfail") for r in recs):
         out.extend(cg_out)
         print("\n".join(out))
@@ -505,8 +512,17 @@ def table(path):
     mem = [r for r in recs if r.get("kind") == "memory"]
     memfail = [r for r in recs if r.get("kind") in ("memfail", "error")]
     scale = [r for r in recs if r.get("kind") == "run" and r.get("phase") == "scale"]
-    if mem or memfail or scale:
+    cbmem = [r for r in recs if r.get("kind") == "cbmem"]
+    if mem or memfail or scale or cbmem:
         w("")
+    for m in cbmem:
+        what = "RSS" if m.get("store") == "memory" else "Redis used_memory"
+        w(f"memory per scheduled callback ({m.get('binary', 'gateway')}, {m.get('store')} store): "
+          f"{fmt_int(m['n'])} scheduled callbacks: {what} {m['before'] / 2**20:,.1f} MiB -> "
+          f"{m['after'] / 2**20:,.1f} MiB = {m['bytes_per_callback']:,.0f} bytes/callback   (reported)")
+        w(f"        (after 1,000 first; each its own customer number, over {m.get('slots')} buckets of "
+          f"5 minutes, created through the API at about {fmt_int(m.get('create_rps'))} req/s in "
+          f"{m.get('create_s', 0):.1f} s)")
     for r in memfail:
         failed = failed or r.get("binary", "gateway") == "gateway"
         what = f"memory/scale ({r.get('binary', 'gateway')})" if r["kind"] == "memfail" else "error"
@@ -711,7 +727,10 @@ def send(url, method, path, body_file, ctype, n):
         headers["Content-Length"] = "0"
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     for i in range(n):
-        conn.request(method, path, body=body, headers=headers)
+        # As req.lua: a body with `{n}` gets a fresh number each time (the pid keeps the
+        # warm-up's numbers apart from the measured ones).
+        b = body.replace(b"{n}", f"{os.getpid()}{i}".encode()) if body else body
+        conn.request(method, path, body=b, headers=headers)
         r = conn.getresponse()
         data = r.read()
         if r.status != 200:
