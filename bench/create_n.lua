@@ -7,8 +7,14 @@
 --                 creates are out, so that no create beyond N is ever sent
 --   BENCH_DONE_FILE  created when the N creates are answered: wrk's main thread sleeps for the
 --                 whole -d duration whatever its threads do, so bench/run then sends it SIGINT
+--   BENCH_EXPECT  what a create's 200 body holds (default "_access_code"; scheduled callbacks:
+--                 "SCHEDULED")
+--   BENCH_T0, BENCH_STEP, BENCH_SLOTS  (optional) the body is a template: create i (0, 1, ...)
+--                 gets i in place of `{n}` and, in place of `{t}`, the UTC time
+--                 BENCH_T0 + (i % BENCH_SLOTS) * BENCH_STEP seconds (e.g. 100,000 scheduled
+--                 callbacks spread over the buckets of a service, each with its own number)
 -- Run with ONE wrk thread (-t1): the counters are that thread's. A create answer is a 200
--- whose body holds "_access_code"; done() prints `BENCHJSON {...}` and exits non-zero unless
+-- whose body holds BENCH_EXPECT; done() prints `BENCHJSON {...}` and exits non-zero unless
 -- exactly N creates got a 200 and nothing failed.
 
 local n = tonumber(os.getenv("BENCH_N") or "")
@@ -20,8 +26,20 @@ f:close()
 local filler_path = os.getenv("BENCH_FILLER") or "/"
 local done_file = os.getenv("BENCH_DONE_FILE")
 
-local create = wrk.format("POST", path,
-  {["Host"] = "127.0.0.1", ["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+local expect = os.getenv("BENCH_EXPECT") or "_access_code"
+local t0 = tonumber(os.getenv("BENCH_T0") or "")
+local step = tonumber(os.getenv("BENCH_STEP") or "0")
+local slots = tonumber(os.getenv("BENCH_SLOTS") or "1")
+local head = {["Host"] = "127.0.0.1", ["Content-Type"] = "application/x-www-form-urlencoded"}
+local fixed = wrk.format("POST", path, head, body)
+
+-- Create i's request: the fixed one, or the template filled in.
+local function create_req(i)
+  if not t0 then return fixed end
+  local at = os.date("!%Y-%m-%dT%H:%M:%S.000Z", t0 + (i % slots) * step)
+  local b = string.gsub(string.gsub(body, "{n}", tostring(i)), "{t}", at)
+  return wrk.format("POST", path, head, b)
+end
 local filler = wrk.format("GET", filler_path, {["Host"] = "127.0.0.1"})
 
 sent = 0       -- creates sent
@@ -39,18 +57,18 @@ verify_call = true
 function request()
   if verify_call then
     verify_call = false
-    return create
+    return fixed
   end
   if sent < n then
     sent = sent + 1
-    return create
+    return create_req(sent - 1)
   end
   return filler
 end
 
 function response(status, headers, body)
   if status == 200 then
-    if string.find(body, "_access_code", 1, true) then
+    if string.find(body, expect, 1, true) then
       created = created + 1
     else
       other_ok = other_ok + 1

@@ -4,6 +4,9 @@
 --   BENCH_PATH    request path (default /)
 --   BENCH_BODY    file holding the request body (optional; POST without one sends an empty body)
 --   BENCH_CTYPE   Content-Type of the body (optional)
+--   A body holding `{n}` gets a fresh number there in every request (1, 2, ...; per wrk
+--   thread), e.g. a distinct customer number per callback create; other bodies are sent as they
+--   are, without a Lua call per request.
 -- done() prints one line `BENCHJSON {...}` (throughput, latency percentiles, counts) and exits
 -- non-zero, with a message on stderr, when any answer was not a 200 or any socket error occurred.
 
@@ -24,6 +27,16 @@ elseif method == "POST" then
 end
 if ctype and ctype ~= "" then
   wrk.headers["Content-Type"] = ctype
+end
+
+if string.find(wrk.body or "", "{n}", 1, true) then
+  local template = wrk.body
+  local counter = 0
+  function request()
+    counter = counter + 1
+    local body = string.gsub(template, "{n}", tostring(counter))
+    return wrk.format(nil, nil, nil, body)
+  end
 end
 
 -- Per-thread state (each wrk thread runs its own copy of this script).
