@@ -97,23 +97,72 @@ pub fn parse_local(s: &str) -> Result<DateTime, TimeFormatError> {
 /// The one emitted form of an instant, `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds
 /// truncated; GMS: §1.2).
 pub fn format_utc(ts: Timestamp) -> String {
-    let mut s = format_local(TimeZone::UTC.to_datetime(ts));
-    s.push('Z');
+    let mut s = String::with_capacity(24);
+    write_utc(&mut s, ts);
     s
 }
 
 /// A local time without a zone, `YYYY-MM-DDTHH:MM:SS.mmm` (capacity periods, V2 `localTime`).
 pub fn format_local(dt: DateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.millisecond()
-    )
+    let mut s = String::with_capacity(23);
+    write_local(&mut s, dt);
+    s
+}
+
+/// Appends [`format_utc`]'s form of `ts` to `out` (replies that list many instants write them
+/// into one buffer).
+pub fn write_utc(out: &mut String, ts: Timestamp) {
+    write_local(out, TimeZone::UTC.to_datetime(ts));
+    out.push('Z');
+}
+
+/// Appends [`format_local`]'s form of `dt` to `out`: digits written directly, not through
+/// `core::fmt` (an availability reply writes hundreds of them).
+pub fn write_local(out: &mut String, dt: DateTime) {
+    let mut b = format_fields(dt);
+    let from = match u16::try_from(dt.year()) {
+        Ok(year @ 0..=9999) => {
+            b[..4].copy_from_slice(&digits4(year));
+            0
+        }
+        // Years outside 0000..=9999 never reach the wire (see WIRE_MIN); written as before.
+        _ => {
+            out.push_str(&format!("{:04}", dt.year()));
+            4
+        }
+    };
+    // Every byte is an ASCII digit or separator.
+    out.push_str(std::str::from_utf8(&b[from..]).unwrap_or_default());
+}
+
+/// `????-MM-DDTHH:MM:SS.mmm` for `dt`: every field but the year, as ASCII bytes.
+fn format_fields(dt: DateTime) -> [u8; 23] {
+    // jiff keeps each field in range (month 1..=12, ..., millisecond 0..=999).
+    let two = |v: i8| digits2(v as u8);
+    let (mo, d, h, mi, s) = (
+        two(dt.month()),
+        two(dt.day()),
+        two(dt.hour()),
+        two(dt.minute()),
+        two(dt.second()),
+    );
+    let ms = digits4(dt.millisecond() as u16);
+    [
+        b'?', b'?', b'?', b'?', b'-', mo[0], mo[1], b'-', d[0], d[1], b'T', h[0], h[1], b':',
+        mi[0], mi[1], b':', s[0], s[1], b'.', ms[1], ms[2], ms[3],
+    ]
+}
+
+/// `v` (0..=99) as two ASCII digits.
+fn digits2(v: u8) -> [u8; 2] {
+    [b'0' + v / 10 % 10, b'0' + v % 10]
+}
+
+/// `v` (0..=9999) as four ASCII digits.
+fn digits4(v: u16) -> [u8; 4] {
+    let (hi, lo) = ((v / 100 % 100) as u8, (v % 100) as u8);
+    let (hi, lo) = (digits2(hi), digits2(lo));
+    [hi[0], hi[1], lo[0], lo[1]]
 }
 
 /// An instant from epoch milliseconds (V2 `start-ms`/`end-ms`), within years 0001..9999.
@@ -450,6 +499,81 @@ mod tests {
         assert_eq!(format_utc(paris), "2026-07-01T07:00:00.250Z");
         // Emitted values parse back to themselves.
         assert_eq!(parse_instant(&format_utc(paris)), Ok(paris));
+    }
+
+    /// The digit writer against jiff's own formatting (`{:.3}` truncates to milliseconds):
+    /// year, month and leap-day boundaries, the ends of the wire range, and a pseudo-random
+    /// sweep over it; local times in zones east and west of UTC too.
+    #[test]
+    fn written_instants_match_jiff() {
+        let mut instants: Vec<Timestamp> = [
+            "0001-01-01T00:00:00Z",
+            "0001-12-31T23:59:59.999Z",
+            "0999-12-31T23:59:59.999999999Z",
+            "1000-01-01T00:00:00Z",
+            "1900-02-28T23:59:59.999Z",
+            "1900-03-01T00:00:00Z",
+            "1969-12-31T23:59:59.999Z",
+            "1970-01-01T00:00:00Z",
+            "1999-12-31T23:59:59.999Z",
+            "2000-02-29T12:34:56.789Z",
+            "2000-12-31T23:59:59.999Z",
+            "2024-02-29T00:00:00Z",
+            "2025-12-31T23:59:59.999Z",
+            "2026-01-01T00:00:00.001Z",
+            "2027-03-01T00:00:00Z",
+            "2028-02-29T23:59:59.999Z",
+            "2100-02-28T23:59:59.999Z",
+            "2100-03-01T00:00:00Z",
+            "9999-12-30T21:59:59.999Z",
+        ]
+        .iter()
+        .map(|s| utc(s))
+        .chain([WIRE_MAX])
+        .collect();
+        // Every month start and end of two years, one a leap year.
+        for year in [2027, 2028] {
+            for month in 1..=12 {
+                let first = Date::new(year, month, 1).unwrap();
+                let start = TimeZone::UTC.to_timestamp(first.at(0, 0, 0, 0)).unwrap();
+                instants.push(start);
+                instants.push(start - SignedDuration::from_nanos(1));
+            }
+        }
+        // A fixed pseudo-random sweep (LCG) over the wire range, nanoseconds included.
+        let (lo, hi) = (WIRE_MIN.as_second(), WIRE_MAX.as_second());
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let secs = lo + (x >> 11) as i64 % (hi - lo);
+            let nanos = (x % 1_000_000_000) as i32;
+            instants.push(Timestamp::new(secs, nanos).unwrap());
+        }
+        let zones = [
+            TimeZone::UTC,
+            time_zone("Europe/Paris").unwrap(),
+            time_zone("America/New_York").unwrap(),
+            time_zone("Pacific/Kiritimati").unwrap(),
+        ];
+        let mut buf = String::new();
+        for ts in instants {
+            assert_eq!(format_utc(ts), format!("{ts:.3}"), "{ts}");
+            for tz in &zones {
+                let dt = tz.to_datetime(ts);
+                assert_eq!(format_local(dt), format!("{dt:.3}"), "{ts} in {tz:?}");
+            }
+            // Appending keeps what the buffer held.
+            buf.clear();
+            buf.push_str("x");
+            write_utc(&mut buf, ts);
+            assert_eq!(buf[1..], format_utc(ts));
+        }
+        // West of UTC at the start of the wire range the local year is 0000 (core::fmt's form).
+        let ny = time_zone("America/New_York").unwrap();
+        assert_eq!(
+            format_local(ny.to_datetime(WIRE_MIN)),
+            "0000-12-31T19:03:58.000"
+        );
     }
 
     #[test]
