@@ -564,7 +564,7 @@ mod tests {
             }
             // Appending keeps what the buffer held.
             buf.clear();
-            buf.push_str("x");
+            buf.push('x');
             write_utc(&mut buf, ts);
             assert_eq!(buf[1..], format_utc(ts));
         }
