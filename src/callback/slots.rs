@@ -11,12 +11,11 @@ use std::collections::BTreeMap;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
 
 use super::error::ParamError;
 use super::query::AvailabilityRequest;
 use super::rules::SlotRules;
-use super::time::{format_local, format_utc, zone_name};
+use super::time::{format_utc, write_local, write_utc, zone_name};
 
 /// The most slots one availability reply lists (ours: §6.2, §13 Q16).
 pub const MAX_SLOTS: u32 = 2000;
@@ -54,32 +53,6 @@ pub struct Slot {
     pub total: u32,
 }
 
-/// The V2 availability reply (§6.2, GMS: research §1.6).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AvailabilityV2 {
-    /// The bucket length in minutes.
-    #[serde(rename = "durationMin")]
-    pub duration_min: u32,
-    /// The zone of every `localTime`.
-    pub timezone: String,
-    /// The slots, in time order.
-    pub slots: Vec<SlotV2>,
-}
-
-/// One slot of an [`AvailabilityV2`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SlotV2 {
-    /// The slot start, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-    pub utc_time: String,
-    /// The slot start in the reply's zone, `YYYY-MM-DDTHH:MM:SS.mmm`.
-    pub local_time: String,
-    /// Room left.
-    pub capacity: u32,
-    /// The bucket's capacity.
-    pub total: u32,
-}
-
 impl SlotRules {
     /// The window of an availability request at `now` (§6.2): its range with start rounded up
     /// to a bucket boundary, at most [`MAX_SLOTS`] slots.
@@ -103,15 +76,15 @@ impl SlotRules {
         self.candidate_iter(window, now).collect()
     }
 
-    /// The slots to list among `candidates`, given the booked count per bucket start: those
-    /// with room (all, with `report-busy`), at most `window.limit`.
-    pub fn pick(
-        &self,
-        window: &SlotWindow,
-        candidates: &[Candidate],
-        booked: impl Fn(Timestamp) -> u32,
-    ) -> Vec<Slot> {
-        pick_from(window, candidates.iter().copied(), booked)
+    /// The slots to list among `candidates`, given `booked[i]`, the booked count of
+    /// `candidates[i]`'s bucket (0 where missing): those with room (all, with `report-busy`),
+    /// at most `window.limit`.
+    pub fn pick(&self, window: &SlotWindow, candidates: &[Candidate], booked: &[u32]) -> Vec<Slot> {
+        let counted = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (*c, booked.get(i).copied().unwrap_or(0)));
+        pick_from(window, counted)
     }
 
     /// [`SlotRules::candidates`] then [`SlotRules::pick`], lazily: for a store that answers
@@ -123,11 +96,14 @@ impl SlotRules {
         now: Timestamp,
         booked: impl Fn(Timestamp) -> u32,
     ) -> Vec<Slot> {
-        pick_from(window, self.candidate_iter(window, now), booked)
+        let counted = self
+            .candidate_iter(window, now)
+            .map(|c| (c, booked(c.start)));
+        pick_from(window, counted)
     }
 
-    /// The V1 reply (and the `availability` of a refusal): slot start -> free count, only
-    /// slots with room, keys in time order.
+    /// The `availability` of a refusal (§3.4): slot start -> free count, only slots with room,
+    /// keys in time order; [`SlotRules::v1_json`] writes the same object.
     pub fn v1(slots: &[Slot]) -> BTreeMap<String, u32> {
         slots
             .iter()
@@ -136,22 +112,55 @@ impl SlotRules {
             .collect()
     }
 
-    /// The V2 reply, local times in `tz` (V2 `timezone`), else the buckets' zone.
-    pub fn v2(&self, slots: &[Slot], tz: Option<&TimeZone>) -> AvailabilityV2 {
-        let tz = tz.unwrap_or(self.buckets.timezone());
-        AvailabilityV2 {
-            duration_min: self.buckets.minutes(),
-            timezone: zone_name(tz).to_string(),
-            slots: slots
-                .iter()
-                .map(|slot| SlotV2 {
-                    utc_time: format_utc(slot.start),
-                    local_time: format_local(tz.to_datetime(slot.start)),
-                    capacity: slot.free,
-                    total: slot.total,
-                })
-                .collect(),
+    /// The V1 availability reply: the JSON object of [`SlotRules::v1`], written directly.
+    /// Slots come in time order with distinct starts (bucket starts are whole milliseconds),
+    /// and the keys are fixed-width ASCII that sort as their times do, so this is the map's
+    /// order and no key needs escaping.
+    pub fn v1_json(slots: &[Slot]) -> String {
+        let mut out = String::with_capacity(2 + slots.len() * 32);
+        out.push('{');
+        for slot in slots.iter().filter(|slot| slot.free > 0) {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push('"');
+            write_utc(&mut out, slot.start);
+            out.push_str("\":");
+            out.push_str(itoa::Buffer::new().format(slot.free));
         }
+        out.push('}');
+        out
+    }
+
+    /// The V2 availability reply (§6.2, GMS: research §1.6), local times in `tz` (V2
+    /// `timezone`), else the buckets' zone: `{"durationMin","timezone","slots":[{"utcTime",
+    /// "localTime","capacity","total"}]}`, written directly (times are ASCII digits).
+    pub fn v2_json(&self, slots: &[Slot], tz: Option<&TimeZone>) -> String {
+        let tz = tz.unwrap_or(self.buckets.timezone());
+        let mut n = itoa::Buffer::new();
+        let mut out = String::with_capacity(64 + slots.len() * 100);
+        out.push_str("{\"durationMin\":");
+        out.push_str(n.format(self.buckets.minutes()));
+        out.push_str(",\"timezone\":");
+        // A zone name is not ours to trust as JSON-safe: serde_json writes it.
+        out.push_str(&serde_json::Value::from(zone_name(tz)).to_string());
+        out.push_str(",\"slots\":[");
+        for (i, slot) in slots.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"utcTime\":\"");
+            write_utc(&mut out, slot.start);
+            out.push_str("\",\"localTime\":\"");
+            write_local(&mut out, tz.to_datetime(slot.start));
+            out.push_str("\",\"capacity\":");
+            out.push_str(n.format(slot.free));
+            out.push_str(",\"total\":");
+            out.push_str(n.format(slot.total));
+            out.push('}');
+        }
+        out.push_str("]}");
+        out
     }
 
     /// [`SlotRules::candidates`] as they come: the bucket starts inside each open period
@@ -186,16 +195,13 @@ impl SlotRules {
     }
 }
 
-/// The slots with room among `candidates` (all, with `report-busy`), at most `window.limit`.
-fn pick_from(
-    window: &SlotWindow,
-    candidates: impl Iterator<Item = Candidate>,
-    booked: impl Fn(Timestamp) -> u32,
-) -> Vec<Slot> {
-    candidates
-        .map(|c| Slot {
+/// The slots with room among the candidates with their booked counts (all, with
+/// `report-busy`), at most `window.limit`.
+fn pick_from(window: &SlotWindow, counted: impl Iterator<Item = (Candidate, u32)>) -> Vec<Slot> {
+    counted
+        .map(|(c, booked)| Slot {
             start: c.start,
-            free: c.total.saturating_sub(booked(c.start)),
+            free: c.total.saturating_sub(booked),
             total: c.total,
         })
         .filter(|slot| slot.free > 0 || window.report_busy)
@@ -230,7 +236,19 @@ mod tests {
     fn v1(rules: &SlotRules, pairs: &[(&str, &str)], now: &str) -> BTreeMap<String, u32> {
         let now = utc(now);
         let window = rules.window(&request(pairs, Version::V1), now).unwrap();
-        SlotRules::v1(&rules.free_slots(&window, now, |_| 0))
+        let slots = rules.free_slots(&window, now, |_| 0);
+        let map = SlotRules::v1(&slots);
+        // The reply written directly is the map's JSON, byte for byte.
+        assert_eq!(
+            SlotRules::v1_json(&slots),
+            serde_json::to_string(&map).unwrap()
+        );
+        map
+    }
+
+    /// The V2 reply as JSON.
+    fn v2(rules: &SlotRules, slots: &[Slot], tz: Option<&TimeZone>) -> serde_json::Value {
+        serde_json::from_str(&rules.v2_json(slots, tz)).unwrap()
     }
 
     fn keys(map: &BTreeMap<String, u32>) -> Vec<&str> {
@@ -345,8 +363,12 @@ mod tests {
             .unwrap();
         let slots = rules.free_slots(&window, now, count);
         assert_eq!(
-            serde_json::to_string(&SlotRules::v1(&slots)).unwrap(),
+            SlotRules::v1_json(&slots),
             r#"{"2026-03-02T14:00:00.000Z":2,"2026-03-02T14:10:00.000Z":3,"2026-03-02T14:15:00.000Z":3}"#
+        );
+        assert_eq!(
+            SlotRules::v1_json(&slots),
+            serde_json::to_string(&SlotRules::v1(&slots)).unwrap()
         );
         let busy = request(
             &[("max-time-slots", "3"), ("report-busy", "true")],
@@ -354,7 +376,7 @@ mod tests {
         );
         let slots = rules.free_slots(&rules.window(&busy, now).unwrap(), now, count);
         assert_eq!(
-            serde_json::to_string(&rules.v2(&slots, None)).unwrap(),
+            rules.v2_json(&slots, None),
             concat!(
                 r#"{"durationMin":5,"timezone":"UTC","slots":["#,
                 r#"{"utcTime":"2026-03-02T14:00:00.000Z","localTime":"2026-03-02T14:00:00.000","capacity":2,"total":3},"#,
@@ -382,16 +404,22 @@ mod tests {
             .window(&request(&[("max-time-slots", "2")], Version::V2), now)
             .unwrap();
         let slots = rules.free_slots(&window, now, |_| 0);
-        let reply = rules.v2(&slots, None);
-        assert_eq!(reply.duration_min, 15);
-        assert_eq!(reply.timezone, "Europe/Paris");
-        assert_eq!(reply.slots[0].utc_time, "2026-03-02T08:00:00.000Z");
-        assert_eq!(reply.slots[0].local_time, "2026-03-02T09:00:00.000");
-        assert_eq!(reply.slots[1].local_time, "2026-03-02T09:15:00.000");
+        let reply = v2(&rules, &slots, None);
+        assert_eq!(reply["durationMin"], 15);
+        assert_eq!(reply["timezone"], "Europe/Paris");
+        assert_eq!(reply["slots"][0]["utcTime"], "2026-03-02T08:00:00.000Z");
+        assert_eq!(reply["slots"][0]["localTime"], "2026-03-02T09:00:00.000");
+        assert_eq!(reply["slots"][1]["localTime"], "2026-03-02T09:15:00.000");
         let ny = time_zone("America/New_York").unwrap();
-        let reply = rules.v2(&slots, Some(&ny));
-        assert_eq!(reply.timezone, "America/New_York");
-        assert_eq!(reply.slots[0].local_time, "2026-03-02T03:00:00.000");
+        let reply = v2(&rules, &slots, Some(&ny));
+        assert_eq!(reply["timezone"], "America/New_York");
+        assert_eq!(reply["slots"][0]["localTime"], "2026-03-02T03:00:00.000");
+        // No slots: an empty list.
+        assert_eq!(
+            rules.v2_json(&[], Some(&ny)),
+            r#"{"durationMin":15,"timezone":"America/New_York","slots":[]}"#
+        );
+        assert_eq!(SlotRules::v1_json(&[]), "{}");
     }
 
     #[test]
@@ -448,11 +476,12 @@ mod tests {
             Version::V2,
         );
         let slots = rules.free_slots(&rules.window(&req, now).unwrap(), now, |_| 0);
-        let local: Vec<_> = rules
-            .v2(&slots, None)
-            .slots
-            .into_iter()
-            .map(|s| s.local_time)
+        let reply = v2(&rules, &slots, None);
+        let local: Vec<_> = reply["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["localTime"].as_str().unwrap())
             .collect();
         assert_eq!(
             local,
@@ -555,9 +584,15 @@ mod tests {
             .map(|(i, c)| (rules.bucket_key(c.start), (i % 3) as u32))
             .collect();
         let booked = |b: Timestamp| counts.get(&rules.bucket_key(b)).copied().unwrap_or(0);
+        let in_order: Vec<u32> = candidates.iter().map(|c| booked(c.start)).collect();
         assert_eq!(
-            rules.pick(&window, &candidates, booked),
+            rules.pick(&window, &candidates, &in_order),
             rules.free_slots(&window, now, booked)
+        );
+        // A short count list (no store answers so) counts the rest as 0.
+        assert_eq!(
+            rules.pick(&window, &candidates, &[]),
+            rules.free_slots(&window, now, |_| 0)
         );
         assert_eq!(rules.free_slots(&window, now, booked).len(), 60);
     }

@@ -2,7 +2,7 @@
 //! desired time proposes (§3.4): the open buckets of the window from the pure logic, their
 //! booked counts from the store, the first free ones.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
@@ -35,8 +35,8 @@ pub async fn availability(
     let window = rules.window(&request, now).map_err(errors::bad_param)?;
     let slots = free_slots(gw.store.callbacks(), name, rules, &window, now).await?;
     Ok(match version {
-        Version::V1 => Reply::json(&SlotRules::v1(&slots)),
-        Version::V2 => Reply::json(&rules.v2(&slots, request.timezone.as_ref())),
+        Version::V1 => Reply::json_bytes(SlotRules::v1_json(&slots).into()),
+        Version::V2 => Reply::json_bytes(rules.v2_json(&slots, request.timezone.as_ref()).into()),
     })
 }
 
@@ -56,13 +56,11 @@ pub async fn free_slots(
     while !rest.is_empty() && slots.len() < limit {
         let (part, next) = rest.split_at(chunk.min(rest.len()));
         let keys: Vec<i64> = part.iter().map(|c| rules.bucket_key(c.start)).collect();
+        // One count per key, in order: `counts[i]` is `part[i]`'s.
         let counts = store.booked(service, &keys).await?;
-        let booked: HashMap<i64, u32> = keys.into_iter().zip(counts).collect();
         let mut part_window = window.clone();
         part_window.limit = (limit - slots.len()) as u32;
-        slots.extend(rules.pick(&part_window, part, |t| {
-            booked.get(&rules.bucket_key(t)).copied().unwrap_or(0)
-        }));
+        slots.extend(rules.pick(&part_window, part, &counts));
         rest = next;
         chunk *= 2;
     }
