@@ -201,7 +201,7 @@ end
 
 -- Reserves a number of the group whose round-robin key is KEYS[kr], per-phone index
 -- KEYS[kr+1] and number keys KEYS[kr+2 ..], in configured order (contract 5.1, the rules of
--- store/pool.rs).
+-- store/pool/).
 -- Reads its arguments: code length (0: exclusive), the code space's lowest code and size,
 -- round robin (1/0), start, group size, service id, phone ('' when the app gave none: counted
 -- against no limit), ttl ms, length of the number keys' common start, the phone's limit of
