@@ -6,22 +6,41 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A loopback port that was free a moment ago (bind 127.0.0.1:0, read it, drop), never one
-/// this test process handed out before: the kernel may offer a just-released port again
-/// before its new owner binds it, and Pingora binds with SO_REUSEPORT, so two gateways of
-/// parallel tests could otherwise share one port and split its traffic.
+/// A loopback port that was free a moment ago, not one this test process handed out before
+/// until the walk wraps after ~12,000 ports (Pingora binds with SO_REUSEPORT, so two gateways of parallel tests could otherwise share a
+/// port and split its traffic). It is taken below the kernel's ephemeral range: between this
+/// call and the server's bind, any outgoing connection of a parallel test (to a gateway, Redis,
+/// ors-sim) gets a local port from that range, and one did take a port handed out here
+/// ("ors-sim: cannot listen ...: Address already in use" in CI).
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    for _ in 0..1000 {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = l.local_addr().expect("local_addr").port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
+    static NEXT: std::sync::Mutex<Option<u16>> = std::sync::Mutex::new(None);
+    let (lo, hi) = PORT_RANGE;
+    let hi = hi.min(ephemeral_low().saturating_sub(1));
+    let span = u32::from(hi.saturating_sub(lo)) + 1;
+    let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+    // A start that differs per process, so two test runs side by side rarely walk the same ports.
+    let mut port = next.unwrap_or(lo + (std::process::id() % span) as u16);
+    for _ in 0..span.min(5000) {
+        let candidate = port;
+        port = if port >= hi { lo } else { port + 1 };
+        if TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            *next = Some(port);
+            return candidate;
         }
     }
-    panic!("no fresh loopback port in 1000 tries");
+    panic!("no free loopback port in {lo}..={hi}");
+}
+
+/// Where `free_port` looks, before clipping to below the ephemeral range.
+const PORT_RANGE: (u16, u16) = (20000, 32767);
+
+/// The first port of the kernel's ephemeral range (Linux's default when it cannot be read).
+fn ephemeral_low() -> u16 {
+    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .filter(|&low: &u16| low > PORT_RANGE.0 + 1000)
+        .unwrap_or(32768)
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
