@@ -54,9 +54,10 @@ pub async fn request(
     let record = match find(gw, id, &req).await {
         Ok(record) => record,
         // Callback ids take requests too, relayed to their ORS session (gms-callback.md §8).
+        // On the heap: a status poll would otherwise move this branch's bytes with its own.
         Err(ApiError::NotFound(m)) => {
             return match callbacks::request::find_any(gw, id, &req).await? {
-                Some(cb) => callbacks::request::request(gw, cb, request, req).await,
+                Some(cb) => Box::pin(callbacks::request::request(gw, cb, request, req)).await,
                 None => Err(ApiError::NotFound(m)),
             }
         }

@@ -221,6 +221,21 @@ impl OrsClient {
         body: Bytes,
         headers: &[(String, String)],
     ) -> Result<OrsReply, OrsFailure> {
+        // Pingora's connector and HTTP/1 client session make this future about 10 KB. Every
+        // future that awaits it inline grows by as much, up to the plugin's answer to each
+        // request, and Rust moves a future by copying all of it: a cached status poll that
+        // never calls ORS would copy those bytes too. On the heap, only a request that talks
+        // to ORS pays for them, with one allocation beside a network round trip.
+        Box::pin(self.post_inline(node, path, body, headers)).await
+    }
+
+    async fn post_inline(
+        &self,
+        node: &NodeAddr,
+        path: &str,
+        body: Bytes,
+        headers: &[(String, String)],
+    ) -> Result<OrsReply, OrsFailure> {
         let peer = self.peer(node);
         let request = request_bytes(node, path, &body, headers)?;
         // A pooled connection the node has closed meanwhile fails at once; one retry on a
