@@ -11,7 +11,7 @@ use crate::gateway::{ApiRequest, Gateway};
 use crate::ids::parse_id;
 use crate::ors;
 use crate::reply::Reply;
-use crate::store::ServiceRecord;
+use crate::store::{ServiceRecord, StatusEntry};
 
 /// `POST {root}/service/{service}`: creates a service of a configured name.
 pub async fn create(gw: &Gateway, name: &str, req: ApiRequest) -> Result<Reply, ApiError> {
@@ -36,11 +36,26 @@ pub async fn create(gw: &Gateway, name: &str, req: ApiRequest) -> Result<Reply, 
 
 /// A live service the requester may use, or the 404 that hides it.
 pub async fn find(gw: &Gateway, id: &str, req: &ApiRequest) -> Result<ServiceRecord, ApiError> {
+    Ok(lookup(gw, id, req, false).await?.0)
+}
+
+/// `find`, and with `with_status` the service's cached ORS status read in the same store call
+/// (a status poll, the most frequent request: one Redis round trip instead of two).
+async fn lookup(
+    gw: &Gateway,
+    id: &str,
+    req: &ApiRequest,
+    with_status: bool,
+) -> Result<(ServiceRecord, Option<StatusEntry>), ApiError> {
     let uuid = parse_id(id).ok_or_else(|| no_such("service", id))?;
-    gw.store
-        .get_service(uuid)
-        .await?
+    let (record, status) = if with_status {
+        gw.store.get_service_and_status(uuid).await?
+    } else {
+        (gw.store.get_service(uuid).await?, None)
+    };
+    record
         .filter(|r| visible(r, req.gms_user.as_deref()))
+        .map(|r| (r, status))
         .ok_or_else(|| no_such("service", id))
 }
 
@@ -51,8 +66,8 @@ pub async fn request(
     request: &str,
     req: ApiRequest,
 ) -> Result<Reply, ApiError> {
-    let record = match find(gw, id, &req).await {
-        Ok(record) => record,
+    let (record, cached_status) = match lookup(gw, id, &req, request == "status").await {
+        Ok(found) => found,
         // Callback ids take requests too, relayed to their ORS session (gms-callback.md §8).
         // On the heap: a status poll would otherwise move this branch's bytes with its own.
         Err(ApiError::NotFound(m)) => {
@@ -76,6 +91,9 @@ pub async fn request(
     req.params.check_service_params()?;
     match (request, &svc.kind) {
         ("update", _) => update(gw, &record, req).await,
+        ("status", ServiceKind::Ors(conf)) => {
+            ors::status::status(&gw.ors, &svc, conf, record, cached_status).await
+        }
         (_, ServiceKind::Ors(conf)) => {
             ors::service::request(gw, &svc, conf, record, request, req).await
         }

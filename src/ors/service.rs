@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 
 use super::forward::{self, Payload, Scope};
 use super::session::relay;
-use super::{start, status};
+use super::start;
 use crate::api::data_ttl;
 use crate::config::{
     OrsServiceConfig, ServiceConfig, StartMode, DEFAULT_SERVICE_TTL_S, DEFAULT_TTL_S,
@@ -114,7 +114,8 @@ pub async fn create(
     }
 }
 
-/// `POST {root}/service/{id}/{request}` for an ORS service, other than `update`.
+/// `POST {root}/service/{id}/{request}` for an ORS service, other than `update` and `status`
+/// (`status.rs`).
 pub async fn request(
     gw: &Gateway,
     svc: &Arc<ServiceConfig>,
@@ -123,9 +124,6 @@ pub async fn request(
     request: &str,
     req: ApiRequest,
 ) -> Result<Reply, ApiError> {
-    if request == "status" {
-        return status::status(&gw.ors, svc, conf, record).await;
-    }
     let params = forward::parameters(svc, &req.params, &record, Scope::Request);
     let payload = Payload::new(conf.forward, None, &params)?;
     let user_data = req.params.into_user_data();

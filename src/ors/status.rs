@@ -56,12 +56,14 @@ fn json(body: &'static str) -> Reply {
     Reply::json_bytes(bytes::Bytes::from_static(body.as_bytes()))
 }
 
-/// Answers `POST {root}/service/{id}/status` for an ORS service.
+/// Answers `POST {root}/service/{id}/status` for an ORS service, given its cached status as
+/// the store read it with the record (`Store::get_service_and_status`).
 pub async fn status(
     ors: &Arc<Ors>,
     svc: &Arc<ServiceConfig>,
     conf: &OrsServiceConfig,
     record: ServiceRecord,
+    cached: Option<StatusEntry>,
 ) -> Result<Reply, ApiError> {
     match &record.ors {
         Some(OrsSession::Pending) => return Ok(json(r#"{"status":"pending"}"#)),
@@ -72,7 +74,6 @@ pub async fn status(
         }
         _ => {}
     }
-    let cached = ors.store.get_status(record.id).await?;
     let now = unix_ms();
     if let Some(e) = &cached {
         if now < e.stored_at_ms.saturating_add(e.fresh_ms) {

@@ -34,6 +34,7 @@ enum Op {
     DeleteData,
     DeleteDataKey,
     GetStatus,
+    GetServiceAndStatus,
     PutStatus,
     Ping,
     Usage,
@@ -42,7 +43,7 @@ enum Op {
 
 impl Op {
     /// Every op, in declaration order (so `op as usize` indexes [`OPS`]).
-    const ALL: [Op; 17] = [
+    const ALL: [Op; 18] = [
         Op::CreateService,
         Op::GetService,
         Op::SetOrsSession,
@@ -56,6 +57,7 @@ impl Op {
         Op::DeleteData,
         Op::DeleteDataKey,
         Op::GetStatus,
+        Op::GetServiceAndStatus,
         Op::PutStatus,
         Op::Ping,
         Op::Usage,
@@ -87,6 +89,7 @@ impl Op {
             Op::DeleteData => "delete_data",
             Op::DeleteDataKey => "delete_data_key",
             Op::GetStatus => "get_status",
+            Op::GetServiceAndStatus => "get_service_and_status",
             Op::PutStatus => "put_status",
             Op::Ping => "ping",
             Op::Usage => "usage",
@@ -257,6 +260,17 @@ impl Store for Metered {
 
     async fn get_status(&self, id: Uuid) -> StoreResult<Option<StatusEntry>> {
         metered(Op::GetStatus, self.inner.get_status(id)).await
+    }
+
+    async fn get_service_and_status(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<(Option<ServiceRecord>, Option<StatusEntry>)> {
+        metered(
+            Op::GetServiceAndStatus,
+            self.inner.get_service_and_status(id),
+        )
+        .await
     }
 
     async fn put_status(&self, id: Uuid, entry: StatusEntry, keep: Duration) -> StoreResult<()> {

@@ -303,6 +303,19 @@ pub trait Store: Send + Sync {
     /// The cached status of a service.
     async fn get_status(&self, id: Uuid) -> StoreResult<Option<StatusEntry>>;
 
+    /// A live service record and its cached status: a status poll's two reads, which a
+    /// networked store answers in one round trip (Redis: the two keys share the service's hash
+    /// tag). The status is `None` when the record is.
+    async fn get_service_and_status(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<(Option<ServiceRecord>, Option<StatusEntry>)> {
+        let Some(record) = self.get_service(id).await? else {
+            return Ok((None, None));
+        };
+        Ok((Some(record), self.get_status(id).await?))
+    }
+
     /// Caches a status; kept (stale) for `keep` after which it is dropped.
     async fn put_status(&self, id: Uuid, entry: StatusEntry, keep: Duration) -> StoreResult<()>;
 

@@ -18,8 +18,10 @@ pub fn free_port() -> u16 {
     let hi = hi.min(ephemeral_low().saturating_sub(1));
     let span = u32::from(hi.saturating_sub(lo)) + 1;
     let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
-    // A start that differs per process, so two test runs side by side rarely walk the same ports.
-    let mut port = next.unwrap_or(lo + (std::process::id() % span) as u16);
+    // A start far from the last test binary's (their process ids are consecutive), so one
+    // binary does not walk the ports another has just let go of.
+    let spread = std::process::id().wrapping_mul(2_654_435_761) % span;
+    let mut port = next.unwrap_or(lo + spread as u16);
     for _ in 0..span.min(5000) {
         let candidate = port;
         port = if port >= hi { lo } else { port + 1 };

@@ -111,15 +111,19 @@ impl RedisStore {
         }
     }
 
-    /// A command that may run twice (a read, or a write that sets the same thing again), sent
-    /// once more when the connection turned out to be broken (Redis restarted since its last
-    /// use, say), so that a restart costs no request a 503.
-    pub(super) async fn read<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, OpError> {
+    /// A command or pipeline that may run twice (reads, or a write that sets the same thing
+    /// again), sent once more when the connection turned out to be broken (Redis restarted
+    /// since its last use, say), so that a restart costs no request a 503.
+    pub(super) async fn read<'q, T: redis::FromRedisValue>(
+        &self,
+        query: impl Into<Query<'q>>,
+    ) -> Result<T, OpError> {
+        let query = query.into();
         let mut conn = self.conn().await?;
-        match cmd.query_async(&mut conn).await {
+        match query.send(&mut conn).await {
             Err(e) if e.is_connection_dropped() || e.is_unrecoverable_error() => {
                 let mut conn = self.conn().await?;
-                Ok(cmd.query_async(&mut conn).await?)
+                Ok(query.send(&mut conn).await?)
             }
             r => Ok(r?),
         }
@@ -140,6 +144,34 @@ impl RedisStore {
                 Ok(inv.invoke_async(&mut conn).await?)
             }
             r => Ok(r?),
+        }
+    }
+}
+
+/// What [`RedisStore::read`] sends: one command, or a pipeline (one round trip; on a cluster
+/// its keys must share a slot).
+pub(super) enum Query<'a> {
+    Cmd(&'a Cmd),
+    Pipeline(&'a Pipeline),
+}
+
+impl<'a> From<&'a Cmd> for Query<'a> {
+    fn from(cmd: &'a Cmd) -> Self {
+        Query::Cmd(cmd)
+    }
+}
+
+impl<'a> From<&'a Pipeline> for Query<'a> {
+    fn from(pipeline: &'a Pipeline) -> Self {
+        Query::Pipeline(pipeline)
+    }
+}
+
+impl Query<'_> {
+    async fn send<T: redis::FromRedisValue>(&self, conn: &mut Conn) -> RedisResult<T> {
+        match self {
+            Query::Cmd(cmd) => cmd.query_async(conn).await,
+            Query::Pipeline(pipeline) => pipeline.query_async(conn).await,
         }
     }
 }

@@ -13,7 +13,7 @@ use super::codec::{
     decode_status, encode_ors, encode_status, field_args, hash_pairs, ms, owner_args, parse_data,
     parse_service, service_fields,
 };
-use super::conn::{damaged, Target};
+use super::conn::{damaged, OpError, Target};
 use super::keys::number_base;
 use super::RedisStore;
 use crate::store::pool::pack_code;
@@ -119,17 +119,8 @@ impl Store for RedisStore {
     async fn get_service(&self, id: Uuid) -> StoreResult<Option<ServiceRecord>> {
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(self.service_key(id));
-        self.bounded(async {
-            let v: RValue = self.read(&cmd).await?;
-            let pairs = hash_pairs(v).ok_or_else(|| damaged("service record"))?;
-            if pairs.is_empty() {
-                return Ok(None);
-            }
-            parse_service(id, pairs)
-                .map(Some)
-                .ok_or_else(|| damaged("service record"))
-        })
-        .await
+        self.bounded(async { service_reply(id, self.read(&cmd).await?) })
+            .await
     }
 
     async fn set_ors_session(&self, id: Uuid, session: OrsSession) -> StoreResult<bool> {
@@ -388,13 +379,22 @@ impl Store for RedisStore {
     async fn get_status(&self, id: Uuid) -> StoreResult<Option<StatusEntry>> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.status_key(id));
+        self.bounded(async { status_reply(self.read(&cmd).await?) })
+            .await
+    }
+
+    async fn get_service_and_status(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<(Option<ServiceRecord>, Option<StatusEntry>)> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGETALL").arg(self.service_key(id));
+        pipe.cmd("GET").arg(self.status_key(id));
         self.bounded(async {
-            let v: Option<Vec<u8>> = self.read(&cmd).await?;
-            match v {
-                None => Ok(None),
-                Some(b) => decode_status(b)
-                    .map(Some)
-                    .ok_or_else(|| damaged("status entry")),
+            let (record, status): (RValue, Option<Vec<u8>>) = self.read(&pipe).await?;
+            match service_reply(id, record)? {
+                Some(record) => Ok((Some(record), status_reply(status)?)),
+                None => Ok((None, None)),
             }
         })
         .await
@@ -486,4 +486,22 @@ impl Store for RedisStore {
         })
         .await
     }
+}
+
+/// A service record from its hash (`HGETALL`; empty: no such service).
+fn service_reply(id: Uuid, hash: RValue) -> Result<Option<ServiceRecord>, OpError> {
+    let pairs = hash_pairs(hash).ok_or_else(|| damaged("service record"))?;
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    parse_service(id, pairs)
+        .map(Some)
+        .ok_or_else(|| damaged("service record"))
+}
+
+/// A cached status from its value (`GET`; nil: none cached).
+fn status_reply(value: Option<Vec<u8>>) -> Result<Option<StatusEntry>, OpError> {
+    value
+        .map(|b| decode_status(b).ok_or_else(|| damaged("status entry")))
+        .transpose()
 }
