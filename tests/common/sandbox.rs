@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A loopback port that was free a moment ago, not one this test process handed out before
-/// until the walk wraps after ~12,000 ports (Pingora binds with SO_REUSEPORT, so two gateways of parallel tests could otherwise share a
-/// port and split its traffic). It is taken below the kernel's ephemeral range: between this
-/// call and the server's bind, any outgoing connection of a parallel test (to a gateway, Redis,
-/// ors-sim) gets a local port from that range, and one did take a port handed out here
-/// ("ors-sim: cannot listen ...: Address already in use" in CI).
+/// A loopback port that was free a moment ago, and not one this test process handed out
+/// before (until its walk wraps after ~12,000 ports): Pingora binds with SO_REUSEPORT, so two
+/// gateways of parallel tests could otherwise share a port and split its traffic. It is taken
+/// below the kernel's ephemeral range: between this call and the server's bind, an outgoing
+/// connection of a parallel test (to a gateway, Redis, ors-sim) gets its local port from that
+/// range, and one did take a port handed out here ("ors-sim: cannot listen ...: Address
+/// already in use" in CI).
 pub fn free_port() -> u16 {
     static NEXT: std::sync::Mutex<Option<u16>> = std::sync::Mutex::new(None);
     let (lo, hi) = PORT_RANGE;
