@@ -111,6 +111,11 @@ fn status_cache_outcomes_and_ors_attempts_are_counted() {
     );
     // start, gms.start and one status reached the node.
     assert_eq!(sample(&scrape, &attempts), Some(3.0), "{scrape}");
+    // Each poll read its record and cached status in one store call (one Redis round trip).
+    for (op, calls) in [("get_service_and_status", 3.0), ("get_status", 0.0)] {
+        let series = format!(r#"gms_store_operations_total{{op="{op}",outcome="ok"}}"#);
+        assert_eq!(sample(&scrape, &series), Some(calls), "{series}:\n{scrape}");
+    }
 }
 
 #[test]
