@@ -2,6 +2,29 @@
 
 use super::*;
 
+/// Two nodes taken in order (`linear`), a session started on the first, that node then set to
+/// `mode(&sim)` (an ors-sim mode), and one `ask` request that must still reach the session
+/// (its echo names the request and the session id). The sim, to read its log, and the gateway.
+fn ask_after_the_owner_turns(mode: impl FnOnce(&OrsSim) -> Value) -> (OrsSim, Gateway) {
+    let sim = OrsSim::start(2);
+    let gw = cfg(nodes(&sim))
+        .health()
+        .opt("_ors_lb_strategy", "linear")
+        .start();
+    let (v, id) = create(&gw, &[]);
+    let sid = str_field(&v, "sessionid").to_string();
+    assert_eq!(instance_of(&start_of(&sim, &id)), sim.addr(0));
+    sim.set(0, &mode(&sim));
+    let echo = ok_json(&post_form(
+        &request_url(&gw, &id, "ask"),
+        &[("_q", "1")],
+        &[],
+    ));
+    assert_eq!(echo["request"], "ask", "{echo}");
+    assert_eq!(echo["sessionid"], sid.as_str());
+    (sim, gw)
+}
+
 // Requests on a running session.
 
 #[test]
@@ -83,22 +106,7 @@ fn an_ors_4xx_reply_to_a_request_passes_through_and_is_not_retried() {
 
 #[test]
 fn an_ors_5xx_reply_to_a_request_is_retried_on_another_node() {
-    let sim = OrsSim::start(2);
-    let gw = cfg(nodes(&sim))
-        .health()
-        .opt("_ors_lb_strategy", "linear")
-        .start();
-    let (v, id) = create(&gw, &[]);
-    let sid = str_field(&v, "sessionid").to_string();
-    assert_eq!(instance_of(&start_of(&sim, &id)), sim.addr(0));
-    sim.set(0, &json!({"mode": "error", "error_status": 503}));
-    let echo = ok_json(&post_form(
-        &request_url(&gw, &id, "ask"),
-        &[("_q", "1")],
-        &[],
-    ));
-    assert_eq!(echo["request"], "ask", "{echo}");
-    assert_eq!(echo["sessionid"], sid.as_str());
+    let (sim, _gw) = ask_after_the_owner_turns(|_| json!({"mode": "error", "error_status": 503}));
     let asks = requests_named(&sim, "ask");
     assert!(on(&asks, &sim, 0) >= 1, "the owner was not tried: {asks:?}");
     assert_eq!(on(&asks, &sim, 1), 1, "{asks:?}");
@@ -173,22 +181,8 @@ fn the_ors_json_reply_to_a_request_comes_back_as_it_is() {
 
 #[test]
 fn a_redirect_from_the_owner_is_followed() {
-    let sim = OrsSim::start(2);
-    let gw = cfg(nodes(&sim))
-        .health()
-        .opt("_ors_lb_strategy", "linear")
-        .start();
-    let (v, id) = create(&gw, &[]);
-    let sid = str_field(&v, "sessionid").to_string();
-    assert_eq!(instance_of(&start_of(&sim, &id)), sim.addr(0));
-    sim.set(0, &json!({"mode": "redirect", "redirect_to": sim.url(1)}));
-    let echo = ok_json(&post_form(
-        &request_url(&gw, &id, "ask"),
-        &[("_q", "1")],
-        &[],
-    ));
-    assert_eq!(echo["request"], "ask", "{echo}");
-    assert_eq!(echo["sessionid"], sid.as_str());
+    let (sim, _gw) =
+        ask_after_the_owner_turns(|sim| json!({"mode": "redirect", "redirect_to": sim.url(1)}));
     let asks = requests_named(&sim, "ask");
     assert_eq!(on(&asks, &sim, 0), 1, "{asks:?}");
     assert_eq!(on(&asks, &sim, 1), 1, "{asks:?}");
@@ -223,22 +217,7 @@ fn a_redirect_loop_is_not_followed_forever() {
 
 #[test]
 fn an_unreachable_owner_is_replaced_by_another_node() {
-    let sim = OrsSim::start(2);
-    let gw = cfg(nodes(&sim))
-        .health()
-        .opt("_ors_lb_strategy", "linear")
-        .start();
-    let (v, id) = create(&gw, &[]);
-    let sid = str_field(&v, "sessionid").to_string();
-    assert_eq!(instance_of(&start_of(&sim, &id)), sim.addr(0));
-    sim.set(0, &json!({"mode": "refuse"}));
-    let echo = ok_json(&post_form(
-        &request_url(&gw, &id, "ask"),
-        &[("_q", "1")],
-        &[],
-    ));
-    assert_eq!(echo["request"], "ask", "{echo}");
-    assert_eq!(echo["sessionid"], sid.as_str());
+    let (sim, _gw) = ask_after_the_owner_turns(|_| json!({"mode": "refuse"}));
     assert_eq!(on(&requests_named(&sim, "ask"), &sim, 1), 1);
 }
 
